@@ -1,0 +1,85 @@
+/**
+ * The RingLog contract: the gateway's one durable point (shared/ARCHITECTURE.md principle 1).
+ *
+ * - `append(events)` assigns each event the next `seq` (strictly increasing, never reused, across
+ *   restarts) and resolves only once the events are durable on disk (fsynced; group commit: many
+ *   concurrent appends share one fsync). A rejection means nothing of that call was accepted.
+ * - The log is bounded by `maxBytes` (and `retention`): with `drop-oldest` the oldest events are
+ *   evicted (anomalies last) and every eviction is counted; with `reject`, `append` rejects with a
+ *   `BufferFullError` until room frees.
+ * - Readers never delete: each named reader has a persisted cursor (the highest seq it committed);
+ *   `next` hands out events after the reader's read position, `commit` advances the cursor once the
+ *   remote side acknowledged them. After a restart a reader resumes after its committed cursor, so
+ *   delivery is at least once. A reader whose events were evicted before it read them skips ahead
+ *   and the skipped count is recorded.
+ */
+import type { EventInput, EventKind, StoredEvent } from '../src/event.js';
+
+export interface AppendResult {
+  firstSeq: number;
+  lastSeq: number;
+}
+
+export interface BufferStats {
+  events: number;
+  bytes: number;
+  maxBytes: number;
+  /** Events evicted by the capacity or retention policy since the log was created. */
+  evicted: number;
+  evictedByReason: Record<string, number>;
+  /** Events or chunks found damaged and moved aside. */
+  quarantined: number;
+  /** Appends refused (onFull: reject, disk full). */
+  refused: number;
+  /** `ts` of the oldest event held, or null when empty. */
+  oldestTs: number | null;
+  firstSeq: number;
+  lastSeq: number;
+  /** Bytes handed to the storage engine since the process started (for write amplification). */
+  bytesWritten: number;
+}
+
+export interface ReaderStats {
+  name: string;
+  committedSeq: number;
+  /** Events after the committed cursor that are still in the log. */
+  pendingEvents: number;
+  /** Events this reader never saw because the log evicted them first. */
+  skipped: number;
+}
+
+export interface LogReader {
+  readonly name: string;
+  /**
+   * Up to `maxEvents` events (and about `maxBytes` of JSON) after the read position, oldest first,
+   * optionally only those a filter keeps (filtered-out events still advance the position).
+   * Resolves with an empty array when there is nothing to read; use `wait` to sleep until there is.
+   */
+  next(maxEvents: number, maxBytes: number, filter?: (kind: EventKind, topic: string) => boolean): Promise<StoredEvent[]>;
+  /** Marks everything up to and including `seq` as delivered; persisted (not necessarily fsynced). */
+  commit(seq: number): Promise<void>;
+  /** Moves the read position back to just after the committed cursor (after a failed send). */
+  rewind(): void;
+  /** Resolves when events after the read position exist, or when `signal` aborts. */
+  wait(signal?: AbortSignal): Promise<void>;
+  stats(): ReaderStats;
+}
+
+export interface RingLog {
+  append(events: EventInput[]): Promise<AppendResult>;
+  reader(name: string): LogReader;
+  /** Removes a reader's cursor (an uplink removed from the config). */
+  dropReader(name: string): Promise<void>;
+  stats(): BufferStats;
+  /** True while the log is open and writable. */
+  readonly healthy: boolean;
+  close(): Promise<void>;
+}
+
+export class BufferFullError extends Error {
+  readonly code = 'BUFFER_FULL';
+  constructor(message = 'the ring log is full (buffer.onFull: reject); the event was not accepted') {
+    super(message);
+    this.name = 'BufferFullError';
+  }
+}

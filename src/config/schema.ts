@@ -1,0 +1,85 @@
+/**
+ * The one config schema (shared/CONTRACT.md "Configuration"): validation, defaults and the
+ * TypeScript types all come from here. Each plugin folder owns the schema of its own options
+ * (drivers/<type>/schema.ts, uplink/<type>/schema.ts) and this file composes them. Every object is
+ * strict: an unknown key is an error, not silently ignored.
+ */
+import { z } from 'zod';
+import { driverSchema } from '../../drivers/schema.js';
+import { uplinkSchema } from '../../uplink/schema.js';
+import { analyticsSchema } from '../analytics/schema.js';
+import { brokerSchema } from '../broker/schema.js';
+import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
+import { duration, size } from './types.js';
+
+export const bufferSchema = z
+  .strictObject({
+    /** Disk budget of the ring log, in bytes. */
+    maxBytes: size().default(1024 ** 3),
+    /** What happens when the budget is reached: evict the oldest events, or refuse new ones (back-pressure). */
+    onFull: z.enum(['drop-oldest', 'reject']).default('drop-oldest'),
+    /** Events older than this are evicted even when there is room. */
+    retention: duration().default(30 * 86_400_000),
+    /** Group commit: at most this long between an append and its fsync. */
+    commitInterval: duration().default(5),
+    /** Group commit: fsync as soon as this many events wait. */
+    commitEvents: z.number().int().min(1).max(100_000).default(2000),
+    /** Free space the log always leaves on the data directory's filesystem. */
+    diskReserve: size().default(64 * 1024 ** 2),
+  })
+  .prefault({});
+
+export const httpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Basic auth for the dashboard and API; required by the operator when the listener is not on loopback. */
+    auth: z.strictObject({ username: z.string().min(1), passwordHash: z.string().min(1) }).optional(),
+  })
+  .prefault({});
+
+export const gatewaySchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "-", "_" or "."')
+      .default('gw-01'),
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    gateway: gatewaySchema,
+    broker: brokerSchema,
+    drivers: z.array(driverSchema).default([]),
+    buffer: bufferSchema,
+    analytics: analyticsSchema,
+    uplinks: z.array(uplinkSchema).default([]),
+    fleet: fleetSchema,
+    schedules: schedulesSchema,
+    http: httpSchema,
+  })
+  .superRefine((cfg, ctx) => {
+    for (const [key, list] of [
+      ['drivers', cfg.drivers],
+      ['uplinks', cfg.uplinks],
+    ] as const) {
+      const seen = new Set<string>();
+      list.forEach((item, i) => {
+        if (seen.has(item.name)) ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${item.name}"` });
+        seen.add(item.name);
+      });
+    }
+    if (cfg.fleet?.uplink && !cfg.uplinks.some((u) => u.name === cfg.fleet?.uplink && u.type === 'mqtt')) {
+      ctx.addIssue({ code: 'custom', path: ['fleet', 'uplink'], message: `names no mqtt uplink "${cfg.fleet.uplink}"` });
+    }
+  });
+
+/** The config as written (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The config with every default filled in: what the gateway runs on. */
+export type Config = z.output<typeof configSchema>;
+export type BufferConfig = Config['buffer'];

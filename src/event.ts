@@ -1,0 +1,84 @@
+/**
+ * The event envelope (shared/CONTRACT.md "Events"). Every reading, anomaly, aggregate and status
+ * becomes one event; the ring log assigns `seq` (strictly increasing per gateway, never reused) and
+ * serialises the event once, at append, so uplinks forward the stored JSON without re-encoding it.
+ */
+export type EventKind = 'reading' | 'anomaly' | 'aggregate' | 'status';
+
+/** What a producer (broker, driver, detector) hands to the ring log. */
+export interface EventInput {
+  source: string;
+  topic: string;
+  payload: unknown;
+  kind?: EventKind;
+  /** Epoch ms when the gateway accepted it; the ring log stamps it when absent. */
+  ts?: number;
+  /** The device's own timestamp, where it gives one (NMEA, a `ts` field). */
+  deviceTs?: number;
+  /**
+   * The payload already serialised as JSON, when the producer has it (an MQTT body that is JSON):
+   * the log stores it verbatim instead of stringifying `payload` again.
+   */
+  payloadJson?: string;
+}
+
+/** An event as it is on the wire and in `sluice buffer export`. */
+export interface SluiceEvent {
+  id: string;
+  seq: number;
+  ts: number;
+  source: string;
+  topic: string;
+  payload: unknown;
+  kind: EventKind;
+  deviceTs?: number;
+  /** Set while the gateway's clock was not yet synchronised (a Pi without RTC boots in 1970). */
+  clockUnsynced?: boolean;
+}
+
+/** An event as a reader of the ring log sees it: the few fields routing needs, plus its JSON. */
+export interface StoredEvent {
+  seq: number;
+  ts: number;
+  kind: EventKind;
+  topic: string;
+  /** The complete event envelope, serialised (a JSON object). */
+  json: string;
+}
+
+/**
+ * Serialises an event envelope. Field order is fixed (the contract's), and a pre-serialised payload is
+ * spliced in as-is: the hot path of ingest does one JSON.parse validation and no re-stringify.
+ */
+export function encodeEvent(gatewayId: string, seq: number, ts: number, e: EventInput, clockUnsynced = false): string {
+  const payload = e.payloadJson ?? jsonOrNull(e.payload);
+  let s = `{"id":${JSON.stringify(`${gatewayId}:${seq}`)},"seq":${seq},"ts":${ts},"source":${JSON.stringify(e.source)},"topic":${JSON.stringify(e.topic)},"payload":${payload},"kind":"${e.kind ?? 'reading'}"`;
+  if (e.deviceTs !== undefined && Number.isFinite(e.deviceTs)) s += `,"deviceTs":${e.deviceTs}`;
+  if (clockUnsynced) s += ',"clockUnsynced":true';
+  return `${s}}`;
+}
+
+function jsonOrNull(v: unknown): string {
+  // JSON.stringify returns undefined for undefined/functions and turns NaN/Infinity into null.
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * Turns an MQTT/HTTP body into a payload: parsed JSON where the body is JSON, else the string
+ * (contract). Returns the JSON text too, so it is stored without being serialised again.
+ */
+export function payloadFromBody(body: Buffer | string): { payload: unknown; payloadJson: string } {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const first = text.charCodeAt(0);
+  // Only try JSON.parse where the first character can start a JSON value: most text bodies are
+  // rejected without the cost of a thrown exception.
+  if (text.length > 0 && (first === 123 || first === 91 || first === 34 || first === 45 || (first >= 48 && first <= 57) || text === 'true' || text === 'false' || text === 'null')) {
+    try {
+      const payload = JSON.parse(text);
+      return { payload, payloadJson: text.trim() };
+    } catch {
+      // not JSON: kept as a string below
+    }
+  }
+  return { payload: text, payloadJson: JSON.stringify(text) };
+}

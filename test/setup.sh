@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs and starts what the test suite needs on a fresh Debian machine (run as root): Debian
+# packages for the real peers (Mosquitto, socat, pymodbus, Chromium), npm dependencies, and the
+# compiled CLI. Idempotent and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v mosquitto >/dev/null || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+command -v socat >/dev/null || need+=(socat)
+/usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need+=(python3-pymodbus)
+command -v nats-server >/dev/null || need+=(nats-server)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "test/setup.sh: missing Debian packages (${need[*]}) and not root to install them" >&2
+    exit 1
+  fi
+  echo "test/setup.sh: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent
