@@ -1,0 +1,122 @@
+/**
+ * Real peers for tests, each started on a free port and stopped after: Mosquitto, NATS with
+ * JetStream, and the machine's RabbitMQ (one instance per machine; started if it is down). No
+ * test depends on a service that happens to be running.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'sluice-test-'): { path: string; cleanup(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Resolves once something accepts TCP connections on host:port, or rejects after `timeoutMs`. */
+export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = new Socket();
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+      s.connect(port, host);
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface Peer {
+  port: number;
+  url: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+  /** Stops the process but keeps its port and state, for start() to bring it back (outage tests). */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  start(): Promise<void>;
+}
+
+function managed(cmd: string, args: string[], port: number, url: string, cleanup: () => void): Promise<Peer> {
+  const peer: Peer = {
+    port,
+    url,
+    process: undefined as unknown as ChildProcess,
+    async start() {
+      peer.process = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      peer.process.stderr?.on('data', (d) => {
+        stderr = (stderr + d).slice(-2000);
+      });
+      const exited = new Promise<never>((_, reject) =>
+        peer.process.once('exit', (code) => reject(new Error(`${cmd} exited (${code}): ${stderr}`))),
+      );
+      await Promise.race([waitForPort(port), exited]);
+    },
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      const p = peer.process;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill(signal);
+      await gone;
+    },
+    async stop() {
+      await peer.kill('SIGTERM');
+      cleanup();
+    },
+  };
+  return peer.start().then(() => peer);
+}
+
+/** A private Mosquitto on a free port (anonymous clients allowed, persistence off). */
+export async function startMosquitto(extraConfig = ''): Promise<Peer> {
+  const port = await freePort();
+  const dir = tempDir('sluice-mosquitto-');
+  const conf = join(dir.path, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n${extraConfig}\n`);
+  return managed('mosquitto', ['-c', conf], port, `mqtt://127.0.0.1:${port}`, dir.cleanup);
+}
+
+/** A private NATS server with JetStream on a free port, its store in a temp directory. */
+export async function startNats(): Promise<Peer> {
+  const port = await freePort();
+  const dir = tempDir('sluice-nats-');
+  const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => {
+    try {
+      execFileSync(p, ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!bin) throw new Error('nats-server is not installed (test/setup.sh installs it)');
+  return managed(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir.path], port, `nats://127.0.0.1:${port}`, dir.cleanup);
+}
+
+/** The machine's RabbitMQ on 127.0.0.1:5672 (guest/guest), started when it is not running. */
+export async function ensureRabbitMQ(timeoutMs = 60_000): Promise<{ url: string }> {
+  try {
+    await waitForPort(5672, '127.0.0.1', 500);
+  } catch {
+    spawn('rabbitmq-server', ['-detached'], { stdio: 'ignore' }).unref();
+    await waitForPort(5672, '127.0.0.1', timeoutMs);
+  }
+  return { url: 'amqp://guest:guest@127.0.0.1:5672' };
+}
