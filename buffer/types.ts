@@ -65,9 +65,19 @@ export interface LogReader {
   stats(): ReaderStats;
 }
 
+export interface ReaderOptions {
+  /**
+   * Live first: events appended after the reader started go out before the older backlog, which
+   * still gets `backlogShare` (0..1) of what the reader hands out so it drains. Anomalies (the
+   * priority lane) always go first. Delivery stays at least once; order holds within each lane.
+   */
+  liveFirst?: boolean;
+  backlogShare?: number;
+}
+
 export interface RingLog {
   append(events: EventInput[]): Promise<AppendResult>;
-  reader(name: string): LogReader;
+  reader(name: string, options?: ReaderOptions): LogReader;
   /** Removes a reader's cursor (an uplink removed from the config). */
   dropReader(name: string): Promise<void>;
   stats(): BufferStats;

@@ -1,0 +1,54 @@
+/**
+ * The `sluice` command line (shared/CONTRACT.md "Commands"). Each command lives in
+ * src/cli/commands/<name>.ts and is loaded only when used, so `sluice validate` does not pay for
+ * loading LevelDB, aedes or the cloud SDKs. Exit codes: 0 ok, 1 bad input or failed check, 2 usage.
+ */
+import { UsageError } from './args.js';
+
+const COMMANDS: Record<string, { module: string; summary: string }> = {
+  run: { module: './commands/run.js', summary: 'run the gateway (-c FILE, else $SLUICE_CONFIG, else defaults)' },
+  validate: { module: './commands/validate.js', summary: 'check a config file (-c FILE)' },
+  status: { module: './commands/status.js', summary: "print the running gateway's state (--url URL)" },
+  buffer: { module: './commands/buffer.js', summary: "inspect a stopped gateway's ring log: stats | tail | export (--data DIR)" },
+  detect: { module: './commands/detect.js', summary: 'replay a timestamp,value CSV through a detector (--input, --output, --detector)' },
+  keygen: { module: './commands/keygen.js', summary: 'make an Ed25519 key pair for signing fleet commands (--out DIR, --id KEYID)' },
+  fleet: { module: './commands/fleet.js', summary: 'fleet sign: print a signed fleet command' },
+  passwd: { module: './commands/passwd.js', summary: 'hash a password or token for broker.users (reads it from stdin)' },
+};
+
+export type CommandMain = (args: string[]) => Promise<number>;
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return `usage: sluice <command> [options]\n\n${Object.entries(COMMANDS)
+    .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+    .join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v') {
+    const { VERSION } = await import('../version.js');
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`sluice: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  const mod = (await import(command.module)) as { default: CommandMain };
+  try {
+    return await mod.default(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sluice ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
