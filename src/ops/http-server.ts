@@ -22,8 +22,8 @@ export class HttpError extends Error {
 export class HttpServer {
   private readonly routes = new Map<string, RouteHandler>();
   private server?: Server;
-  /** Called before every route; throws HttpError to refuse (basic auth). */
-  guard?: (req: IncomingMessage, url: URL) => void;
+  /** Called before every route; throws (or rejects with) HttpError to refuse (basic auth, which is async: scrypt). */
+  guard?: (req: IncomingMessage, url: URL) => void | Promise<void>;
 
   constructor(private readonly logger: Logger) {}
 
@@ -71,7 +71,7 @@ export class HttpServer {
         const other = [...this.routes.keys()].some((k) => k.endsWith(` ${url.pathname}`));
         throw new HttpError(other ? 405 : 404, other ? 'method not allowed' : `no such path: ${url.pathname}`);
       }
-      this.guard?.(req, url);
+      await this.guard?.(req, url);
       await handler(req, res, url);
     } catch (err) {
       const status = err instanceof HttpError ? err.status : 500;
