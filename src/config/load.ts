@@ -19,10 +19,10 @@ export class ConfigError extends Error {
 
 /** Parses YAML (a superset of JSON) text; syntax errors become ConfigError lines with line numbers. */
 export function parseConfigText(text: string, source = 'config'): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => `${e.linePos ? `line ${e.linePos[0].line}` : '(file)'}: ${e.message.split('\n')[0]}`),
+      doc.errors.map((e) => `${e.linePos ? `line ${e.linePos[0].line}` : '(file)'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`),
       source,
     );
   }

@@ -1,0 +1,372 @@
+/**
+ * The local MQTT broker (aedes) that sensors publish to.
+ *
+ * Guarantees:
+ * - A QoS 1/2 PUBLISH on an ingest topic is acknowledged only after its event is durable in the
+ *   ring log: aedes sends PUBACK after `authorizePublish` calls back, so the hook calls back only
+ *   when `ingest` resolved. If the append fails, the hook errors, aedes closes the connection
+ *   without an ack and the device resends (ARCHITECTURE principle 1).
+ * - `onFull: reject` back-pressure: a QoS 1 publish waits (unacknowledged) until the log has room;
+ *   a QoS 0 publish, which cannot wait, is refused and counted.
+ * - Refusals (oversize, ACL, bad login, too many connections) are counted by reason and logged
+ *   once per client; the offending client is told as MQTT 3.1.1 allows (CONNACK code, or the
+ *   connection closed without an ack), and every other client is unaffected.
+ * - Packets larger than the payload limit are refused while their header is parsed, before the
+ *   body is buffered, so a huge remaining-length claim costs no memory.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import { BufferFullError } from '../../buffer/types.js';
+import { type EventInput, payloadFromBody } from '../event.js';
+import { verifyPassword } from './password.js';
+import type { BrokerConfig, BrokerUser } from './schema.js';
+import { filterSet } from './topics.js';
+
+export interface BrokerContext {
+  logger: Logger;
+  /** Appends events durably; resolves when they are on disk. */
+  ingest(events: EventInput[]): Promise<unknown>;
+  /** Counts something the broker refused, by reason. */
+  countRejected(reason: string, n?: number): void;
+}
+
+interface CompiledUser {
+  user: BrokerUser;
+  canPublish: (topic: string) => boolean;
+  canSubscribe: (topic: string) => boolean;
+}
+
+/** Topic room for a packet besides the payload: the topic (≤ 64 KiB) and headers/properties. */
+const PACKET_OVERHEAD = 65_536 + 1024;
+const RETRY_FULL_MS = 250;
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export class LocalBroker {
+  private aedes?: Aedes;
+  private servers: Server[] = [];
+  private users = new Map<string, CompiledUser>();
+  private certUsers = new Map<string, CompiledUser>();
+  private readonly isIngest: (topic: string) => boolean;
+  private readonly allowAnonymous: boolean;
+  private authFailures = new Map<string, { count: number; since: number }>();
+  private connections = 0;
+  private closing = false;
+
+  constructor(
+    private readonly config: BrokerConfig,
+    private readonly ctx: BrokerContext,
+  ) {
+    this.isIngest = filterSet(config.ingest);
+    this.allowAnonymous = config.allowAnonymous ?? config.listeners.every((l) => isLoopback(l.host));
+    for (const user of config.users) {
+      const compiled = { user, canPublish: filterSet(user.publish), canSubscribe: filterSet(user.subscribe) };
+      this.users.set(user.username, compiled);
+      if (user.certCN) this.certUsers.set(user.certCN, compiled);
+    }
+  }
+
+  get clientCount(): number {
+    return this.connections;
+  }
+
+  get listening(): boolean {
+    return this.servers.length > 0 && this.servers.every((s) => s.listening);
+  }
+
+  /** The addresses actually bound (port 0 in a config becomes the port the OS chose). */
+  get addresses(): { host: string; port: number }[] {
+    return this.servers.map((s) => {
+      const a = s.address() as { address: string; port: number };
+      return { host: a.address, port: a.port };
+    });
+  }
+
+  async start(): Promise<void> {
+    const aedes = await Aedes.createBroker({
+      concurrency: 1000,
+      drainTimeout: 10_000,
+      connectTimeout: 10_000,
+      heartbeatInterval: 60_000,
+      maxClientsIdLength: 256,
+    });
+    this.aedes = aedes;
+    aedes.authenticate = (client, username, password, done) => void this.authenticate(client, username, password, done);
+    aedes.authorizePublish = (client, packet, done) => this.authorizePublish(client, packet, done);
+    aedes.authorizeSubscribe = (client, sub, done) => {
+      const user = (client as ClientWithUser).sluiceUser;
+      if (sub.topic.startsWith('$SYS') || (user ? !user.canSubscribe(sub.topic) : !this.allowAnonymous)) {
+        this.ctx.countRejected('acl_subscribe');
+        this.ctx.logger.warn({ client: client.id, topic: sub.topic }, 'subscription refused: outside the ACL');
+        return done(null, null); // SUBACK 0x80 for this filter; the client stays connected
+      }
+      done(null, sub);
+    };
+    aedes.on('clientError', (client, err) => this.ctx.logger.debug({ client: client?.id, err: err.message }, 'client error'));
+    aedes.on('connectionError', (client, err) => this.ctx.logger.debug({ client: client?.id, err: err.message }, 'connection error'));
+
+    try {
+      for (const listener of this.config.listeners) {
+        const onConnection = (conn: Socket | TLSSocket, req?: IncomingMessage) => this.accept(conn, req);
+        let server: Server;
+        if (listener.ws) {
+          const http = listener.tls
+            ? (await import('node:https')).createServer(tlsOptions(listener.tls))
+            : createHttpServer();
+          const wss = new WebSocketServer({ server: http, maxPayload: this.config.maxPayloadBytes + PACKET_OVERHEAD });
+          wss.on('connection', (ws, req) => this.accept(createWebSocketStream(ws) as unknown as Socket, req));
+          server = http as unknown as Server;
+        } else if (listener.tls) {
+          server = createTlsServer(tlsOptions(listener.tls), onConnection);
+        } else {
+          server = createNetServer(onConnection);
+        }
+        await listen(server, listener.host, listener.port);
+        this.servers.push(server);
+        this.ctx.logger.info({ host: listener.host, port: listener.port, tls: !!listener.tls, ws: listener.ws }, 'broker listening');
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Publishes a message to local subscribers on behalf of the gateway (local actions). Not ingested. */
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 0, retain = false): Promise<void> {
+    const aedes = this.aedes;
+    if (!aedes) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain, dup: false }, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.closing = true;
+    const servers = this.servers;
+    this.servers = [];
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            (s as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          }),
+      ),
+    );
+    const aedes = this.aedes;
+    this.aedes = undefined;
+    if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+  }
+
+  private accept(conn: Socket, req?: IncomingMessage): void {
+    if (this.closing || !this.aedes) return void conn.destroy();
+    if (this.connections >= this.config.maxConnections) {
+      this.ctx.countRejected('max_connections');
+      this.ctx.logger.warn({ max: this.config.maxConnections }, 'connection refused: broker.maxConnections reached');
+      return void conn.destroy();
+    }
+    this.connections++;
+    conn.once('close', () => this.connections--);
+    const client = this.aedes.handle(conn, req) as unknown as ClientInternals;
+    this.guardPacketSize(client);
+  }
+
+  /**
+   * Refuses a packet whose declared length exceeds the limit as soon as the length is parsed. aedes
+   * has no such option and would otherwise buffer the whole claimed length first.
+   */
+  private guardPacketSize(client: ClientInternals): void {
+    const parser = client._parser;
+    const original = parser?._parseLength;
+    if (!parser || typeof original !== 'function') return;
+    const limit = this.config.maxPayloadBytes + PACKET_OVERHEAD;
+    parser._parseLength = function guardedParseLength(this: typeof parser) {
+      const ok = original.call(this);
+      if (ok && this.packet.length > limit) {
+        this._list.consume(this._list.length);
+        this.emit('error', new Error(`packet of ${this.packet.length} bytes exceeds broker.maxPayloadBytes`));
+        return false;
+      }
+      return ok;
+    };
+    parser.on('error', (err: Error) => {
+      if (err.message.includes('exceeds broker.maxPayloadBytes')) {
+        this.ctx.countRejected('oversize');
+        this.ctx.logger.warn({ client: client.id }, 'publish refused: larger than broker.maxPayloadBytes; connection closed');
+      } else {
+        this.ctx.countRejected('malformed');
+      }
+    });
+  }
+
+  private async authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): Promise<void> {
+    const address = clientAddress(client);
+    const refuse = (code: 4 | 5, reason: string, msg: string) => {
+      this.ctx.countRejected(reason);
+      this.ctx.logger.warn({ client: client.id, address, username }, msg);
+      const err = new Error(msg) as AuthenticateError;
+      err.returnCode = code;
+      done(err, false);
+    };
+    // A TLS client certificate mapped to a user logs in as that user.
+    const cn = (client.conn as TLSSocket).getPeerCertificate?.()?.subject?.CN;
+    if (cn && (client.conn as TLSSocket).authorized) {
+      const certUser = this.certUsers.get(String(cn));
+      if (certUser) {
+        (client as ClientWithUser).sluiceUser = certUser;
+        return done(null, true);
+      }
+    }
+    if (username === undefined) {
+      if (this.allowAnonymous) return done(null, true);
+      return refuse(5, 'auth_anonymous', 'login refused: anonymous clients are not allowed on this listener (broker.allowAnonymous)');
+    }
+    if (this.tooManyFailures(address)) {
+      return refuse(5, 'auth_rate_limited', 'login refused: too many failed logins from this address; try again in a minute');
+    }
+    const user = this.users.get(username);
+    const ok = user !== undefined && password !== undefined && (await verifyPassword(password.toString('utf8'), user.user.passwordHash));
+    if (!ok || !user) {
+      this.noteFailure(address);
+      return refuse(4, 'auth_failed', 'login refused: bad username or password');
+    }
+    (client as ClientWithUser).sluiceUser = user;
+    done(null, true);
+  }
+
+  private tooManyFailures(address: string): boolean {
+    const f = this.authFailures.get(address);
+    return !!f && Date.now() - f.since < 60_000 && f.count >= this.config.maxAuthFailuresPerMinute;
+  }
+
+  private noteFailure(address: string): void {
+    const now = Date.now();
+    const f = this.authFailures.get(address);
+    if (!f || now - f.since >= 60_000) this.authFailures.set(address, { count: 1, since: now });
+    else f.count++;
+    // Bounded: forget the oldest addresses past 10k (a scan from many addresses).
+    if (this.authFailures.size > 10_000) this.authFailures.delete(this.authFailures.keys().next().value as string);
+  }
+
+  private authorizePublish(client: Client | null, packet: PublishPacketLike, done: (err?: Error | null) => void): void {
+    const topic = packet.topic;
+    if (topic.startsWith('$')) {
+      this.ctx.countRejected('acl_publish');
+      return done(new Error('topics starting with $ are reserved'));
+    }
+    const user = client ? (client as ClientWithUser).sluiceUser : undefined;
+    if (client && (user ? !user.canPublish(topic) : !this.allowAnonymous)) {
+      this.ctx.countRejected('acl_publish');
+      this.ctx.logger.warn({ client: client.id, topic }, 'publish refused: topic outside the client ACL; connection closed');
+      return done(new Error(`publish to "${topic}" is outside the ACL`));
+    }
+    const payload = packet.payload as Buffer;
+    if (payload.length > this.config.maxPayloadBytes) {
+      this.ctx.countRejected('oversize');
+      this.ctx.logger.warn({ client: client?.id, topic, bytes: payload.length }, 'publish refused: larger than broker.maxPayloadBytes');
+      return done(new Error(`payload of ${payload.length} bytes exceeds broker.maxPayloadBytes`));
+    }
+    if (!this.isIngest(topic)) return done(null);
+
+    const { payload: value, payloadJson } = payloadFromBody(payload);
+    const event: EventInput = { source: 'mqtt', topic, payload: value, payloadJson };
+    if (packet.qos === 0) {
+      // Nothing to acknowledge: let the message flow on and store it alongside.
+      done(null);
+      this.ctx.ingest([event]).catch((err) => {
+        this.ctx.countRejected(err instanceof BufferFullError ? 'buffer_full' : 'store_failed');
+      });
+      return;
+    }
+    const attempt = (): void => {
+      this.ctx.ingest([event]).then(
+        () => done(null),
+        (err: Error) => {
+          if (err instanceof BufferFullError && client && !client.closed && !this.closing) {
+            // Back-pressure: hold the acknowledgement until the log has room again.
+            setTimeout(attempt, RETRY_FULL_MS);
+            return;
+          }
+          this.ctx.countRejected(err instanceof BufferFullError ? 'buffer_full' : 'store_failed');
+          this.ctx.logger.error({ err: err.message, topic }, 'publish not stored; not acknowledged (the client will resend)');
+          done(err);
+        },
+      );
+    };
+    attempt();
+  }
+}
+
+interface PublishPacketLike {
+  topic: string;
+  payload: Buffer | string;
+  qos: 0 | 1 | 2;
+}
+
+type ClientWithUser = Client & { sluiceUser?: CompiledUser; closed?: boolean };
+
+interface ClientInternals {
+  id: string;
+  _parser?: {
+    _parseLength: () => boolean;
+    packet: { length: number };
+    _list: { length: number; consume(n: number): void };
+    emit(event: string, ...args: unknown[]): boolean;
+    on(event: string, listener: (err: Error) => void): void;
+  };
+}
+
+function clientAddress(client: Client): string {
+  const conn = client.conn as Socket;
+  return conn.remoteAddress ?? client.req?.socket?.remoteAddress ?? 'unknown';
+}
+
+function tlsOptions(tls: { cert: string; key: string; ca?: string; requestCert: boolean }) {
+  return {
+    cert: readFileSync(tls.cert),
+    key: readFileSync(tls.key),
+    ca: tls.ca ? readFileSync(tls.ca) : undefined,
+    requestCert: tls.requestCert,
+    rejectUnauthorized: false, // a client without a certificate may still log in with a password
+  };
+}
+
+/** Listens, turning EADDRINUSE into one sentence that names the port and the key that moves it. */
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new PortInUseError(
+            `port ${port} on ${host} is already in use (another MQTT broker such as Mosquitto?); move the gateway's broker with broker.listeners[].port in the config`,
+          ),
+        );
+      } else if (err.code === 'EACCES') {
+        reject(new PortInUseError(`not allowed to listen on ${host}:${port}; choose another broker.listeners[].port`));
+      } else reject(err);
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export class PortInUseError extends Error {
+  readonly code = 'PORT_IN_USE';
+}

@@ -1,0 +1,323 @@
+/**
+ * The gateway: builds the components from a config, wires them, and owns their start/stop order
+ * and hot reconfiguration.
+ *
+ * Start order: ring log (the durable point) → HTTP (so /healthz can explain a failure) → uplinks →
+ * analytics → broker and drivers (intake last). Stop order is the reverse: intake stops first, so
+ * every event that was acknowledged is in the log before the log closes.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { openRingLog } from '../buffer/index.js';
+import type { AppendResult, RingLog } from '../buffer/types.js';
+import type { Driver } from '../drivers/driver.js';
+import { createDriver } from '../drivers/index.js';
+import type { DriverConfig } from '../drivers/schema.js';
+import { createSink } from '../uplink/index.js';
+import { UplinkRunner } from '../uplink/runner.js';
+import type { UplinkConfig } from '../uplink/schema.js';
+import { AnalyticsEngine } from './analytics/index.js';
+import { LocalBroker } from './broker/index.js';
+import { ComponentSet, sameConfig } from './component-set.js';
+import type { Config } from './config/schema.js';
+import type { EventInput } from './event.js';
+import { createLogger } from './log.js';
+import { HttpServer } from './ops/http-server.js';
+import { GatewayMetrics } from './ops/metrics.js';
+import { registerOpsRoutes } from './ops/routes.js';
+import { VERSION } from './version.js';
+
+export interface GatewayOptions {
+  logger?: Logger;
+  /** The file the config came from, for status and fleet. */
+  configFile?: string;
+}
+
+interface UplinkHandle {
+  runner: UplinkRunner;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface DriverHandle {
+  driver: Driver;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const COMPONENT_STOP_MS = 3000;
+
+export class Gateway {
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly startedAt = Date.now();
+  broker?: LocalBroker;
+  http?: HttpServer;
+  analytics?: AnalyticsEngine;
+  private ringLog?: RingLog;
+  private readonly drivers: ComponentSet<DriverConfig, DriverHandle>;
+  private readonly uplinks: ComponentSet<UplinkConfig, UplinkHandle>;
+  private received = 0;
+  private readonly rejectedByReason: Record<string, number> = {};
+  private stopping = false;
+
+  constructor(
+    public config: Config,
+    readonly options: GatewayOptions = {},
+  ) {
+    this.logger = options.logger ?? createLogger(config.gateway.logLevel);
+    this.metrics = new GatewayMetrics(() => this.ringLog);
+    this.drivers = new ComponentSet((c) => this.buildDriver(c));
+    this.uplinks = new ComponentSet((c) => this.buildUplink(c));
+  }
+
+  get id(): string {
+    return this.config.gateway.id;
+  }
+
+  get log(): RingLog {
+    if (!this.ringLog) throw new Error('the gateway is not started');
+    return this.ringLog;
+  }
+
+  get registry() {
+    return this.metrics.registry;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this;
+    await mkdir(config.gateway.dataDir, { recursive: true });
+    this.ringLog = await openRingLog({
+      dir: config.gateway.dataDir,
+      gatewayId: config.gateway.id,
+      config: config.buffer,
+      logger: this.logger.child({ component: 'buffer' }),
+    });
+    try {
+      await this.startHttp(config);
+      await this.uplinks.reconcile(config.uplinks).catch((err) => this.logger.error({ err: err.message }, 'uplink failed to start'));
+      this.analytics = this.buildAnalytics(config);
+      await this.startBroker(config);
+      await this.drivers.reconcile(config.drivers).catch((err) => this.logger.error({ err: err.message }, 'driver failed to start'));
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.logger.info({ id: this.id, version: VERSION }, 'gateway started');
+  }
+
+  /** Stops intake, then delivery, then closes the log; resolves within `deadlineMs`. */
+  async stop(deadlineMs = 5000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const deadline = Date.now() + deadlineMs;
+    const within = <T>(p: Promise<T>) =>
+      Promise.race([p, new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)).unref())]);
+    await within(Promise.allSettled([this.broker?.stop(), this.drivers.stopAll()]));
+    await within(this.uplinks.stopAll());
+    this.analytics?.close();
+    await this.http?.close();
+    await this.ringLog?.close();
+    this.logger.info('gateway stopped');
+  }
+
+  /**
+   * The one path into the ring log: appends durably, then lets analytics look at the events and
+   * appends what it derives (anomalies, aggregates). Resolves once the input events are durable.
+   */
+  async ingest(events: EventInput[]): Promise<AppendResult> {
+    const result = await this.log.append(events);
+    this.received += events.length;
+    this.metrics.ingested.inc({ source: events[0]?.source ?? 'unknown' }, events.length);
+    if (this.analytics) this.analyse(events, result.firstSeq);
+    return result;
+  }
+
+  countRejected(reason: string, n = 1): void {
+    this.rejectedByReason[reason] = (this.rejectedByReason[reason] ?? 0) + n;
+    this.metrics.rejected.inc({ reason }, n);
+  }
+
+  private analyse(events: EventInput[], firstSeq: number): void {
+    const engine = this.analytics;
+    if (!engine) return;
+    const now = Date.now();
+    const derived = engine.observe(
+      events.map((e, i) => ({ seq: firstSeq + i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs })),
+    );
+    if (derived.length === 0) return;
+    this.log.append(derived).then(
+      () => this.metrics.ingested.inc({ source: 'analytics' }, derived.length),
+      (err) => this.logger.error({ err: (err as Error).message, n: derived.length }, 'derived events not stored'),
+    );
+  }
+
+  /**
+   * Applies a new config without a restart, touching only what changed: a driver change leaves
+   * broker clients connected, an uplink change keeps its cursor (readers are named after uplinks).
+   * Throws (after applying what it could) when a component failed to start.
+   */
+  async reconfigure(next: Config): Promise<void> {
+    const prev = this.config;
+    if (next.gateway.id !== prev.gateway.id || next.gateway.dataDir !== prev.gateway.dataDir) {
+      throw new Error('gateway.id and gateway.dataDir cannot change at run time; restart the gateway to change them');
+    }
+    if (!sameConfig(next.buffer, prev.buffer)) {
+      this.logger.warn('buffer settings changed: they take effect at the next restart');
+    }
+    this.config = next;
+    this.logger.level = next.gateway.logLevel;
+    const errors: string[] = [];
+    const attempt = async (what: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(`${what}: ${(err as Error).message}`);
+      }
+    };
+    if (!sameConfig(next.http, prev.http)) {
+      await attempt('http', async () => {
+        await this.http?.close();
+        this.http = undefined;
+        await this.startHttp(next);
+      });
+    }
+    await attempt('uplinks', () => this.uplinks.reconcile(next.uplinks));
+    if (!sameConfig(next.analytics, prev.analytics)) {
+      this.analytics?.close();
+      await attempt('analytics', async () => {
+        this.analytics = this.buildAnalytics(next);
+      });
+    }
+    if (!sameConfig(next.broker, prev.broker)) {
+      await attempt('broker', async () => {
+        await this.broker?.stop();
+        this.broker = undefined;
+        await this.startBroker(next);
+      });
+    }
+    await attempt('drivers', () => this.drivers.reconcile(next.drivers));
+    if (errors.length) throw new Error(errors.join('; '));
+  }
+
+  /** Restarts one driver (fleet `driver.restart`). */
+  async restartDriver(name: string): Promise<void> {
+    const handle = this.drivers.get(name);
+    if (!handle) throw new Error(`no running driver named "${name}"`);
+    await handle.stop();
+    await handle.start();
+  }
+
+  /** Sends every uplink's backlog now, outside transmit windows (fleet `uplink.flush`). */
+  flushUplinks(name?: string): void {
+    for (const h of this.uplinks.instances()) if (!name || h.runner.status().name === name) h.runner.flush();
+  }
+
+  /** `GET /healthz`: ok when the ring log is open and the broker listens. */
+  health(): { ok: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.ringLog?.healthy) reasons.push('the ring log is not open');
+    if (this.config.broker.enabled && !this.broker?.listening) reasons.push('the MQTT broker is not listening');
+    return { ok: reasons.length === 0, reasons };
+  }
+
+  /** `GET /api/status` (contract "HTTP"). */
+  status() {
+    const buffer = this.ringLog?.stats();
+    const rejected = Object.values(this.rejectedByReason).reduce((a, b) => a + b, 0);
+    const analytics = this.analytics?.status();
+    return {
+      gateway: {
+        id: this.id,
+        version: VERSION,
+        startedAt: this.startedAt,
+        uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+        configFile: this.options.configFile ?? null,
+      },
+      health: this.health(),
+      ingest: { received: this.received, rejected, rejectedByReason: { ...this.rejectedByReason } },
+      broker: { clients: this.broker?.clientCount ?? 0, listening: this.broker?.listening ?? false, listeners: this.broker?.addresses ?? [] },
+      buffer: buffer ?? null,
+      uplinks: this.uplinks.instances().map((h) => h.runner.status()),
+      drivers: this.drivers.instances().map((h) => h.driver.health()),
+      anomalies: { total: analytics?.total ?? 0, byDetector: analytics?.byDetector ?? {}, recent: analytics?.recent ?? [] },
+    };
+  }
+
+  private async startHttp(config: Config): Promise<void> {
+    if (!config.http.enabled) return;
+    const http = new HttpServer(this.logger.child({ component: 'http' }));
+    registerOpsRoutes(http, this);
+    try {
+      await http.listen(config.http.host, config.http.port);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new Error(`port ${config.http.port} on ${config.http.host} is already in use; move the HTTP listener with http.port in the config`);
+      }
+      throw err;
+    }
+    this.http = http;
+  }
+
+  private async startBroker(config: Config): Promise<void> {
+    if (!config.broker.enabled) return;
+    const broker = new LocalBroker(config.broker, {
+      logger: this.logger.child({ component: 'broker' }),
+      ingest: (events) => this.ingest(events),
+      countRejected: (reason, n) => this.countRejected(reason, n),
+    });
+    await broker.start();
+    this.broker = broker;
+  }
+
+  private buildAnalytics(config: Config): AnalyticsEngine | undefined {
+    if (config.analytics.length === 0) return undefined;
+    return new AnalyticsEngine(config.analytics, {
+      logger: this.logger.child({ component: 'analytics' }),
+      registry: this.registry,
+      publishLocal: (topic, payload) => {
+        this.broker?.publish(topic, payload).catch((err) => this.logger.warn({ err: err.message, topic }, 'local action not published'));
+      },
+    });
+  }
+
+  private async buildDriver(config: DriverConfig): Promise<DriverHandle> {
+    const driver = await createDriver(config);
+    const logger = this.logger.child({ component: 'driver', driver: config.name });
+    return {
+      driver,
+      start: () =>
+        driver.start({
+          gatewayId: this.id,
+          logger,
+          emit: async (events) => {
+            await this.ingest(events);
+          },
+        }),
+      stop: () => driver.stop(Date.now() + COMPONENT_STOP_MS),
+    };
+  }
+
+  private async buildUplink(config: UplinkConfig): Promise<UplinkHandle> {
+    const logger = this.logger.child({ component: 'uplink', uplink: config.name });
+    const sink = await createSink(config, { gatewayId: this.id, logger, dataDir: this.config.gateway.dataDir });
+    const runner = new UplinkRunner({
+      config,
+      sink,
+      reader: this.log.reader(config.name, readerOptions(config)),
+      gatewayId: this.id,
+      logger,
+      registry: this.registry,
+    });
+    return {
+      runner,
+      start: async () => runner.start(),
+      stop: () => runner.stop(Date.now() + COMPONENT_STOP_MS),
+    };
+  }
+}
+
+function readerOptions(config: UplinkConfig) {
+  const c = config as { liveFirst?: boolean; backlogShare?: number };
+  return { liveFirst: c.liveFirst, backlogShare: c.backlogShare };
+}

@@ -1,0 +1,16 @@
+/** The gateway's own HTTP routes (contract "HTTP"): /healthz, /api/status, /metrics. */
+import type { Gateway } from '../gateway.js';
+import { type HttpServer, sendJson } from './http-server.js';
+
+export function registerOpsRoutes(http: HttpServer, gateway: Gateway): void {
+  http.route('GET', '/healthz', (_req, res) => {
+    const { ok, reasons } = gateway.health();
+    sendJson(res, ok ? 200 : 503, ok ? { ok: true } : { ok: false, reasons });
+  });
+  http.route('GET', '/api/status', (_req, res) => sendJson(res, 200, gateway.status()));
+  http.route('GET', '/metrics', async (_req, res) => {
+    const text = await gateway.metrics.text();
+    res.writeHead(200, { 'content-type': gateway.registry.contentType });
+    res.end(text);
+  });
+}
