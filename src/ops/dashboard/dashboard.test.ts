@@ -1,0 +1,210 @@
+import type { IncomingMessage } from 'node:http';
+import { request } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../broker/password.js';
+import { silentLogger } from '../../log.js';
+import { HttpError, HttpServer } from '../http-server.js';
+import { basicAuthGuard, isLoopback } from './auth.js';
+import { LatestReadings, registerDashboard } from './index.js';
+
+function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Opens the SSE stream and collects `count` status frames. */
+function frames(
+  port: number,
+  count: number,
+): Promise<{ res: IncomingMessage; frames: { now: number; status: { n: number }; readings: unknown[] }[] }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/api/stream' }, (res) => {
+      let text = '';
+      const got: { now: number; status: { n: number }; readings: unknown[] }[] = [];
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+        let i = text.indexOf('\n\n');
+        while (i >= 0) {
+          const block = text.slice(0, i);
+          text = text.slice(i + 2);
+          if (block.startsWith('event: status\n')) got.push(JSON.parse(block.slice(block.indexOf('data: ') + 6)));
+          if (got.length === count) {
+            resolve({ res, frames: got });
+            req.destroy();
+          }
+          i = text.indexOf('\n\n');
+        }
+      });
+    });
+    req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+    req.end();
+  });
+}
+
+const servers: HttpServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+async function serve(opts: Parameters<typeof registerDashboard>[2] = {}) {
+  const http = new HttpServer(silentLogger);
+  servers.push(http);
+  let n = 0;
+  const readings = new LatestReadings();
+  const dash = registerDashboard(
+    http,
+    { status: () => ({ n: ++n }), recentReadings: () => readings.recentReadings() },
+    { intervalMs: 50, ...opts },
+  );
+  await http.listen('127.0.0.1', 0);
+  return { http, dash, port: http.address!.port, readings };
+}
+
+describe('dashboard page', () => {
+  it('is one light self-contained document with no external URL', async () => {
+    const { port } = await serve();
+    const plain = await get(port, '/');
+    expect(plain.status).toBe(200);
+    expect(plain.headers['content-type']).toMatch(/^text\/html/);
+    const html = plain.body.toString('utf8');
+    expect(plain.body.length).toBeLessThan(200 * 1024);
+    expect(html).toContain('<!doctype html>');
+    expect(html).toContain("new EventSource('api/stream')");
+    // The only absolute URL is the SVG namespace, which is a name and never fetched.
+    const urls = html.match(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s"')]*/gi) ?? [];
+    expect(urls.filter((u) => !u.startsWith('http://www.w3.org/2000/svg'))).toEqual([]);
+    expect(html).not.toMatch(/<(link|img|iframe)\b[^>]*\b(src|href)=/i);
+    expect(html).not.toMatch(/<script[^>]*\bsrc=/i);
+    // The inline script must be valid JavaScript (a syntax error would leave the page dead).
+    const script = html.slice(html.indexOf('<script>') + 8, html.indexOf('</script>'));
+    expect(() => new Function(script)).not.toThrow();
+
+    const gz = await get(port, '/', { 'accept-encoding': 'gzip, deflate' });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.body).toString('utf8')).toBe(html);
+    expect(gz.body.length).toBeLessThan(plain.body.length / 2);
+  });
+});
+
+describe('dashboard stream', () => {
+  it('pushes the status and the latest readings every tick, one timer for all viewers', async () => {
+    const { dash, port, readings } = await serve();
+    readings.observe([
+      { topic: 'a/temp', ts: 1, payload: 20.5, kind: 'reading' },
+      { topic: 'b/hum', ts: 2, payload: { value: 40, unit: '%' }, kind: 'reading' },
+      { topic: 'c/text', ts: 3, payload: 'on fire', kind: 'reading' },
+    ]);
+    const [one, two] = await Promise.all([frames(port, 3), frames(port, 3)]);
+    for (const got of [one, two]) {
+      expect(got.res.headers['content-type']).toBe('text/event-stream');
+      expect(got.frames.map((f) => f.status.n)).toHaveLength(3);
+      expect(got.frames[0].readings).toEqual([
+        { topic: 'b/hum', ts: 2, value: 40 },
+        { topic: 'a/temp', ts: 1, value: 20.5 },
+      ]);
+      expect(typeof got.frames[0].now).toBe('number');
+    }
+    // Each status() call is shared: the two viewers see the same numbers from the common ticks on.
+    const ticksOne = one.frames.slice(1).map((f) => f.status.n);
+    const ticksTwo = two.frames.slice(1).map((f) => f.status.n);
+    expect(ticksOne.filter((n) => ticksTwo.includes(n)).length).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(dash.clients).toBe(0);
+  });
+
+  it('refuses viewers beyond the limit with a 503 and one sentence', async () => {
+    const { dash, port } = await serve({ maxClients: 1 });
+    const first = frames(port, 1);
+    await first;
+    const held = frames(port, 50);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(dash.clients).toBe(1);
+    const refused = await get(port, '/api/stream');
+    expect(refused.status).toBe(503);
+    expect(JSON.parse(refused.body.toString()).error).toMatch(/too many dashboard viewers/);
+    dash.close();
+    expect(dash.clients).toBe(0);
+    void held.catch(() => {});
+  });
+
+  it('keeps streaming when status() throws once', async () => {
+    const http = new HttpServer(silentLogger);
+    servers.push(http);
+    let n = 0;
+    registerDashboard(
+      http,
+      {
+        status: () => {
+          n++;
+          if (n === 2) throw new Error('boom');
+          return { n };
+        },
+      },
+      { intervalMs: 30 },
+    );
+    await http.listen('127.0.0.1', 0);
+    const got = await frames(http.address!.port, 3);
+    expect(got.frames.map((f) => f.status.n)).toEqual([1, 3, 4]);
+  });
+});
+
+describe('basic auth', () => {
+  const fakeReq = (remoteAddress: string, authorization?: string) =>
+    ({ socket: { remoteAddress }, headers: authorization ? { authorization } : {} }) as unknown as IncomingMessage;
+  const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+
+  it('asks remote clients for the password, exempts loopback and /healthz', async () => {
+    const guard = basicAuthGuard({ username: 'tech', passwordHash: await hashPassword('s3cret') });
+    const root = new URL('http://x/');
+    await expect(guard(fakeReq('10.1.2.3'), root)).rejects.toMatchObject({ status: 401 });
+    await expect(guard(fakeReq('10.1.2.3', basic('tech', 'wrong')), root)).rejects.toBeInstanceOf(HttpError);
+    await expect(guard(fakeReq('10.1.2.3', basic('other', 's3cret')), root)).rejects.toMatchObject({ status: 401 });
+    await expect(guard(fakeReq('10.1.2.3', basic('tech', 's3cret')), root)).resolves.toBeUndefined();
+    // Remembered: the second check does not run scrypt again (and still passes).
+    await expect(guard(fakeReq('10.1.2.3', basic('tech', 's3cret')), root)).resolves.toBeUndefined();
+    await expect(guard(fakeReq('10.1.2.3'), new URL('http://x/healthz'))).resolves.toBeUndefined();
+    await expect(guard(fakeReq('127.0.0.1'), root)).resolves.toBeUndefined();
+    await expect(guard(fakeReq('::ffff:127.0.0.1'), root)).resolves.toBeUndefined();
+    try {
+      await guard(fakeReq('192.168.1.9'), root);
+    } catch (err) {
+      expect((err as HttpError).headers['www-authenticate']).toMatch(/^Basic realm=/);
+    }
+    expect(isLoopback('::1')).toBe(true);
+    expect(isLoopback('10.0.0.1')).toBe(false);
+  });
+
+  it('is installed on the HTTP server when auth is configured', async () => {
+    const { http } = await serve({ auth: { username: 'tech', passwordHash: await hashPassword('pw') } });
+    expect(http.guard).toBeTypeOf('function');
+  });
+});
+
+describe('LatestReadings', () => {
+  it('keeps one numeric reading per topic and forgets the stalest beyond the bound', () => {
+    const r = new LatestReadings(3);
+    for (let i = 0; i < 10; i++) r.observe([{ topic: `t/${i}`, ts: i, payload: { value: i } }]);
+    r.observe([
+      { topic: 't/9', ts: 11, payload: '7.5' },
+      { topic: 'x', ts: 12, payload: 1, kind: 'anomaly' },
+    ]);
+    expect(r.recentReadings()).toEqual([
+      { topic: 't/9', ts: 11, value: 7.5 },
+      { topic: 't/8', ts: 8, value: 8 },
+      { topic: 't/7', ts: 7, value: 7 },
+    ]);
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * The latest numeric reading per topic, for the dashboard's live chart. The gateway feeds it every
+ * appended batch (`observe`); the dashboard asks for `recentReadings()` once a second and the page
+ * keeps the history itself, so the server holds one small entry per topic and nothing grows:
+ * at most `maxTopics` topics (the least recently updated is forgotten first).
+ */
+
+export interface Reading {
+  topic: string;
+  /** Epoch ms when the gateway accepted the reading. */
+  ts: number;
+  value: number;
+}
+
+/** The few fields of an event this needs (an ObservedEvent or a driver reading fits). */
+export interface ReadingLike {
+  topic: string;
+  ts: number;
+  payload: unknown;
+  kind?: string;
+}
+
+/** A number from a payload: the payload itself, its `value`, or a numeric string. */
+export function numericValue(payload: unknown): number | undefined {
+  let v = payload;
+  if (v !== null && typeof v === 'object' && 'value' in v) v = (v as { value: unknown }).value;
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'string' && v.trim() !== '') {
+    const n = Number(v);
+    return Number.isFinite(n) ? n : undefined;
+  }
+  return undefined;
+}
+
+export class LatestReadings {
+  // A Map keeps insertion order: deleting and re-inserting on update makes the first key the stalest.
+  private readonly latest = new Map<string, Reading>();
+
+  constructor(private readonly maxTopics = 200) {}
+
+  observe(events: Iterable<ReadingLike>): void {
+    for (const e of events) {
+      if (e.kind !== undefined && e.kind !== 'reading') continue;
+      const value = numericValue(e.payload);
+      if (value === undefined) continue;
+      this.latest.delete(e.topic);
+      this.latest.set(e.topic, { topic: e.topic, ts: e.ts, value });
+      if (this.latest.size > this.maxTopics) {
+        const stalest = this.latest.keys().next().value;
+        if (stalest !== undefined) this.latest.delete(stalest);
+      }
+    }
+  }
+
+  /** The latest reading of each topic, most recently updated first. */
+  recentReadings(): Reading[] {
+    return [...this.latest.values()].reverse();
+  }
+}
