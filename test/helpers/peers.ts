@@ -85,12 +85,16 @@ function managed(cmd: string, args: string[], port: number, url: string, cleanup
   return peer.start().then(() => peer);
 }
 
-/** A private Mosquitto on a free port (anonymous clients allowed, persistence off). */
-export async function startMosquitto(extraConfig = ''): Promise<Peer> {
+/**
+ * A private Mosquitto on a free port, anonymous clients allowed. With `persistent`, sessions and
+ * queued QoS 1 messages survive a `kill('SIGTERM')` + `start()` (outage tests).
+ */
+export async function startMosquitto(extraConfig = '', persistent = false): Promise<Peer> {
   const port = await freePort();
   const dir = tempDir('sluice-mosquitto-');
   const conf = join(dir.path, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n${extraConfig}\n`);
+  const persistence = persistent ? `persistence true\npersistence_location ${dir.path}/` : 'persistence false';
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}\nmax_queued_messages 100000\n${extraConfig}\n`);
   return managed('mosquitto', ['-c', conf], port, `mqtt://127.0.0.1:${port}`, dir.cleanup);
 }
 
