@@ -10,6 +10,8 @@ command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v socat >/dev/null || need+=(socat)
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need+=(python3-pymodbus)
+# pymodbus's servers import pyserial and serial_asyncio, which Debian does not pull in with it.
+/usr/bin/python3 -c 'import serial_asyncio' 2>/dev/null || need+=(python3-serial python3-serial-asyncio)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 if [ ${#need[@]} -gt 0 ]; then
