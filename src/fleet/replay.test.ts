@@ -1,0 +1,61 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/peers.js';
+import { silentLogger } from '../log.js';
+import { ReplayStore } from './replay.js';
+
+const dirs: { cleanup(): void }[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) d.cleanup();
+});
+
+function file(): string {
+  const d = tempDir('sluice-replay-');
+  dirs.push(d);
+  return join(d.path, 'fleet', 'replay.json');
+}
+
+describe('ReplayStore', () => {
+  it('remembers accepted ids across a restart', async () => {
+    const f = file();
+    const now = Date.now();
+    const a = await ReplayStore.open(f, silentLogger);
+    expect(a.check('c1', now)).toBeUndefined();
+    await a.record('c1', now, now + 60_000);
+    const b = await ReplayStore.open(f, silentLogger);
+    expect(b.check('c1', now)).toMatch(/already received/);
+    expect(b.check('c2', now)).toBeUndefined();
+  });
+
+  it('stays bounded and refuses what it had to forget', async () => {
+    const f = file();
+    const s = await ReplayStore.open(f, silentLogger, 3);
+    const t = Date.now();
+    for (let i = 0; i < 5; i++) await s.record(`c${i}`, t + i, t + 86_400_000);
+    expect(s.size).toBe(3);
+    // c0 and c1 were forgotten: their issuedAt is at or below the floor, so they stay refused.
+    expect(s.check('c0', t)).toMatch(/before the oldest command/);
+    expect(s.check('c1', t + 1)).toMatch(/before the oldest command/);
+    expect(s.check('new', t + 10)).toBeUndefined();
+  });
+
+  it('forgets expired ids', async () => {
+    const s = await ReplayStore.open(file(), silentLogger, 10, 0);
+    const t = Date.now();
+    await s.record('old', t - 10_000, t - 5_000);
+    await s.record('new', t, t + 60_000);
+    expect(s.size).toBe(1);
+  });
+
+  it('starts empty from a damaged file and refuses commands issued before that', async () => {
+    const f = file();
+    const s = await ReplayStore.open(f, silentLogger);
+    await s.record('c1', Date.now(), Date.now() + 60_000);
+    writeFileSync(f, '{"floor": 1, "entr');
+    const before = Date.now() - 1;
+    const damaged = await ReplayStore.open(f, silentLogger);
+    expect(damaged.check('c9', before)).toMatch(/before the oldest/);
+    expect(damaged.check('c9', Date.now() + 1000)).toBeUndefined();
+  });
+});
