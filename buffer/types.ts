@@ -55,7 +55,11 @@ export interface LogReader {
    * optionally only those a filter keeps (filtered-out events still advance the position).
    * Resolves with an empty array when there is nothing to read; use `wait` to sleep until there is.
    */
-  next(maxEvents: number, maxBytes: number, filter?: (kind: EventKind, topic: string) => boolean): Promise<StoredEvent[]>;
+  next(
+    maxEvents: number,
+    maxBytes: number,
+    filter?: (kind: EventKind, topic: string) => boolean,
+  ): Promise<StoredEvent[]>;
   /** Marks everything up to and including `seq` as delivered; persisted (not necessarily fsynced). */
   commit(seq: number): Promise<void>;
   /** Moves the read position back to just after the committed cursor (after a failed send). */

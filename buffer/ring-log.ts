@@ -1,0 +1,939 @@
+/**
+ * The ring log on classic-level (LevelDB). The guarantees are in buffer/types.ts and buffer/SPEC.md;
+ * this is how they are kept.
+ *
+ * Commit order (the invariant everything else leans on): `append` assigns seqs and encodes the
+ * events synchronously into column arrays, then waits. One commit at a time takes everything
+ * waiting and writes ONE LevelDB batch with `sync: true` holding, atomically: the new chunk(s)
+ * (one per lane) with their index entries, the deletions of evicted chunks, the meta record
+ * (nextSeq, per-lane totals, counters) and the cursors of readers that moved. Only when that write
+ * resolves are the appends resolved and the events made visible to readers. So after any crash the
+ * database holds a prefix of commits whose meta matches its chunks exactly, and recovery reads the
+ * meta record, the reader cursors and one index entry per lane: O(metadata), never O(events).
+ *
+ * `seq` is never reused: meta.nextSeq is written in every commit, and a lease file one million
+ * seqs ahead (rewritten only when crossed) survives even a database that has to be thrown away.
+ */
+import { randomInt } from 'node:crypto';
+import { mkdir, open, readFile, rename, statfs, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import type { Logger } from 'pino';
+import type { BufferConfig } from '../src/config/schema.js';
+import { type EventInput, encodeEvent, type StoredEvent } from '../src/event.js';
+import { silentLogger } from '../src/log.js';
+import {
+  ChunkCorruptError,
+  chunkFromColumns,
+  type DecodedChunk,
+  decodeChunk,
+  encodeChunk,
+  KIND_CODE,
+  PendingColumns,
+  UNSYNCED,
+} from './chunk.js';
+import { ClockWatch, correctJsonTs, SYNCED_AFTER } from './clock.js';
+import {
+  chunkEnd,
+  chunkKey,
+  decodeIndex,
+  encodeIndex,
+  type IndexEntry,
+  indexEnd,
+  indexKey,
+  LANE_NORMAL,
+  LANE_PRIORITY,
+  LANES,
+  type Lane,
+  META_KEY,
+  READERS_END,
+  READERS_START,
+  readerKey,
+} from './keys.js';
+import { type ChunkRead, type PersistedReader, Reader, type ReaderHost } from './reader.js';
+import {
+  type AppendResult,
+  BufferFullError,
+  type BufferStats,
+  type LogReader,
+  type ReaderOptions,
+  type RingLog,
+} from './types.js';
+
+type DB = ClassicLevel<Buffer, Buffer>;
+
+export interface RingLogOptions {
+  /** The gateway's data directory; the log keeps its files under `<dir>/ringlog*`. */
+  dir: string;
+  gatewayId: string;
+  config: BufferConfig;
+  logger?: Logger;
+}
+
+interface LaneMeta {
+  events: number;
+  bytes: number;
+  /** Seq of the last event ever written to this lane (0 when none). */
+  lastSeq: number;
+}
+
+interface Meta {
+  v: 1;
+  nextSeq: number;
+  lanes: [LaneMeta, LaneMeta];
+  evicted: number;
+  evictedByReason: Record<string, number>;
+  quarantined: number;
+  refused: number;
+  /** Clock corrections (ms) by the boot id of the process that stamped unsynced events. */
+  clockFix: Record<string, number>;
+}
+
+/** Seqs handed out ahead of the persisted lease (see the header comment). */
+const LEASE_STEP = 1_000_000;
+/** Decoded recent chunks kept for readers at the head of the log. */
+const RECENT_BYTES = 8 * 1024 * 1024;
+/** Decoded older chunks kept for readers working through a backlog. */
+const DISK_CACHE_CHUNKS = 8;
+/** Index entries of the oldest chunks held in memory per lane (refilled from disk). */
+const OLDEST_BATCH = 512;
+const QUARANTINE_MAX_BYTES = 64 * 1024 * 1024;
+
+export function paths(dir: string) {
+  return {
+    db: join(dir, 'ringlog'),
+    lease: join(dir, 'ringlog.lease'),
+    quarantine: join(dir, 'ringlog-quarantine'),
+  };
+}
+
+function emptyMeta(nextSeq = 1): Meta {
+  return {
+    v: 1,
+    nextSeq,
+    lanes: [
+      { events: 0, bytes: 0, lastSeq: 0 },
+      { events: 0, bytes: 0, lastSeq: 0 },
+    ],
+    evicted: 0,
+    evictedByReason: {},
+    quarantined: 0,
+    refused: 0,
+    clockFix: {},
+  };
+}
+
+interface Waiters {
+  resolve: Array<(r: AppendResult) => void>;
+  reject: Array<(e: Error) => void>;
+  first: number[];
+  last: number[];
+}
+
+const newWaiters = (): Waiters => ({ resolve: [], reject: [], first: [], last: [] });
+
+/** The oldest chunks of a lane, in order, as far as loaded. */
+class OldestQueue {
+  entries: IndexEntry[] = [];
+  /** True when `entries` holds every chunk of the lane (new chunks are then appended in memory). */
+  complete = false;
+
+  constructor(readonly lane: Lane) {}
+}
+
+export class LevelRingLog implements RingLog, ReaderHost {
+  closed = false;
+  private db!: DB;
+  private meta: Meta = emptyMeta();
+  private readonly cfg: BufferConfig;
+  private readonly logger: Logger;
+  private readonly paths: ReturnType<typeof paths>;
+  private readonly boot = randomInt(1, 0xffff_ffff);
+  private readonly clock = new ClockWatch();
+  private lease = 0;
+
+  private pending: [PendingColumns, PendingColumns] = [new PendingColumns(), new PendingColumns()];
+  private waiters: Waiters = newWaiters();
+  private pendingCount = 0;
+  private pendingBytes = 0;
+  private groupStartedAt = 0;
+  private writing = false;
+  private timer: NodeJS.Timeout | null = null;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private afterWrite: Array<() => void> = [];
+
+  private readonly oldest: [OldestQueue, OldestQueue] = [new OldestQueue(0), new OldestQueue(1)];
+  private readonly recent: [DecodedChunk[], DecodedChunk[]] = [[], []];
+  private recentBytes = 0;
+  private readonly diskCache = new Map<string, DecodedChunk>();
+
+  private readonly readers = new Map<string, Reader>();
+  private readonly dirtyReaders = new Set<string>();
+  private readonly droppedReaders = new Set<string>();
+  private readonly toQuarantine = new Map<string, { lane: Lane; lastSeq: number }>();
+
+  private bytesWritten = 0;
+  private failure: Error | null = null;
+  private diskLimit = Number.POSITIVE_INFINITY;
+  private lastRetention = 0;
+  private quarantineBytes = 0;
+  private warnedOversize = false;
+
+  constructor(private readonly opts: RingLogOptions) {
+    this.cfg = opts.config;
+    this.logger = opts.logger ?? silentLogger;
+    this.paths = paths(opts.dir);
+  }
+
+  get healthy(): boolean {
+    return !this.closed && this.failure === null;
+  }
+
+  // ---------------------------------------------------------------- open and recovery
+
+  async open(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true });
+    this.lease = await this.readLease();
+    let recovered = false;
+    try {
+      this.db = await this.openDb();
+    } catch (err) {
+      recovered = true;
+      this.db = await this.recoverDb(err as Error);
+    }
+    let meta: Meta | null = null;
+    try {
+      const raw = await this.db.get(META_KEY);
+      if (raw) meta = JSON.parse(raw.toString('utf8')) as Meta;
+    } catch (err) {
+      this.logger.error(
+        { err: (err as Error).message },
+        'ring log metadata unreadable: counters restart, seq continues above the lease',
+      );
+      recovered = true;
+    }
+    if (meta && meta.v === 1) {
+      this.meta = { ...emptyMeta(), ...meta };
+    } else {
+      if (meta) recovered = true;
+      this.meta = emptyMeta();
+    }
+    if (recovered || !meta) {
+      // A database rebuilt or thrown away, or a fresh one: seq continues above anything handed out before.
+      this.meta.nextSeq = Math.max(this.meta.nextSeq, this.lease);
+      if (recovered) await this.recount();
+    }
+    await this.ensureLease(this.meta.nextSeq);
+    for await (const [k, v] of this.db.iterator({ gte: READERS_START, lt: READERS_END })) {
+      const name = k.subarray(1).toString('utf8');
+      try {
+        // Every known reader is live from the start, so evictions count its skips even before its
+        // uplink asks for it again; reader(name, options) then only applies the options.
+        this.readers.set(name, new Reader(name, this, JSON.parse(v.toString('utf8')) as PersistedReader));
+      } catch {
+        this.logger.warn(
+          { key: k.toString('hex') },
+          'unreadable reader cursor ignored: that reader starts from the oldest event',
+        );
+      }
+    }
+    for (const lane of LANES) await this.refillOldest(lane);
+    this.maintenanceTimer = setInterval(() => this.maintain(), 1000);
+    this.maintenanceTimer.unref();
+    void this.checkDisk();
+    this.logger.info(
+      { events: this.stats().events, bytes: this.bytes(), nextSeq: this.meta.nextSeq, readers: this.readers.size },
+      'ring log open',
+    );
+  }
+
+  private openDb(): Promise<DB> {
+    const db = new ClassicLevel<Buffer, Buffer>(this.paths.db, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    // Small write buffer and cache: RAM is scarce on a Pi, and chunks are written once, read rarely.
+    return db
+      .open({ createIfMissing: true, writeBufferSize: 4 * 1024 * 1024, cacheSize: 2 * 1024 * 1024 })
+      .then(() => db);
+  }
+
+  /**
+   * The database did not open. Try LevelDB's repair; if it still does not open, move the whole
+   * directory aside (quarantine) and start a fresh one. Never a crash loop.
+   */
+  private async recoverDb(first: Error): Promise<DB> {
+    this.logger.error({ err: first.message }, 'ring log database does not open; trying repair');
+    try {
+      await ClassicLevel.repair(this.paths.db);
+      const db = await this.openDb();
+      this.logger.warn('ring log database repaired; damaged records were dropped');
+      return db;
+    } catch (err) {
+      await mkdir(this.paths.quarantine, { recursive: true });
+      const aside = join(this.paths.quarantine, `db-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+      await rename(this.paths.db, aside).catch(() => undefined);
+      this.logger.error(
+        { err: (err as Error).message, movedTo: aside },
+        'ring log database cannot be repaired: moved aside, starting an empty log (seq continues)',
+      );
+      this.meta.quarantined += 1;
+      return this.openDb();
+    }
+  }
+
+  /** After a repair, per-lane totals are rebuilt from the index (the one case that walks it). */
+  private async recount(): Promise<void> {
+    for (const lane of LANES) {
+      const m: LaneMeta = { events: 0, bytes: 0, lastSeq: this.meta.lanes[lane].lastSeq };
+      for await (const [k, v] of this.db.iterator({ gte: indexKey(lane, 0), lt: indexEnd(lane) })) {
+        const e = decodeIndex(k, v);
+        if (!e) continue;
+        m.events += e.count;
+        m.bytes += e.bytes;
+        if (e.lastSeq > m.lastSeq) m.lastSeq = e.lastSeq;
+        if (e.lastSeq >= this.meta.nextSeq) this.meta.nextSeq = e.lastSeq + 1;
+      }
+      this.meta.lanes[lane] = m;
+    }
+  }
+
+  private async readLease(): Promise<number> {
+    try {
+      const n = Number((await readFile(this.paths.lease, 'utf8')).trim());
+      return Number.isSafeInteger(n) && n > 0 ? n : 1;
+    } catch {
+      return 1;
+    }
+  }
+
+  /** Keeps the lease file ahead of every seq handed out; fsynced, rewritten once per LEASE_STEP seqs. */
+  private async ensureLease(nextSeq: number): Promise<void> {
+    if (nextSeq + LEASE_STEP / 2 < this.lease) return;
+    const lease = nextSeq + LEASE_STEP;
+    const tmp = `${this.paths.lease}.tmp`;
+    await writeFile(tmp, `${lease}\n`);
+    const fh = await open(tmp, 'r+');
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, this.paths.lease);
+    this.lease = lease;
+  }
+
+  // ---------------------------------------------------------------- append and group commit
+
+  append(events: EventInput[]): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new Error('the ring log is closed'));
+    const n = events.length;
+    if (n === 0) return Promise.resolve({ firstSeq: this.meta.nextSeq, lastSeq: this.meta.nextSeq - 1 });
+    if (this.failure) {
+      this.meta.refused += n;
+      return Promise.reject(new Error(`the ring log cannot write: ${this.failure.message}`));
+    }
+    const first = this.meta.nextSeq;
+    const now = Date.now();
+    const p0 = this.pending[0];
+    const p1 = this.pending[1];
+    const len0 = p0.length;
+    const len1 = p1.length;
+    const chars0 = p0.chars;
+    const chars1 = p1.chars;
+    let seq = first;
+    try {
+      for (let i = 0; i < n; i++, seq++) {
+        const e = events[i];
+        const ts = e.ts ?? now;
+        const unsynced = this.clock.unsynced(ts);
+        const json = encodeEvent(this.opts.gatewayId, seq, ts, e, unsynced);
+        const kind = e.kind ?? 'reading';
+        const code = (KIND_CODE[kind] ?? 0) | (unsynced ? UNSYNCED : 0);
+        (kind === 'anomaly' ? p1 : p0).push(seq, ts, code, e.topic, json);
+      }
+    } catch (err) {
+      // Nothing of this call is accepted: undo the columns it touched.
+      truncate(p0, len0, chars0);
+      truncate(p1, len1, chars1);
+      return Promise.reject(new Error(`event not encodable: ${(err as Error).message}`));
+    }
+    const added = p0.chars - chars0 + p1.chars - chars1 + n * 21;
+    if (this.cfg.onFull === 'reject' && this.bytes() + this.pendingBytes + added > this.capacity()) {
+      truncate(p0, len0, chars0);
+      truncate(p1, len1, chars1);
+      this.meta.refused += n;
+      return Promise.reject(new BufferFullError());
+    }
+    this.meta.nextSeq = seq;
+    this.pendingBytes += added;
+    if (this.pendingCount === 0) this.groupStartedAt = now;
+    this.pendingCount += n;
+    const w = this.waiters;
+    const promise = new Promise<AppendResult>((resolve, reject) => {
+      w.resolve.push(resolve);
+      w.reject.push(reject);
+    });
+    w.first.push(first);
+    w.last.push(seq - 1);
+    this.schedule();
+    return promise;
+  }
+
+  private bytes(): number {
+    return this.meta.lanes[0].bytes + this.meta.lanes[1].bytes;
+  }
+
+  /** Bytes the log may hold now: the configured budget, or less when the disk reserve is reached. */
+  private capacity(): number {
+    return Math.min(this.cfg.maxBytes, this.diskLimit);
+  }
+
+  private schedule(): void {
+    if (this.writing || this.runQueued || this.closedDb || this.failure) return;
+    if (this.pendingCount >= this.cfg.commitEvents || (this.pendingCount === 0 && this.needsWrite())) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.runQueued = true;
+      // setImmediate, not a microtask: appends arriving in the same I/O phase join this commit.
+      setImmediate(() => void this.run());
+      return;
+    }
+    if (!this.timer && this.pendingCount > 0) {
+      const delay = Math.max(0, this.groupStartedAt + this.cfg.commitInterval - Date.now());
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.run();
+      }, delay);
+    }
+  }
+
+  private runQueued = false;
+  private maintenanceDue = false;
+  private closedDb = false;
+
+  private needsWrite(): boolean {
+    return (
+      this.dirtyReaders.size > 0 || this.droppedReaders.size > 0 || this.toQuarantine.size > 0 || this.maintenanceDue
+    );
+  }
+
+  /** The commit loop: one write in flight at a time; whatever arrives meanwhile goes in the next. */
+  private async run(): Promise<void> {
+    this.runQueued = false;
+    if (this.writing || this.closedDb) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.writing = true;
+    try {
+      for (;;) {
+        const due =
+          this.pendingCount >= this.cfg.commitEvents ||
+          (this.pendingCount > 0 && Date.now() >= this.groupStartedAt + this.cfg.commitInterval) ||
+          (this.pendingCount > 0 && this.closed) ||
+          this.needsWrite();
+        if (!due || this.closedDb || this.failure) break;
+        await this.commitOnce();
+      }
+    } finally {
+      this.writing = false;
+    }
+    this.schedule();
+  }
+
+  private async commitOnce(): Promise<void> {
+    const cols = this.pending;
+    const waiters = this.waiters;
+    const count = this.pendingCount;
+    this.pending = [new PendingColumns(), new PendingColumns()];
+    this.waiters = newWaiters();
+    this.pendingCount = 0;
+    this.pendingBytes = 0;
+    this.maintenanceDue = false;
+    const doneCallbacks = this.afterWrite;
+    this.afterWrite = [];
+
+    const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
+    const newChunks: Array<{ lane: Lane; chunk: DecodedChunk; entry: IndexEntry }> = [];
+    let newBytes = 0;
+    for (const lane of LANES) {
+      const p = cols[lane];
+      if (p.length === 0) continue;
+      const value = encodeChunk(p, this.boot);
+      const lastSeq = p.seqs[p.length - 1];
+      let minTs = p.ts[0];
+      let maxTs = p.ts[0];
+      for (const t of p.ts) {
+        if (t < minTs) minTs = t;
+        if (t > maxTs) maxTs = t;
+      }
+      const entry: IndexEntry = {
+        lane,
+        firstSeq: p.seqs[0],
+        lastSeq,
+        count: p.length,
+        bytes: value.length,
+        minTs,
+        maxTs,
+      };
+      ops.push({ type: 'put', key: chunkKey(lane, lastSeq), value });
+      ops.push({ type: 'put', key: indexKey(lane, lastSeq), value: encodeIndex(entry) });
+      newBytes += value.length;
+      newChunks.push({ lane, chunk: chunkFromColumns(p, this.boot, value.length), entry });
+    }
+
+    // Evictions and quarantine are planned here and applied to memory only after the write succeeded.
+    const evict = await this.planEvictions(newBytes);
+    const quarantine = await this.planQuarantine();
+    for (const e of [...evict, ...quarantine.map((q) => q.entry)]) {
+      ops.push({ type: 'del', key: chunkKey(e.lane, e.lastSeq) });
+      ops.push({ type: 'del', key: indexKey(e.lane, e.lastSeq) });
+    }
+
+    this.clock.poll();
+    const meta = this.nextMeta(newChunks, evict, quarantine);
+    if (this.clock.offset !== null) meta.clockFix[String(this.boot)] = this.clock.offset;
+    ops.push({ type: 'put', key: META_KEY, value: Buffer.from(JSON.stringify(meta)) });
+    const readerNames = [...this.dirtyReaders];
+    this.dirtyReaders.clear();
+    // Readers see the eviction's effect on their cursors in the same batch.
+    const affected = new Set(readerNames);
+    if (evict.length > 0 || quarantine.length > 0) for (const name of this.readers.keys()) affected.add(name);
+    for (const name of this.droppedReaders) ops.push({ type: 'del', key: readerKey(name) });
+    const dropped = [...this.droppedReaders];
+    this.droppedReaders.clear();
+
+    // Apply evictions to reader cursors before serialising them (undone on failure by not persisting:
+    // a failed write marks the log failed and in-memory readers stay ahead, which only skips more).
+    for (const e of evict) for (const r of this.readers.values()) r.evicted(e.lane, e.firstSeq, e.lastSeq, e.count);
+    for (const q of quarantine)
+      for (const r of this.readers.values()) r.evicted(q.entry.lane, q.entry.firstSeq, q.entry.lastSeq, q.entry.count);
+    for (const name of affected) {
+      const r = this.readers.get(name);
+      if (r) ops.push({ type: 'put', key: readerKey(name), value: Buffer.from(JSON.stringify(r)) });
+    }
+
+    let written = 0;
+    for (const op of ops) if (op.type === 'put') written += op.key.length + op.value.length;
+    try {
+      const needsSync = count > 0 || evict.length > 0 || quarantine.length > 0;
+      await this.db.batch(ops, { sync: needsSync });
+    } catch (err) {
+      this.failWrite(err as Error, waiters, count);
+      for (const name of readerNames) this.dirtyReaders.add(name);
+      for (const name of dropped) this.droppedReaders.add(name);
+      for (const f of doneCallbacks) f();
+      return;
+    }
+    this.bytesWritten += written;
+    this.meta = meta;
+    for (const e of evict) this.forgetChunk(e);
+    for (const q of quarantine) this.forgetChunk(q.entry);
+    for (const { lane, chunk, entry } of newChunks) {
+      const q = this.oldest[lane];
+      if (q.complete) {
+        q.entries.push(entry);
+        // Bound memory: past a few thousand entries the tail stays on disk and is reloaded when needed.
+        if (q.entries.length > OLDEST_BATCH * 4) {
+          q.entries.length = OLDEST_BATCH * 2;
+          q.complete = false;
+        }
+      }
+      this.addRecent(lane, chunk);
+    }
+    for (const lane of LANES) {
+      const q = this.oldest[lane];
+      if (q.entries.length === 0 && !q.complete) await this.refillOldest(lane);
+    }
+    if (meta.nextSeq + LEASE_STEP / 2 >= this.lease)
+      await this.ensureLease(meta.nextSeq).catch((err) =>
+        this.logger.error({ err: err.message }, 'seq lease not written'),
+      );
+    for (let i = 0; i < waiters.resolve.length; i++)
+      waiters.resolve[i]({ firstSeq: waiters.first[i], lastSeq: waiters.last[i] });
+    for (const f of doneCallbacks) f();
+    for (const r of this.readers.values()) r.wake();
+  }
+
+  private nextMeta(
+    newChunks: Array<{ lane: Lane; entry: IndexEntry }>,
+    evict: IndexEntry[],
+    quarantine: Array<{ entry: IndexEntry }>,
+  ): Meta {
+    const m = this.meta;
+    const lanes = m.lanes.map((l) => ({ ...l })) as [LaneMeta, LaneMeta];
+    for (const { lane, entry } of newChunks) {
+      lanes[lane].events += entry.count;
+      lanes[lane].bytes += entry.bytes;
+      lanes[lane].lastSeq = entry.lastSeq;
+    }
+    const byReason = { ...m.evictedByReason };
+    let evicted = m.evicted;
+    for (const e of evict) {
+      lanes[e.lane].events -= e.count;
+      lanes[e.lane].bytes -= e.bytes;
+      evicted += e.count;
+      const reason = (e as IndexEntry & { reason?: string }).reason ?? 'capacity';
+      byReason[reason] = (byReason[reason] ?? 0) + e.count;
+    }
+    let quarantined = m.quarantined;
+    for (const { entry } of quarantine) {
+      lanes[entry.lane].events -= entry.count;
+      lanes[entry.lane].bytes -= entry.bytes;
+      quarantined += entry.count;
+    }
+    return { ...m, lanes, evicted, evictedByReason: byReason, quarantined, clockFix: { ...m.clockFix } };
+  }
+
+  /** Chooses chunks to evict: retention first, then capacity (normal lane before the priority lane). */
+  private async planEvictions(newBytes: number): Promise<Array<IndexEntry & { reason: string }>> {
+    const plan: Array<IndexEntry & { reason: string }> = [];
+    const taken = [0, 0];
+    const peek = async (lane: Lane): Promise<IndexEntry | undefined> => {
+      const q = this.oldest[lane];
+      if (taken[lane] >= q.entries.length && !q.complete) await this.refillOldest(lane);
+      return q.entries[taken[lane]];
+    };
+    // Retention (only with a synced clock: an unsynced one would make everything look ancient or new).
+    const now = Date.now();
+    if (now - this.lastRetention >= 1000 && now > SYNCED_AFTER) {
+      this.lastRetention = now;
+      const horizon = now - this.cfg.retention;
+      for (const lane of LANES) {
+        for (;;) {
+          const e = await peek(lane);
+          if (!e || e.maxTs >= horizon) break;
+          plan.push({ ...e, reason: 'retention' });
+          taken[lane]++;
+        }
+      }
+    }
+    let bytes = this.bytes() + newBytes;
+    for (const e of plan) bytes -= e.bytes;
+    const cap = this.capacity();
+    if (bytes <= cap) return plan;
+    const reject = this.cfg.onFull === 'reject';
+    for (const lane of [LANE_NORMAL, LANE_PRIORITY] as const) {
+      while (bytes > cap) {
+        const e = await peek(lane);
+        if (!e) break;
+        // With onFull: reject, only chunks every reader has acknowledged may go (no loss).
+        if (reject && !this.deliveredToAll(e)) break;
+        plan.push({ ...e, reason: this.diskLimit < this.cfg.maxBytes ? 'disk' : 'capacity' });
+        taken[lane]++;
+        bytes -= e.bytes;
+      }
+    }
+    if (bytes > cap && !reject && !this.warnedOversize) {
+      this.warnedOversize = true;
+      this.logger.warn(
+        { bytes, cap },
+        'one commit is larger than the whole buffer budget; it is kept until the next eviction',
+      );
+    }
+    return plan;
+  }
+
+  private deliveredToAll(e: IndexEntry): boolean {
+    if (this.readers.size === 0) return false;
+    for (const r of this.readers.values())
+      if (r.acks[e.lane].countIn(e.firstSeq, e.lastSeq) < e.lastSeq - e.firstSeq + 1) return false;
+    return true;
+  }
+
+  private async planQuarantine(): Promise<Array<{ entry: IndexEntry; raw: Buffer | undefined }>> {
+    if (this.toQuarantine.size === 0) return [];
+    const out: Array<{ entry: IndexEntry; raw: Buffer | undefined }> = [];
+    for (const { lane, lastSeq } of this.toQuarantine.values()) {
+      const [raw, idx] = await this.db.getMany([chunkKey(lane, lastSeq), indexKey(lane, lastSeq)]);
+      const entry = idx ? decodeIndex(indexKey(lane, lastSeq), idx) : null;
+      if (!raw && !entry) continue;
+      out.push({
+        entry: entry ?? { lane, firstSeq: lastSeq, lastSeq, count: 0, bytes: raw?.length ?? 0, minTs: 0, maxTs: 0 },
+        raw,
+      });
+      if (raw && this.quarantineBytes + raw.length <= QUARANTINE_MAX_BYTES) {
+        this.quarantineBytes += raw.length;
+        await mkdir(this.paths.quarantine, { recursive: true });
+        await writeFile(join(this.paths.quarantine, `chunk-${lane}-${lastSeq}.bin`), raw).catch(() => undefined);
+      }
+      this.logger.error({ lane, lastSeq, events: entry?.count }, 'damaged chunk quarantined; its events are skipped');
+    }
+    this.toQuarantine.clear();
+    return out;
+  }
+
+  private failWrite(err: Error, waiters: Waiters, count: number): void {
+    this.meta.refused += count;
+    const e = new Error(`the ring log write failed: ${err.message}`);
+    for (const reject of waiters.reject) reject(e);
+    if (!this.failure) {
+      this.failure = err;
+      this.logger.error({ err: err.message }, 'ring log write failed; refusing appends until the database reopens');
+      setTimeout(() => void this.reopenAfterFailure(), 1000).unref();
+    }
+  }
+
+  /** LevelDB refuses all writes after a failed one: reopen it (recovering its log) and carry on. */
+  private async reopenAfterFailure(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.db.close();
+      this.db = await this.openDb();
+      const raw = await this.db.get(META_KEY);
+      const onDisk = raw ? (JSON.parse(raw.toString('utf8')) as Meta) : emptyMeta();
+      // The failed batch may or may not have reached the disk: trust the database, keep seq ahead.
+      this.meta = { ...onDisk, nextSeq: Math.max(onDisk.nextSeq, this.meta.nextSeq), refused: this.meta.refused };
+      for (const lane of LANES) {
+        this.oldest[lane] = new OldestQueue(lane);
+        this.recent[lane] = [];
+        await this.refillOldest(lane);
+      }
+      this.recentBytes = 0;
+      this.diskCache.clear();
+      for (const name of this.readers.keys()) this.dirtyReaders.add(name);
+      this.failure = null;
+      this.logger.info('ring log database reopened; appends accepted again');
+      this.schedule();
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'ring log database still failing; retrying');
+      setTimeout(() => void this.reopenAfterFailure(), 2000).unref();
+    }
+  }
+
+  private async refillOldest(lane: Lane): Promise<void> {
+    const q = this.oldest[lane];
+    const last = q.entries[q.entries.length - 1];
+    const gt = last ? indexKey(lane, last.lastSeq) : undefined;
+    const opts = gt
+      ? { gt, lt: indexEnd(lane), limit: OLDEST_BATCH }
+      : { gte: indexKey(lane, 0), lt: indexEnd(lane), limit: OLDEST_BATCH };
+    const got = await this.db.iterator(opts).all();
+    for (const [k, v] of got) {
+      const e = decodeIndex(k, v);
+      if (e) q.entries.push(e);
+    }
+    if (got.length < OLDEST_BATCH) q.complete = true;
+    // Bound memory: keep only the front when the whole lane fits in memory no longer matters.
+    if (q.entries.length > OLDEST_BATCH * 4) {
+      q.entries.length = OLDEST_BATCH * 2;
+      q.complete = false;
+    }
+  }
+
+  private forgetChunk(e: IndexEntry): void {
+    const q = this.oldest[e.lane];
+    const i = q.entries.findIndex((x) => x.lastSeq === e.lastSeq);
+    if (i >= 0) q.entries.splice(i, 1);
+    const r = this.recent[e.lane];
+    const j = r.findIndex((c) => c.lastSeq === e.lastSeq);
+    if (j >= 0) {
+      // Chunks leave the recent list from its front only, so it stays contiguous.
+      const gone = r.splice(0, j + 1);
+      for (const c of gone) this.recentBytes -= c.bytes;
+    }
+    this.diskCache.delete(`${e.lane}:${e.lastSeq}`);
+  }
+
+  private addRecent(lane: Lane, chunk: DecodedChunk): void {
+    this.recent[lane].push(chunk);
+    this.recentBytes += chunk.bytes;
+    while (this.recentBytes > RECENT_BYTES) {
+      // Trim the lane with the oldest front chunk.
+      const a = this.recent[0][0];
+      const b = this.recent[1][0];
+      const lane2 = !b || (a && a.firstSeq < b.firstSeq) ? 0 : 1;
+      const gone = this.recent[lane2].shift();
+      if (!gone) break;
+      this.recentBytes -= gone.bytes;
+    }
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /** Once a second: disk headroom, retention, clock sync; a write only when one of them needs it. */
+  private maintain(): void {
+    if (this.closed) return;
+    void this.checkDisk().then(() => {
+      if (this.closed) return;
+      const now = Date.now();
+      const horizon = now - this.cfg.retention;
+      const retentionDue =
+        now > SYNCED_AFTER && this.oldest.some((q) => q.entries.length > 0 && q.entries[0].maxTs < horizon);
+      const overCapacity = this.bytes() > this.capacity();
+      if (retentionDue || overCapacity || this.clock.syncPending()) {
+        this.maintenanceDue = true;
+        this.schedule();
+      }
+    });
+  }
+
+  /** Disk-headroom reserve: the log may hold only what leaves `diskReserve` free on its filesystem. */
+  private async checkDisk(): Promise<void> {
+    try {
+      const s = await statfs(this.opts.dir);
+      const free = s.bavail * s.bsize;
+      const limit = this.bytes() + free - this.cfg.diskReserve;
+      const before = this.diskLimit;
+      this.diskLimit = limit < this.cfg.maxBytes ? Math.max(0, limit) : Number.POSITIVE_INFINITY;
+      if (
+        this.diskLimit !== before &&
+        this.diskLimit !== Number.POSITIVE_INFINITY &&
+        before === Number.POSITIVE_INFINITY
+      ) {
+        this.logger.warn(
+          { free, reserve: this.cfg.diskReserve },
+          'disk reserve reached: the buffer holds less than buffer.maxBytes',
+        );
+      }
+    } catch {
+      // statfs unsupported: rely on maxBytes alone
+    }
+  }
+
+  // ---------------------------------------------------------------- readers
+
+  reader(name: string, options?: ReaderOptions): LogReader {
+    let r = this.readers.get(name);
+    if (r) {
+      if (options) r.configure(options);
+      return r;
+    }
+    r = new Reader(name, this, null, options);
+    this.readers.set(name, r);
+    this.droppedReaders.delete(name);
+    return r;
+  }
+
+  async dropReader(name: string): Promise<void> {
+    const r = this.readers.get(name);
+    r?.wake(true);
+    this.readers.delete(name);
+    this.dirtyReaders.delete(name);
+    this.droppedReaders.add(name);
+    await this.flushMeta();
+  }
+
+  persistReader(reader: Reader): Promise<void> {
+    if (this.closedDb || this.readers.get(reader.name) !== reader) return Promise.resolve();
+    this.dirtyReaders.add(reader.name);
+    return this.flushMeta();
+  }
+
+  /** Resolves after the next write batch (which carries cursors and drops). */
+  private flushMeta(): Promise<void> {
+    return new Promise((resolve) => {
+      this.afterWrite.push(resolve);
+      if (!this.writing) {
+        if (this.timer) clearTimeout(this.timer);
+        this.timer = null;
+        void this.run();
+      }
+    });
+  }
+
+  laneLast(lane: Lane): number {
+    return this.meta.lanes[lane].lastSeq;
+  }
+
+  laneSpan(lane: Lane): { events: number; firstSeq: number; lastSeq: number } {
+    const m = this.meta.lanes[lane];
+    const front = this.oldest[lane].entries[0];
+    return { events: m.events, firstSeq: front ? front.firstSeq : m.lastSeq, lastSeq: m.lastSeq };
+  }
+
+  async chunkAfter(lane: Lane, p: number): Promise<ChunkRead | null> {
+    const recent = this.recent[lane];
+    if (recent.length > 0 && p + 1 >= recent[0].firstSeq) {
+      // Binary search the first recent chunk whose last seq is after p.
+      let lo = 0;
+      let hi = recent.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (recent[mid].lastSeq <= p) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < recent.length ? { chunk: recent[lo] } : null;
+    }
+    if (this.closedDb) return null;
+    const got = await this.db.iterator({ gte: chunkKey(lane, p + 1), lt: chunkEnd(lane), limit: 1 }).all();
+    if (got.length === 0) return null;
+    const [k, v] = got[0];
+    const lastSeq = k.readUInt32BE(2) * 0x1_0000_0000 + k.readUInt32BE(6);
+    const cacheKey = `${lane}:${lastSeq}`;
+    const cached = this.diskCache.get(cacheKey);
+    if (cached) return { chunk: cached };
+    try {
+      const chunk = decodeChunk(v);
+      this.diskCache.set(cacheKey, chunk);
+      if (this.diskCache.size > DISK_CACHE_CHUNKS) this.diskCache.delete(this.diskCache.keys().next().value as string);
+      return { chunk };
+    } catch (err) {
+      if (!(err instanceof ChunkCorruptError)) throw err;
+      const idx = await this.db.get(indexKey(lane, lastSeq));
+      const entry = idx ? decodeIndex(indexKey(lane, lastSeq), idx) : null;
+      this.toQuarantine.set(cacheKey, { lane, lastSeq });
+      this.maintenanceDue = true;
+      this.schedule();
+      return { chunk: null, corrupt: { lastSeq, count: entry?.count ?? 0 } };
+    }
+  }
+
+  serve(chunk: DecodedChunk, i: number): StoredEvent {
+    const ev = chunk.events[i];
+    if (!chunk.unsynced?.[i]) return ev;
+    const fix = this.meta.clockFix[String(chunk.boot)];
+    if (fix === undefined) return ev;
+    const ts = ev.ts + fix;
+    return { ...ev, ts, json: correctJsonTs(ev.json, ev.ts, ts) };
+  }
+
+  // ---------------------------------------------------------------- stats and close
+
+  stats(): BufferStats {
+    const m = this.meta;
+    const l0 = m.lanes[0];
+    const l1 = m.lanes[1];
+    const f0 = this.oldest[0].entries[0];
+    const f1 = this.oldest[1].entries[0];
+    const fronts = [f0, f1].filter((e): e is IndexEntry => e !== undefined);
+    return {
+      events: l0.events + l1.events,
+      bytes: l0.bytes + l1.bytes,
+      maxBytes: this.cfg.maxBytes,
+      evicted: m.evicted,
+      evictedByReason: { ...m.evictedByReason },
+      quarantined: m.quarantined,
+      refused: m.refused,
+      oldestTs: fronts.length ? Math.min(...fronts.map((e) => e.minTs)) : null,
+      firstSeq: fronts.length ? Math.min(...fronts.map((e) => e.firstSeq)) : m.nextSeq,
+      lastSeq: m.nextSeq - 1,
+      bytesWritten: this.bytesWritten,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // Drain: wait for the write in flight, then commit whatever is still pending.
+    while (this.writing) await new Promise((r) => setTimeout(r, 2));
+    if (this.pendingCount > 0 || this.needsWrite()) {
+      this.writing = true;
+      try {
+        while ((this.pendingCount > 0 || this.needsWrite()) && !this.failure) await this.commitOnce();
+      } finally {
+        this.writing = false;
+      }
+    }
+    for (const f of this.afterWrite.splice(0)) f();
+    for (const r of this.readers.values()) r.wake(true);
+    this.closedDb = true;
+    await this.db.close();
+  }
+}
+
+function truncate(p: PendingColumns, len: number, chars: number): void {
+  p.seqs.length = len;
+  p.ts.length = len;
+  p.kinds.length = len;
+  p.topics.length = len;
+  p.jsons.length = len;
+  p.chars = chars;
+}
