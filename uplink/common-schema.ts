@@ -1,4 +1,9 @@
-/** Options every uplink has, whatever its protocol: batching, retries, filtering. Spread into each sink's schema. */
+/**
+ * Options every uplink has, whatever its protocol: batching, retries, filtering, bandwidth, transmit
+ * windows, live first, TLS, reconnect and dead letters. Spread `commonUplinkOptions` into each sink's
+ * `z.strictObject({...})`; the shared runner (uplink/runner.ts) reads them, a sink reads only its own.
+ */
+import cron from 'node-cron';
 import { z } from 'zod';
 import { duration, name, size, topicFilter } from '../src/config/types.js';
 
@@ -8,9 +13,21 @@ export const tlsSchema = z
     ca: z.string().optional(),
     cert: z.string().optional(),
     key: z.string().optional(),
+    /** Passphrase of the client key, if it is encrypted. */
+    passphrase: z.string().optional(),
+    /** Server name for SNI and certificate checks when it differs from the URL's host. */
+    servername: z.string().optional(),
     rejectUnauthorized: z.boolean().default(true),
   })
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), {
+    message: 'cert and key go together (a client certificate needs its key)',
+  })
   .optional();
+export type TlsOptions = z.output<typeof tlsSchema>;
+
+/** A node-cron expression (5 fields, or 6 with seconds). */
+export const cronExpression = () =>
+  z.string().refine((e) => cron.validate(e), { message: 'is not a cron expression (e.g. "* 0-5 * * *")' });
 
 export const commonUplinkOptions = {
   name: name(),
@@ -30,6 +47,13 @@ export const commonUplinkOptions = {
       maxDelay: duration().default(60_000),
     })
     .prefault({}),
+  /** Reconnect delay after a lost connection: random in [min, max] (jitter, so a fleet does not stampede the cloud). */
+  reconnect: z
+    .strictObject({
+      minDelay: duration().default(1000),
+      maxDelay: duration().default(30_000),
+    })
+    .prefault({}),
   /** Forward only these event kinds / topics (e.g. only anomalies and aggregates over a metered link). */
   filter: z
     .strictObject({
@@ -37,5 +61,22 @@ export const commonUplinkOptions = {
       topics: z.array(topicFilter()).optional(),
     })
     .optional(),
+  /** Bandwidth cap in bytes per second of encoded batches (after gzip); unset: no cap. */
+  maxBytesPerSecond: size().optional(),
+  /**
+   * Transmit windows: cron expressions whose matching minutes are the windows (e.g. `"* 0-5 * * *"`
+   * is 00:00-05:59 local time). Unset: always open. Outside every window the uplink sends nothing and
+   * events wait in the ring log; `flush` (or a fleet command) sends the backlog now.
+   */
+  transmitWindows: z.array(cronExpression()).min(1).optional(),
+  /** Fresh events and anomalies go before the backlog, which keeps `backlogShare` of the batches so it still drains. */
+  liveFirst: z.boolean().default(false),
+  backlogShare: z.number().min(0.01).max(1).default(0.25),
+  /** Events the peer rejects for good are kept here, under `<dataDir>/dead-letter/<uplink>.ndjson` (bounded). */
+  deadLetter: z.strictObject({ maxBytes: size().default(16 * 1024 ** 2) }).prefault({}),
   tls: tlsSchema,
 };
+
+const commonObject = z.strictObject(commonUplinkOptions);
+/** What the runner reads of any uplink's config (every member of the `uplinks` union has these). */
+export type CommonUplinkConfig = z.output<typeof commonObject> & { type: string };

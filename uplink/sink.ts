@@ -26,6 +26,8 @@ export interface SendResult {
   retryAfterMs?: number;
   /** Why events were rejected or retried (shown as the uplink's last error). */
   error?: string;
+  /** Bytes put on the wire for this batch (after compression); the bandwidth cap counts them. */
+  bytes?: number;
 }
 
 export interface SinkHealth {

@@ -7,12 +7,19 @@ export const mqttUplinkSchema = z.strictObject({
   ...commonUplinkOptions,
   type: z.literal('mqtt'),
   url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL'),
-  topicPrefix: z.string().default('sluice'),
+  topicPrefix: z
+    .string()
+    .default('sluice')
+    .refine((t) => !/[+#\u0000]/.test(t), { message: 'must not contain + or #' }),
   clientId: z.string().optional(),
   username: z.string().optional(),
   password: z.string().optional(),
+  /** 4 = MQTT 3.1.1, 5 = MQTT 5 (adds a content type to each batch). */
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
   keepalive: duration().default(30_000),
-  /** PUBACK wait before the batch is retried. */
+  /** Time allowed for the TCP/TLS connect and CONNACK. */
+  connectTimeout: duration().default(15_000),
+  /** PUBACK wait before the batch is retried (the connection is then dropped and re-made). */
   ackTimeout: duration().default(10_000),
 });
 export type MqttUplinkConfig = z.output<typeof mqttUplinkSchema>;

@@ -1,0 +1,30 @@
+/**
+ * The sink registry: one case per uplink type, each imported lazily so a gateway loads only the
+ * protocol clients it uses (kafkajs and the AWS SDK are heavy on a Pi). To add a type: a folder with
+ * `schema.ts` (spread `commonUplinkOptions`) and `index.ts`, a member in uplink/schema.ts, a case here.
+ */
+import type { Logger } from 'pino';
+import type { UplinkConfig } from './schema.js';
+import type { Sink } from './sink.js';
+
+export interface SinkContext {
+  gatewayId: string;
+  logger: Logger;
+  /** The gateway's data directory (sinks that keep local state put it under here). */
+  dataDir: string;
+}
+
+export async function createSink(config: UplinkConfig, ctx: SinkContext): Promise<Sink> {
+  switch (config.type) {
+    case 'mqtt': {
+      const { MqttSink } = await import('./mqtt/index.js');
+      return new MqttSink(config, ctx);
+    }
+    default: {
+      const type: string = (config as { type: string }).type;
+      throw new Error(`uplinks.${(config as { name: string }).name}.type: unknown uplink type "${type}"`);
+    }
+  }
+}
+
+export { readerOptions, UplinkRunner, type UplinkStatus } from './runner.js';

@@ -1,0 +1,172 @@
+import { gunzipSync } from 'node:zlib';
+import mqtt, { type MqttClient } from 'mqtt';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
+import { UplinkRunner } from '../runner.js';
+import { MemoryLog } from '../testing/memory-log.js';
+import { MqttSink } from './index.js';
+import { mqttUplinkSchema } from './schema.js';
+
+interface Doc {
+  gateway: string;
+  batchId: string;
+  events: { id: string; seq: number; topic: string; payload: { i: number }; kind: string }[];
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A cloud-side consumer with a persistent session, so batches queued during its own outage reach it. */
+async function subscribe(url: string, topic: string, gzip = false): Promise<{ docs: Doc[]; client: MqttClient }> {
+  const docs: Doc[] = [];
+  const client = await mqtt.connectAsync(url, {
+    clientId: `cloud-consumer-${Date.now()}`,
+    clean: false,
+    reconnectPeriod: 50,
+  });
+  client.on('message', (_t, payload) => docs.push(JSON.parse((gzip ? gunzipSync(payload) : payload).toString())));
+  await client.subscribeAsync(topic, { qos: 1 });
+  cleanups.push(() => client.endAsync(true));
+  return { docs, client };
+}
+
+function setup(peer: Peer, extra: Record<string, unknown> = {}) {
+  const config = mqttUplinkSchema.parse({
+    name: 'cloud',
+    type: 'mqtt',
+    url: peer.url,
+    batch: { maxEvents: 200, maxDelay: 20 },
+    retry: { initialDelay: 50, maxDelay: 500 },
+    reconnect: { minDelay: 50, maxDelay: 300 },
+    ackTimeout: '2s',
+    ...extra,
+  });
+  const log = new MemoryLog('gw-01');
+  const reader = log.reader('cloud');
+  const sink = new MqttSink(config, { gatewayId: 'gw-01', logger: silentLogger });
+  const dir = tempDir();
+  const runner = new UplinkRunner({
+    config,
+    sink,
+    reader,
+    gatewayId: 'gw-01',
+    logger: silentLogger,
+    registry: new Registry(),
+    dataDir: dir.path,
+  });
+  cleanups.push(async () => {
+    await runner.stop(2000);
+    dir.cleanup();
+  });
+  return { log, reader, runner, sink };
+}
+
+function seqsOf(docs: Doc[]): number[] {
+  return docs.flatMap((d) => d.events.map((e) => e.seq));
+}
+
+describe('mqtt uplink (real Mosquitto)', () => {
+  it('publishes contract batches in order to <prefix>/<gateway>/events', async () => {
+    const peer = await startMosquitto();
+    cleanups.push(() => peer.stop());
+    const { docs } = await subscribe(peer.url, 'sluice/gw-01/events');
+    const { log, reader, runner } = setup(peer);
+    log.appendN(1000);
+    runner.start();
+    await until(() => reader.committed === 1000 && seqsOf(docs).length >= 1000);
+    expect(seqsOf(docs)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    for (const d of docs) {
+      expect(d.gateway).toBe('gw-01');
+      expect(d.batchId).toBe(`${d.events[0].seq}-${d.events[d.events.length - 1].seq}`);
+      expect(d.events.length).toBeLessThanOrEqual(200);
+    }
+    expect(docs[0].events[0]).toMatchObject({
+      id: 'gw-01:1',
+      seq: 1,
+      topic: 'sensors/a/temp',
+      payload: { i: 0 },
+      kind: 'reading',
+    });
+    expect(runner.status()).toMatchObject({ connected: true, deliveredEvents: 1000, pendingEvents: 0 });
+  });
+
+  it('gzips the batch document when asked, under a custom prefix', async () => {
+    const peer = await startMosquitto();
+    cleanups.push(() => peer.stop());
+    const { docs } = await subscribe(peer.url, 'fleet-a/gw-01/events', true);
+    const { log, reader, runner } = setup(peer, { gzip: true, topicPrefix: 'fleet-a' });
+    log.appendN(50);
+    runner.start();
+    await until(() => reader.committed === 50 && seqsOf(docs).length >= 50);
+    expect(seqsOf(docs)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it('loses nothing when the broker stops mid-way and comes back', async () => {
+    const peer = await startMosquitto();
+    cleanups.push(() => peer.stop());
+    const { docs } = await subscribe(peer.url, 'sluice/gw-01/events');
+    // The test broker keeps no state across its restart: the consumer (reconnecting every 50 ms)
+    // must be subscribed again before the uplink (reconnecting after >= 800 ms) publishes again.
+    const { log, reader, runner } = setup(peer, {
+      batch: { maxEvents: 50, maxDelay: 5 },
+      reconnect: { minDelay: 800, maxDelay: 1200 },
+    });
+    runner.start();
+    await until(() => runner.status().connected);
+    // Live traffic throughout: 60 events every 20 ms while the broker goes away and comes back.
+    let appended = 0;
+    const feeder = setInterval(() => {
+      if (appended < 3000) {
+        log.appendN(60);
+        appended += 60;
+      }
+    }, 20);
+    cleanups.push(() => clearInterval(feeder));
+    await until(() => reader.committed >= 600);
+    await peer.kill('SIGTERM');
+    await until(() => !runner.status().connected);
+    const committedWhileDown = reader.committed;
+    await new Promise((r) => setTimeout(r, 500));
+    // nothing is committed while nobody acknowledges
+    expect(reader.committed).toBe(committedWhileDown);
+    expect(runner.status().lastError).toBeTruthy();
+    expect(runner.status().pendingEvents).toBeGreaterThan(0);
+    await peer.start();
+    await until(() => appended === 3000 && reader.committed === 3000, 30_000).catch((e) => {
+      console.log(JSON.stringify({ appended, c: reader.committed, st: runner.status() }));
+      throw e;
+    });
+    await until(() => new Set(seqsOf(docs)).size === 3000, 20_000).catch((e) => {
+      console.log(JSON.stringify({ got: new Set(seqsOf(docs)).size }));
+      throw e;
+    });
+    const seqs = seqsOf(docs);
+    expect(new Set(seqs)).toEqual(new Set(Array.from({ length: 3000 }, (_, i) => i + 1)));
+    expect(runner.status()).toMatchObject({ connected: true, pendingEvents: 0 });
+    expect(runner.status().deliveredEvents).toBeGreaterThanOrEqual(3000);
+  });
+
+  it('reports a clear error when the broker is unreachable', async () => {
+    const peer = await startMosquitto();
+    await peer.stop();
+    const { log, runner } = setup(peer, { ackTimeout: '300ms' });
+    log.appendN(5);
+    runner.start();
+    await until(() => runner.status().retried > 0);
+    expect(runner.status().lastError).toMatch(/mqtt:\/\/127\.0\.0\.1:\d+.*ECONNREFUSED/);
+    expect(runner.status().connected).toBe(false);
+    expect(runner.status().pendingEvents).toBe(5);
+  });
+});
