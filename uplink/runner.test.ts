@@ -145,6 +145,7 @@ describe('UplinkRunner', () => {
     log.appendN(6);
     runner.start();
     await until(() => reader.committed === 6);
+    // the prefix [1] first, then the rest once event 2 went through
     expect(reader.commits).toEqual([1, 6]);
     expect(sink.batches[1].events.map((e) => e.seq)).toEqual([2]);
     expect(sink.batches[1].batchId).toBe('2-2');

@@ -273,9 +273,9 @@ export class UplinkRunner {
     while (!this.stopping) {
       try {
         if (!(await this.gate())) continue;
-        const events = await this.collect();
-        if (events.length === 0) continue;
-        await this.deliver(events);
+        const chunks = await this.collect();
+        if (chunks.length === 0) continue;
+        await this.deliver(chunks);
         attempt = 0;
       } catch (err) {
         // Reader or dead-letter failure: nothing past the last commit is lost; read again after a pause.
@@ -299,31 +299,37 @@ export class UplinkRunner {
     return false;
   }
 
-  /** One batch: waits for the first events, then up to `batch.maxDelay` for it to fill. */
-  private async collect(): Promise<StoredEvent[]> {
+  /**
+   * One batch: waits for the first events, then up to `batch.maxDelay` for it to fill. Returns the
+   * reader's hand-outs as they came (each `next` result is one span the reader can acknowledge).
+   */
+  private async collect(): Promise<StoredEvent[][]> {
     const { maxEvents, maxBytes, maxDelay } = this.config.batch;
-    let events = await this.reader.next(maxEvents, maxBytes, this.filter);
-    if (events.length === 0) {
+    const first = await this.reader.next(maxEvents, maxBytes, this.filter);
+    if (first.length === 0) {
       this.flushing = false;
       this.state = 'idle';
       await this.waitForEvents(this.windows ? this.windows.msToNextCheck() : undefined);
       return [];
     }
-    let bytes = sizeOf(events);
-    if (maxDelay > 0 && events.length < maxEvents && bytes < maxBytes) {
+    const chunks = [first];
+    let count = first.length;
+    let bytes = sizeOf(first);
+    if (maxDelay > 0 && count < maxEvents && bytes < maxBytes) {
       const deadline = Date.now() + maxDelay;
-      while (!this.stopping && events.length < maxEvents && bytes < maxBytes) {
+      while (!this.stopping && count < maxEvents && bytes < maxBytes) {
         const left = deadline - Date.now();
         if (left <= 0) break;
         await this.waitForEvents(left);
-        const more = await this.reader.next(maxEvents - events.length, maxBytes - bytes, this.filter);
+        const more = await this.reader.next(maxEvents - count, maxBytes - bytes, this.filter);
         if (more.length > 0) {
-          events = events.concat(more);
+          chunks.push(more);
+          count += more.length;
           bytes += sizeOf(more);
         }
       }
     }
-    return events;
+    return chunks;
   }
 
   /** Resolves when the reader has events, after `timeoutMs`, or on wake. */
@@ -343,14 +349,23 @@ export class UplinkRunner {
   }
 
   /**
-   * Sends `events` until every one is accepted or dead-lettered (or the runner stops), committing the
-   * cursor past the longest done prefix after each attempt and resending only what is not done.
+   * Sends the batch until every event is accepted or dead-lettered (or the runner stops). After each
+   * attempt it commits, hand-out by hand-out in order, the longest done prefix, and only once every
+   * earlier hand-out is wholly done: a plain cursor never passes an undone event, and a live-first
+   * reader acknowledges exactly the spans it handed out. A retry resends only what is not done.
    */
-  private async deliver(events: StoredEvent[]): Promise<void> {
+  private async deliver(chunks: StoredEvent[][]): Promise<void> {
     this.state = 'sending';
-    this.oldestUndoneTs = events[0].ts;
+    const events = chunks.flat();
     const done = new Array<boolean>(events.length).fill(false);
-    let prefix = 0; // events[0..prefix) are done and committed
+    // Per hand-out: its first index into `events`, its length and how much of it is committed.
+    const spans: { from: number; length: number; committed: number }[] = [];
+    let from = 0;
+    for (const c of chunks) {
+      spans.push({ from, length: c.length, committed: 0 });
+      from += c.length;
+    }
+    this.oldestUndoneTs = minTs(events);
     let todo = events.map((_, i) => i);
     let attempt = 0;
     while (todo.length > 0) {
@@ -367,18 +382,24 @@ export class UplinkRunner {
       }
       this.bucket?.spend(result.bytes ?? sizeOf(batchEvents));
 
-      const accepted = result.accepted.filter((i) => i >= 0 && i < todo.length);
-      const rejectedSet = new Set(result.rejected.filter((i) => i >= 0 && i < todo.length && !accepted.includes(i)));
-      if (rejectedSet.size > 0) {
-        const rejected = [...rejectedSet].sort((a, b) => a - b).map((i) => batchEvents[i]);
-        await this.toDeadLetter(rejected, result.error ?? 'the peer rejected the events');
+      const inRange = (i: number) => Number.isInteger(i) && i >= 0 && i < todo.length;
+      const accepted = [...new Set(result.accepted.filter(inRange))];
+      const acceptedSet = new Set(accepted);
+      const rejectedIdx = [...new Set(result.rejected.filter((i) => inRange(i) && !acceptedSet.has(i)))].sort(
+        (a, b) => a - b,
+      );
+      if (rejectedIdx.length > 0) {
+        await this.toDeadLetter(
+          rejectedIdx.map((i) => batchEvents[i]),
+          result.error ?? 'the peer rejected the events',
+        );
       }
       let acceptedBytes = 0;
       for (const i of accepted) {
         done[todo[i]] = true;
         acceptedBytes += batchEvents[i].json.length;
       }
-      for (const i of rejectedSet) done[todo[i]] = true;
+      for (const i of rejectedIdx) done[todo[i]] = true;
       if (accepted.length > 0) {
         this.delivered += accepted.length;
         this.deliveredBatches++;
@@ -391,14 +412,17 @@ export class UplinkRunner {
         );
       }
 
-      let next = prefix;
-      while (next < events.length && done[next]) next++;
-      if (next > prefix) {
-        await this.reader.commit(events[next - 1].seq);
-        prefix = next;
-        this.oldestUndoneTs = prefix < events.length ? events[prefix].ts : null;
+      for (const span of spans) {
+        let n = span.committed;
+        while (n < span.length && done[span.from + n]) n++;
+        if (n > span.committed) {
+          await this.reader.commit(events[span.from + n - 1].seq);
+          span.committed = n;
+        }
+        if (n < span.length) break;
       }
       todo = todo.filter((i) => !done[i]);
+      this.oldestUndoneTs = minTs(todo.map((i) => events[i]));
       if (todo.length === 0) {
         if (attempt > 0) this.logger.info({ retries: attempt }, 'uplink delivering again');
         return;
@@ -442,6 +466,12 @@ export class UplinkRunner {
       this.lastLoggedAt = this.lastErrorAt;
     }
   }
+}
+
+function minTs(events: StoredEvent[]): number | null {
+  let min: number | null = null;
+  for (const e of events) if (min === null || e.ts < min) min = e.ts;
+  return min;
 }
 
 function sizeOf(events: StoredEvent[]): number {
