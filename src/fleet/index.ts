@@ -1,0 +1,434 @@
+/**
+ * The fleet agent: signed commands over MQTT, the retained state, and the schedules.
+ *
+ * Guarantees:
+ * - Every message on `<prefix>/<id>/cmd` gets one result on `<prefix>/<id>/cmd/result`
+ *   (`{"id", "ok", "error"?, "result"?}`). A refused command (see command.ts for the checks) changes
+ *   nothing; an accepted one is remembered in the replay store, durably, before it runs.
+ * - Commands run one at a time, in arrival order; at most `fleet.maxQueuedCommands` wait, more are
+ *   refused as busy (memory stays bounded whatever is published to the topic).
+ * - The retained `<prefix>/<id>/state` says `online` with the running `configVersion`, `configHash`
+ *   and the last config.set outcome; the broker replaces it with `offline` (last will) when the
+ *   gateway vanishes; a clean stop publishes `offline` itself.
+ * - Schedules run whether or not a fleet section is configured (state/status actions need one).
+ *
+ * The gateway constructs one agent and calls `start()` after its own start and `stop()` before its
+ * own stop; `reconfigured()` after a config change made outside fleet commands.
+ */
+
+import type { KeyObject } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { VERSION } from '../version.js';
+import { type ApplyReport, applyConfigSet } from './apply.js';
+import { canonicalJson } from './canonical.js';
+import {
+  type CheckResult,
+  type CommandBody,
+  type CommandType,
+  checkCommand,
+  commandBodies,
+  type VerifiedCommand,
+} from './command.js';
+import { type FleetConnection, fleetConnection } from './connection.js';
+import type { FleetGateway } from './gateway-port.js';
+import { parsePublicKey } from './keys.js';
+import { configHash, configVersion } from './lkg.js';
+import { type FleetMetrics, fleetMetrics } from './metrics.js';
+import { ReplayStore } from './replay.js';
+import { Scheduler } from './schedules.js';
+import type { ScheduleConfig } from './schema.js';
+
+export { loadEffectiveConfig } from './lkg.js';
+
+interface LastApply {
+  commandId: string;
+  version: number;
+  outcome: ApplyReport['outcome'];
+  error?: string;
+  at: number;
+}
+
+export interface FleetStatus {
+  enabled: boolean;
+  connected: boolean;
+  configVersion: number;
+  configHash: string;
+  lastApply: LastApply | null;
+  queued: number;
+  commands: { ok: number; refused: number; failed: number };
+  schedules: ReturnType<Scheduler['status']>;
+}
+
+export class FleetAgent {
+  private readonly logger: Logger;
+  private readonly metrics: FleetMetrics;
+  private readonly scheduler: Scheduler;
+  private client?: MqttClient;
+  private connection?: FleetConnection;
+  private replay?: ReplayStore;
+  private trustedKeys = new Map<string, KeyObject>();
+  private readonly queue: Buffer[] = [];
+  private draining = false;
+  private idle: Promise<void> = Promise.resolve();
+  private lastApply: LastApply | null = null;
+  private logLevelTimer?: NodeJS.Timeout;
+  private readonly counts = { ok: 0, refused: 0, failed: 0 };
+  private started = false;
+  private schedules?: string;
+
+  constructor(
+    private readonly gateway: FleetGateway,
+    logger?: Logger,
+  ) {
+    this.logger = (logger ?? gateway.logger).child({ component: 'fleet' });
+    this.metrics = fleetMetrics(gateway.registry);
+    this.scheduler = new Scheduler((s) => this.runSchedule(s), this.logger);
+  }
+
+  private get config(): Config {
+    return this.gateway.config;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const dataDir = resolve(this.config.gateway.dataDir);
+    this.replay = await ReplayStore.open(
+      join(dataDir, 'fleet', 'replay.json'),
+      this.logger,
+      4096,
+      this.config.fleet?.clockSkew,
+    );
+    try {
+      await this.adopt(this.config);
+    } catch (err) {
+      // Start-up never fails on the fleet: the gateway runs, the fleet connection is reported down.
+      this.logger.error({ err: (err as Error).message }, 'fleet connection not started');
+    }
+  }
+
+  /** Publishes `offline`, closes the connection, stops the schedules. Waits for a running command to finish (bounded). */
+  async stop(deadlineMs = 3000): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.scheduler.stop();
+    this.schedules = undefined;
+    clearTimeout(this.logLevelTimer);
+    this.queue.length = 0;
+    await Promise.race([this.idle, sleep(deadlineMs / 2)]);
+    await this.disconnect(deadlineMs / 2);
+  }
+
+  /** Re-reads the running config after a change made outside fleet commands (e.g. a reload). */
+  async reconfigured(): Promise<void> {
+    if (this.started) await this.adopt(this.config);
+  }
+
+  status(): FleetStatus {
+    return {
+      enabled: !!this.config.fleet,
+      connected: this.client?.connected ?? false,
+      configVersion: configVersion(this.config),
+      configHash: configHash(this.config),
+      lastApply: this.lastApply,
+      queued: this.queue.length,
+      commands: { ...this.counts },
+      schedules: this.scheduler.status(),
+    };
+  }
+
+  /** Aligns keys, schedules and the connection with `config` (the one now running). */
+  private async adopt(config: Config): Promise<void> {
+    const keys = new Map<string, KeyObject>();
+    for (const k of config.fleet?.trustedKeys ?? []) keys.set(k.keyId, parsePublicKey(k.publicKey));
+    this.trustedKeys = keys;
+    this.metrics.configVersion.set(configVersion(config));
+    const schedules = canonicalJson(config.schedules);
+    if (schedules !== this.schedules) this.scheduler.set(config.schedules);
+    this.schedules = schedules;
+    const next = fleetConnection(config, this.statePayload('offline'));
+    if (next?.key === this.connection?.key && next?.topics.state === this.connection?.topics.state) {
+      if (this.client) this.client.options.will = next?.options.will; // the next reconnect carries the current versions
+      this.publishState();
+      return;
+    }
+    await this.disconnect(2000);
+    if (next) this.connect(next);
+  }
+
+  private connect(conn: FleetConnection): void {
+    this.connection = conn;
+    const client = mqtt.connect(conn.url, conn.options);
+    this.client = client;
+    client.on('connect', (ack) => {
+      this.metrics.connected.set(1);
+      this.logger.info(
+        { url: conn.url, sessionPresent: ack.sessionPresent, topic: conn.topics.cmd },
+        'fleet connection up',
+      );
+      client.subscribe(conn.topics.cmd, { qos: 1 }, (err) => {
+        if (err) this.logger.error({ err: err.message }, 'fleet command subscription failed');
+      });
+      this.publishState();
+    });
+    client.on('close', () => this.metrics.connected.set(0));
+    client.on('error', (err) => this.logger.debug({ err: err.message }, 'fleet connection error'));
+    client.on('message', (topic, payload) => {
+      if (topic === conn.topics.cmd) this.enqueue(payload);
+    });
+  }
+
+  private async disconnect(deadlineMs: number): Promise<void> {
+    const client = this.client;
+    const conn = this.connection;
+    this.client = undefined;
+    this.connection = undefined;
+    if (!client || !conn) return;
+    this.metrics.connected.set(0);
+    if (client.connected) {
+      await Promise.race([
+        client.publishAsync(conn.topics.state, this.statePayload('offline'), { qos: 1, retain: true }).catch(() => {}),
+        sleep(deadlineMs / 2),
+      ]);
+    }
+    await Promise.race([client.endAsync().catch(() => {}), sleep(deadlineMs / 2)]);
+    client.end(true);
+  }
+
+  private enqueue(payload: Buffer): void {
+    const max = this.config.fleet?.maxQueuedCommands ?? 100;
+    if (this.queue.length >= max) {
+      const id = peekId(payload);
+      this.finish(null, {
+        ok: false,
+        id,
+        code: 'busy',
+        error: `${max} commands are already waiting; send it again later`,
+      });
+      return;
+    }
+    this.queue.push(payload);
+    if (!this.draining) this.idle = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      for (let p = this.queue.shift(); p; p = this.queue.shift()) {
+        try {
+          await this.handle(p);
+        } catch (err) {
+          this.logger.error({ err: (err as Error).message }, 'fleet command handling failed');
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async handle(payload: Buffer): Promise<void> {
+    const fleet = this.config.fleet;
+    if (!fleet || !this.replay) return;
+    const replay = this.replay;
+    const check = checkCommand(payload, {
+      gatewayId: this.config.gateway.id,
+      trustedKeys: this.trustedKeys,
+      now: Date.now(),
+      clockSkewMs: fleet.clockSkew,
+      maxLifetimeMs: fleet.maxCommandLifetime,
+      replayed: (id, issuedAt) => replay.check(id, issuedAt),
+    });
+    if (!check.ok) {
+      this.finish(null, check);
+      return;
+    }
+    const cmd = check.command;
+    try {
+      await replay.record(cmd.id, cmd.issuedAt, cmd.expiresAt);
+    } catch (err) {
+      // Without a durable record the command could be replayed after a restart: do not run it.
+      this.reply(
+        cmd,
+        false,
+        `the command could not be recorded against replay (${(err as Error).message}); nothing was changed`,
+      );
+      this.count(cmd.type, 'failed');
+      return;
+    }
+    this.logger.info({ id: cmd.id, type: cmd.type, keyId: cmd.keyId }, 'fleet command accepted');
+    try {
+      const result = await this.execute(cmd);
+      if (cmd.type === 'config.set') {
+        const report = result as ApplyReport;
+        this.reply(cmd, report.ok, report.error, report);
+        this.count(cmd.type, report.ok ? 'ok' : report.outcome === 'refused' ? 'refused' : 'failed');
+      } else {
+        this.reply(cmd, true, undefined, result);
+        this.count(cmd.type, 'ok');
+      }
+    } catch (err) {
+      this.reply(cmd, false, (err as Error).message);
+      this.count(cmd.type, 'failed');
+    }
+  }
+
+  private finish(_cmd: null, refusal: Extract<CheckResult, { ok: false }>): void {
+    this.logger.warn({ id: refusal.id, reason: refusal.code }, `fleet command refused: ${refusal.error}`);
+    this.metrics.refused.inc({ reason: refusal.code });
+    this.count('unknown', 'refused');
+    this.publishResult({ id: refusal.id, ok: false, error: refusal.error });
+  }
+
+  private count(type: string, outcome: 'ok' | 'refused' | 'failed'): void {
+    this.counts[outcome]++;
+    this.metrics.commands.inc({ type, outcome });
+  }
+
+  private reply(cmd: VerifiedCommand, ok: boolean, error?: string, result?: unknown): void {
+    this.publishResult({ id: cmd.id, ok, ...(error ? { error } : {}), ...(result !== undefined ? { result } : {}) });
+  }
+
+  private publishResult(doc: { id: string | null; ok: boolean; error?: string; result?: unknown }): void {
+    const client = this.client;
+    const topics = this.connection?.topics;
+    if (!client || !topics) return;
+    client.publish(topics.result, JSON.stringify(doc), { qos: 1 }, (err) => {
+      if (err) this.logger.warn({ id: doc.id, err: err.message }, 'fleet result not published');
+    });
+  }
+
+  /** Runs an accepted command (also used by schedules, whose commands come from the trusted config). */
+  private async execute(cmd: Pick<VerifiedCommand, 'id' | 'type' | 'body'>): Promise<unknown> {
+    const g = this.gateway;
+    switch (cmd.type) {
+      case 'ping':
+        return { pong: true, ts: Date.now(), configVersion: configVersion(this.config) };
+      case 'status':
+        return g.status();
+      case 'config.get':
+        return { version: configVersion(this.config), hash: configHash(this.config), config: redact(this.config) };
+      case 'config.set': {
+        const report = await applyConfigSet(
+          {
+            gateway: g,
+            logger: this.logger,
+            adopt: (c) => this.adopt(c),
+            fleetConnected: () => this.client?.connected ?? false,
+          },
+          cmd.id,
+          cmd.body as CommandBody<'config.set'>,
+        );
+        this.metrics.applies.inc({ outcome: report.outcome });
+        this.lastApply = {
+          commandId: cmd.id,
+          version: report.version,
+          outcome: report.outcome,
+          error: report.error,
+          at: Date.now(),
+        };
+        this.publishState();
+        return report;
+      }
+      case 'driver.restart': {
+        const { name } = cmd.body as CommandBody<'driver.restart'>;
+        await g.restartDriver(name);
+        return { restarted: name };
+      }
+      case 'uplink.flush': {
+        const { name } = cmd.body as CommandBody<'uplink.flush'>;
+        const names = g.status().uplinks.map((u) => u.name);
+        if (name && !names.includes(name))
+          throw new Error(`no running uplink named "${name}" (running: ${names.join(', ') || 'none'})`);
+        g.flushUplinks(name);
+        return { flushed: name ? [name] : names };
+      }
+      case 'log.level': {
+        const { level, for: forMs } = cmd.body as CommandBody<'log.level'>;
+        clearTimeout(this.logLevelTimer);
+        g.logger.level = level;
+        if (forMs) {
+          this.logLevelTimer = setTimeout(() => {
+            g.logger.level = this.config.gateway.logLevel;
+          }, forMs);
+          this.logLevelTimer.unref();
+        }
+        return { level, until: forMs ? Date.now() + forMs : null };
+      }
+    }
+  }
+
+  private async runSchedule(s: ScheduleConfig): Promise<void> {
+    switch (s.action) {
+      case 'state':
+        this.publishState();
+        return;
+      case 'status': {
+        const topics = this.connection?.topics;
+        if (!this.client || !topics) return;
+        await this.client.publishAsync(topics.status, JSON.stringify(this.gateway.status()), { qos: 1 });
+        return;
+      }
+      case 'retention': {
+        const log = this.gateway.log as { sweep?: () => Promise<unknown> } | undefined;
+        if (typeof log?.sweep !== 'function') throw new Error('the ring log offers no retention sweep');
+        await log.sweep();
+        return;
+      }
+      default:
+        await this.execute({
+          id: `schedule:${s.name}`,
+          type: s.action as CommandType,
+          body: commandBodies[s.action as CommandType].parse(s.body ?? {}),
+        });
+    }
+  }
+
+  private statePayload(status: 'online' | 'offline'): string {
+    const config = this.config;
+    return JSON.stringify({
+      status,
+      gateway: config.gateway.id,
+      softwareVersion: VERSION,
+      configVersion: configVersion(config),
+      configHash: configHash(config),
+      lastApply: this.lastApply,
+      ts: Date.now(),
+    });
+  }
+
+  private publishState(): void {
+    const client = this.client;
+    const topics = this.connection?.topics;
+    if (!client?.connected || !topics) return;
+    client.publish(topics.state, this.statePayload('online'), { qos: 1, retain: true }, (err) => {
+      if (err) this.logger.warn({ err: err.message }, 'fleet state not published');
+    });
+  }
+}
+
+function peekId(payload: Buffer): string | null {
+  try {
+    const id = (JSON.parse(payload.toString('utf8')) as { id?: unknown }).id;
+    return typeof id === 'string' && id.length <= 128 ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The running config with secrets (passwords) replaced, for config.get. */
+function redact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redact);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, k === 'password' || k === 'passphrase' ? '(redacted)' : redact(v)]),
+    );
+  }
+  return value;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
