@@ -20,6 +20,10 @@ export async function createSink(config: UplinkConfig, ctx: SinkContext): Promis
       const { MqttSink } = await import('./mqtt/index.js');
       return new MqttSink(config, ctx);
     }
+    case 'http': {
+      const { HttpSink } = await import('./http/index.js');
+      return new HttpSink(config, ctx);
+    }
     default: {
       const type: string = (config as { type: string }).type;
       throw new Error(`uplinks.${(config as { name: string }).name}.type: unknown uplink type "${type}"`);

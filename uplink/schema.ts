@@ -1,6 +1,7 @@
 /** The union of every uplink type's options, keyed by `type` (one schema per sink folder). */
 import { z } from 'zod';
+import { httpUplinkSchema } from './http/schema.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 
-export const uplinkSchema = z.discriminatedUnion('type', [mqttUplinkSchema]);
+export const uplinkSchema = z.discriminatedUnion('type', [mqttUplinkSchema, httpUplinkSchema]);
 export type UplinkConfig = z.output<typeof uplinkSchema>;

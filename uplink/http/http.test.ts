@@ -1,0 +1,213 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { tempDir } from '../../test/helpers/peers.js';
+import { UplinkRunner } from '../runner.js';
+import { MemoryLog } from '../testing/memory-log.js';
+import { HttpSink, retryAfter } from './index.js';
+import { httpUplinkSchema } from './schema.js';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  doc: { gateway: string; batchId: string; events: { seq: number; payload: { i: number } }[] };
+}
+
+const certs = tempDir('sluice-http-cert-');
+let key: Buffer;
+let cert: Buffer;
+beforeAll(() => {
+  // A self-signed certificate for 127.0.0.1; the uplink trusts it through tls.ca.
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(certs.path, 'key.pem'),
+      '-out',
+      join(certs.path, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  key = readFileSync(join(certs.path, 'key.pem'));
+  cert = readFileSync(join(certs.path, 'cert.pem'));
+});
+afterAll(() => certs.cleanup());
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A local HTTPS ingest endpoint; `reply` decides each response from the received batch. */
+async function endpoint(
+  reply: (r: Received, n: number, res: ServerResponse) => void = (_r, _n, res) => res.writeHead(202).end(),
+): Promise<{ url: string; received: Received[]; server: Server }> {
+  const received: Received[] = [];
+  const server = createServer({ key, cert }, (req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      const raw = Buffer.concat(parts);
+      const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
+      const r = { headers: req.headers, doc: JSON.parse(body.toString()) };
+      received.push(r);
+      reply(r, received.length, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  cleanups.push(() => server.closeAllConnections());
+  const { port } = server.address() as { port: number };
+  return { url: `https://127.0.0.1:${port}/v1/batches`, received, server };
+}
+
+function setup(url: string, extra: Record<string, unknown> = {}) {
+  const config = httpUplinkSchema.parse({
+    name: 'ingest',
+    type: 'http',
+    url,
+    tls: { ca: join(certs.path, 'cert.pem') },
+    batch: { maxEvents: 10, maxDelay: 0 },
+    retry: { initialDelay: 20, maxDelay: 100 },
+    timeout: '2s',
+    ...extra,
+  });
+  const log = new MemoryLog('gw-01');
+  const reader = log.reader('ingest');
+  const dir = tempDir();
+  const runner = new UplinkRunner({
+    config,
+    sink: new HttpSink(config, { gatewayId: 'gw-01', logger: silentLogger }),
+    reader,
+    gatewayId: 'gw-01',
+    logger: silentLogger,
+    registry: new Registry(),
+    dataDir: dir.path,
+  });
+  cleanups.push(async () => {
+    await runner.stop(1000);
+    dir.cleanup();
+  });
+  return { log, reader, runner, dir: dir.path };
+}
+
+const seqs = (rs: Received[]) => rs.flatMap((r) => r.doc.events.map((e) => e.seq));
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+
+describe('http uplink (local HTTPS endpoint)', () => {
+  it('POSTs gzipped contract batches with Idempotency-Key, bearer and custom headers, over verified TLS', async () => {
+    const ep = await endpoint();
+    const { log, reader, runner } = setup(ep.url, {
+      gzip: true,
+      bearerToken: 's3cret',
+      headers: { 'x-api-key': 'k1' },
+    });
+    log.appendN(25);
+    runner.start();
+    await until(() => reader.committed === 25);
+    expect(seqs(ep.received)).toEqual(range(1, 25));
+    const first = ep.received[0];
+    expect(first.doc.gateway).toBe('gw-01');
+    expect(first.doc.batchId).toBe('1-10');
+    expect(first.headers['idempotency-key']).toBe('1-10');
+    expect(first.headers['content-encoding']).toBe('gzip');
+    expect(first.headers['content-type']).toBe('application/json');
+    expect(first.headers.authorization).toBe('Bearer s3cret');
+    expect(first.headers['x-api-key']).toBe('k1');
+    expect(runner.status()).toMatchObject({ connected: true, deliveredEvents: 25, pendingEvents: 0 });
+  });
+
+  it('retries 503 and 429 honouring Retry-After, then delivers', async () => {
+    const times: number[] = [];
+    const ep = await endpoint((_r, n, res) => {
+      times.push(Date.now());
+      if (n === 1) res.writeHead(503, { 'retry-after': '1' }).end('maintenance');
+      else if (n === 2) res.writeHead(429).end('slow down');
+      else res.writeHead(200).end();
+    });
+    const { log, reader, runner } = setup(ep.url);
+    log.appendN(5);
+    runner.start();
+    await until(() => reader.committed === 5);
+    expect(times[1] - times[0]).toBeGreaterThanOrEqual(950);
+    // the same batch, the same idempotency key, every time
+    expect(ep.received.map((r) => r.headers['idempotency-key'])).toEqual(['1-5', '1-5', '1-5']);
+    expect(runner.status().retried).toBe(2);
+    expect(runner.status().lastError).toContain('429');
+  });
+
+  it('dead-letters a batch the endpoint refuses with a 4xx and goes on', async () => {
+    const ep = await endpoint((r, _n, res) => {
+      if (r.doc.events.some((e) => e.payload.i === 13)) res.writeHead(422).end('{"error":"payload.i must not be 13"}');
+      else res.writeHead(200).end();
+    });
+    const { log, reader, runner, dir } = setup(ep.url);
+    log.appendN(30);
+    runner.start();
+    await until(() => reader.committed === 30);
+    const s = runner.status();
+    expect(s.deadLettered).toBe(10);
+    expect(s.deliveredEvents).toBe(20);
+    expect(s.lastError).toContain('422');
+    const dead = readFileSync(join(dir, 'dead-letter', 'ingest.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(dead.map((d) => d.event.seq)).toEqual(range(11, 20));
+    expect(dead[0].reason).toContain('must not be 13');
+  });
+
+  it('splits a batch on 413 until the halves fit', async () => {
+    const ep = await endpoint((r, _n, res) => res.writeHead(r.doc.events.length > 3 ? 413 : 200).end());
+    const { log, reader, runner } = setup(ep.url);
+    log.appendN(10);
+    runner.start();
+    await until(() => reader.committed === 10);
+    const ok = ep.received.filter((r) => r.doc.events.length <= 3);
+    expect(seqs(ok)).toEqual(range(1, 10));
+    expect(ok.every((r) => r.headers['idempotency-key'] === r.doc.batchId)).toBe(true);
+    expect(runner.status().deliveredEvents).toBe(10);
+  });
+
+  it('refuses an untrusted certificate and says so', async () => {
+    const ep = await endpoint();
+    const { log, runner } = setup(ep.url, { tls: undefined });
+    log.appendN(3);
+    runner.start();
+    await until(() => runner.status().retried > 0);
+    expect(runner.status().lastError).toMatch(/self[- ]signed certificate/);
+    expect(ep.received).toHaveLength(0);
+    expect(runner.status().pendingEvents).toBe(3);
+  });
+
+  it('reads Retry-After as seconds or an HTTP date', () => {
+    expect(retryAfter('120')).toBe(120_000);
+    expect(retryAfter(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
+    expect(retryAfter('soon')).toBeUndefined();
+    expect(retryAfter(undefined)).toBeUndefined();
+  });
+});

@@ -1,0 +1,207 @@
+/**
+ * The HTTP sink: each batch is the contract document, POSTed to `url` with `Idempotency-Key: <batchId>`
+ * (so a retried batch can be recognised by the endpoint), optionally gzip (`Content-Encoding: gzip`).
+ *
+ * Response classes:
+ * - 2xx: accepted.
+ * - 408, 425, 429 and 5xx: retried, honouring `Retry-After` (seconds or an HTTP date).
+ * - 413: the batch is split in halves and each half sent on its own (each with its own batchId); a
+ *   single event that is still too large is rejected (dead-lettered).
+ * - any other 4xx: rejected for good (dead-lettered), with the status and the start of the body as reason.
+ * - no response (refused, reset, TLS failure, timeout): thrown, so the runner retries the whole batch.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { Logger } from 'pino';
+import { VERSION } from '../../src/version.js';
+import { encodeBatch } from '../encode.js';
+import { allAccepted, type Batch, batchIdOf, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { type LoadedTls, loadTls } from '../tls.js';
+import type { HttpUplinkConfig } from './schema.js';
+
+export interface SinkContext {
+  gatewayId: string;
+  logger: Logger;
+}
+
+/** Response body kept for an error message; the rest is drained and dropped. */
+const MAX_ERROR_BODY = 4096;
+const RETRY_STATUS = new Set([408, 425, 429]);
+
+export class HttpSink implements Sink {
+  private readonly url: URL;
+  private agent?: HttpAgent | HttpsAgent;
+  private tls?: LoadedTls;
+  private connected = false;
+  private lastError?: string;
+
+  constructor(
+    private readonly config: HttpUplinkConfig,
+    private readonly ctx: SinkContext,
+  ) {
+    this.url = new URL(config.url);
+  }
+
+  async start(): Promise<void> {
+    this.tls = loadTls(this.config.tls, this.config.name);
+    const opts = { keepAlive: true, maxSockets: 2, ...(this.tls ?? {}) };
+    this.agent = this.url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
+    // A connection probe, so status shows whether the endpoint is reachable before the first batch.
+    void this.probe();
+  }
+
+  async stop(): Promise<void> {
+    this.agent?.destroy();
+    this.agent = undefined;
+    this.connected = false;
+  }
+
+  health(): SinkHealth {
+    return { connected: this.connected, lastError: this.lastError };
+  }
+
+  async send(batch: Batch): Promise<SendResult> {
+    const body = await encodeBatch(batch, this.config.gzip);
+    let res: { status: number; headers: IncomingMessage['headers']; body: string };
+    try {
+      res = await this.post(batch.batchId, body);
+      this.connected = true;
+    } catch (err) {
+      this.connected = false;
+      this.lastError = `${this.config.url}: ${(err as Error).message}`;
+      throw new Error(this.lastError);
+    }
+    const { status } = res;
+    const all = batch.events.map((_, i) => i);
+    if (status >= 200 && status < 300) return { ...allAccepted(batch), bytes: body.length };
+    const reason = `${this.config.url} answered ${status}${res.body ? `: ${oneLine(res.body)}` : ''}`;
+    this.lastError = reason;
+    if (status === 413) return this.split(batch, reason);
+    if (RETRY_STATUS.has(status) || status >= 500 || status < 200) {
+      return {
+        accepted: [],
+        rejected: [],
+        retry: all,
+        retryAfterMs: retryAfter(res.headers['retry-after']),
+        error: reason,
+        bytes: body.length,
+      };
+    }
+    // 3xx (redirects are not followed: a moved endpoint is a configuration error) and other 4xx.
+    return { accepted: [], rejected: all, retry: [], error: reason, bytes: body.length };
+  }
+
+  /** 413: halves, each sent (and split further) on its own; results mapped back to this batch's indices. */
+  private async split(batch: Batch, reason: string): Promise<SendResult> {
+    if (batch.events.length === 1)
+      return { accepted: [], rejected: [0], retry: [], error: `${reason} (a single event too large)` };
+    const mid = Math.ceil(batch.events.length / 2);
+    const out: SendResult = { accepted: [], rejected: [], retry: [], bytes: 0 };
+    for (const [offset, events] of [
+      [0, batch.events.slice(0, mid)],
+      [mid, batch.events.slice(mid)],
+    ] as const) {
+      const half: Batch = { gateway: batch.gateway, batchId: batchIdOf(events), events };
+      let r: SendResult;
+      try {
+        r = await this.send(half);
+      } catch (err) {
+        r = { accepted: [], rejected: [], retry: events.map((_, i) => i), error: (err as Error).message };
+      }
+      out.accepted.push(...r.accepted.map((i) => i + offset));
+      out.rejected.push(...r.rejected.map((i) => i + offset));
+      out.retry.push(...r.retry.map((i) => i + offset));
+      out.bytes = (out.bytes ?? 0) + (r.bytes ?? 0);
+      if (r.error) out.error = r.error;
+      if (r.retryAfterMs !== undefined) out.retryAfterMs = Math.max(out.retryAfterMs ?? 0, r.retryAfterMs);
+      // A half that must wait: the other half waits too (the peer is overloaded or down).
+      if (r.retry.length > 0 && offset === 0) {
+        out.retry.push(...batch.events.slice(mid).map((_, i) => i + mid));
+        break;
+      }
+    }
+    return out;
+  }
+
+  private post(
+    batchId: string,
+    body: Buffer,
+  ): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
+    const c = this.config;
+    const headers: Record<string, string | number> = {
+      'user-agent': `sluice/${VERSION}`,
+      ...c.headers,
+      'content-type': 'application/json',
+      'content-length': body.length,
+      'idempotency-key': batchId,
+    };
+    if (c.gzip) headers['content-encoding'] = 'gzip';
+    if (c.bearerToken) headers.authorization = `Bearer ${c.bearerToken}`;
+    const request = this.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(this.url, { method: c.method, headers, agent: this.agent, timeout: c.timeout }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          if (text.length < MAX_ERROR_BODY) text += d.slice(0, MAX_ERROR_BODY - text.length);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+        res.on('error', reject);
+      });
+      // `timeout` is idle time on the socket; the deadline below bounds the whole exchange.
+      const deadline = setTimeout(() => req.destroy(new Error(`no response within ${c.timeout} ms`)), c.timeout);
+      req.on('timeout', () => req.destroy(new Error(`no response within ${c.timeout} ms`)));
+      req.on('error', (err) => reject(err));
+      req.on('close', () => clearTimeout(deadline));
+      req.end(body);
+    });
+  }
+
+  private probe(): Promise<void> {
+    const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
+    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    return new Promise((resolve) => {
+      const socket =
+        this.url.protocol === 'https:'
+          ? tlsConnect({
+              host,
+              port,
+              servername: this.tls?.servername ?? (isIp(host) ? undefined : host),
+              ...(this.tls ?? {}),
+            })
+          : netConnect({ host, port });
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        if (err) this.lastError = `${this.config.url}: ${err.message}`;
+        else this.connected = true;
+        resolve();
+      };
+      const timer = setTimeout(
+        () => done(new Error(`no connection within ${this.config.timeout} ms`)),
+        this.config.timeout,
+      );
+      socket.once(this.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => done());
+      socket.once('error', done);
+    });
+  }
+}
+
+/** `Retry-After` as ms: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfter(value: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, ' ').trim().slice(0, 200);
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}

@@ -1,0 +1,18 @@
+/** Options of the HTTP uplink: contract batches POSTed to an HTTP(S) ingest endpoint. */
+import { z } from 'zod';
+import { duration } from '../../src/config/types.js';
+import { commonUplinkOptions } from '../common-schema.js';
+
+export const httpUplinkSchema = z.strictObject({
+  ...commonUplinkOptions,
+  type: z.literal('http'),
+  url: z.string().regex(/^https?:\/\/[^\s/]+/, 'must be an http:// or https:// URL'),
+  method: z.enum(['POST', 'PUT']).default('POST'),
+  /** Extra request headers (e.g. an API key header). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** Sent as `Authorization: Bearer <token>`. */
+  bearerToken: z.string().optional(),
+  /** Time allowed for the whole request (connect, upload, response). */
+  timeout: duration().default(30_000),
+});
+export type HttpUplinkConfig = z.output<typeof httpUplinkSchema>;
