@@ -18,13 +18,20 @@ export class ClockWatch {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** True when `ts` looks like it came from an unsynced clock. */
+  /**
+   * True when `ts` looks like it came from an unsynced clock. When the gateway's own clock is the
+   * unsynced one, its monotonic position is remembered so the correction can be learnt later; a
+   * producer's stale timestamp under a synced gateway clock is flagged but has no correction.
+   */
   unsynced(ts: number): boolean {
     if (ts >= SYNCED_AFTER) return false;
     if (!this.sawUnsynced) {
-      this.sawUnsynced = true;
-      this.baseWall = this.now();
-      this.baseMono = performance.now();
+      const wall = this.now();
+      if (wall < SYNCED_AFTER) {
+        this.sawUnsynced = true;
+        this.baseWall = wall;
+        this.baseMono = performance.now();
+      }
     }
     return true;
   }

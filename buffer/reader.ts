@@ -126,7 +126,7 @@ export class Reader implements LogReader {
     const liveOpen = this.acks[0].skip(live.pos) < last;
     // Backlog gets its share of what is handed out; live gets the rest and always wins a tie.
     const total = this.servedLive + this.servedBacklog;
-    const backlogTurn = backlogOpen && (!liveOpen || this.servedBacklog < this.backlogShare * (total + 1));
+    const backlogTurn = backlogOpen && (!liveOpen || this.servedBacklog < this.backlogShare * total);
     if (backlogTurn) {
       const r = await this.readLane(LANE_NORMAL, this.pos[0], backlogEnd, maxEvents, maxBytes, filter, budget);
       this.pos[0] = r.pos;

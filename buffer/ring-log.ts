@@ -68,6 +68,8 @@ export interface RingLogOptions {
   gatewayId: string;
   config: BufferConfig;
   logger?: Logger;
+  /** The wall clock (tests simulate a Pi that boots in 1970). */
+  now?: () => number;
 }
 
 interface LaneMeta {
@@ -149,7 +151,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private readonly logger: Logger;
   private readonly paths: ReturnType<typeof paths>;
   private readonly boot = randomInt(1, 0xffff_ffff);
-  private readonly clock = new ClockWatch();
+  private readonly clock: ClockWatch;
+  private readonly now: () => number;
   private lease = 0;
 
   private pending: [PendingColumns, PendingColumns] = [new PendingColumns(), new PendingColumns()];
@@ -173,6 +176,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private readonly toQuarantine = new Map<string, { lane: Lane; lastSeq: number }>();
 
   private bytesWritten = 0;
+  private commits = 0;
+  private roomWanted = 0;
   private failure: Error | null = null;
   private diskLimit = Number.POSITIVE_INFINITY;
   private lastRetention = 0;
@@ -183,6 +188,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.cfg = opts.config;
     this.logger = opts.logger ?? silentLogger;
     this.paths = paths(opts.dir);
+    this.now = opts.now ?? Date.now;
+    this.clock = new ClockWatch(this.now);
   }
 
   get healthy(): boolean {
@@ -328,7 +335,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       return Promise.reject(new Error(`the ring log cannot write: ${this.failure.message}`));
     }
     const first = this.meta.nextSeq;
-    const now = Date.now();
+    const now = this.now();
     const p0 = this.pending[0];
     const p1 = this.pending[1];
     const len0 = p0.length;
@@ -357,11 +364,14 @@ export class LevelRingLog implements RingLog, ReaderHost {
       truncate(p0, len0, chars0);
       truncate(p1, len1, chars1);
       this.meta.refused += n;
+      // Remember how much room the refused call needed: the next write releases that much of what
+      // every reader already delivered.
+      this.roomWanted = Math.max(this.roomWanted, added);
       return Promise.reject(new BufferFullError());
     }
     this.meta.nextSeq = seq;
     this.pendingBytes += added;
-    if (this.pendingCount === 0) this.groupStartedAt = now;
+    if (this.pendingCount === 0) this.groupStartedAt = performance.now();
     this.pendingCount += n;
     const w = this.waiters;
     const promise = new Promise<AppendResult>((resolve, reject) => {
@@ -394,7 +404,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       return;
     }
     if (!this.timer && this.pendingCount > 0) {
-      const delay = Math.max(0, this.groupStartedAt + this.cfg.commitInterval - Date.now());
+      const delay = Math.max(0, this.groupStartedAt + this.cfg.commitInterval - performance.now());
       this.timer = setTimeout(() => {
         this.timer = null;
         void this.run();
@@ -423,7 +433,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       for (;;) {
         const due =
           this.pendingCount >= this.cfg.commitEvents ||
-          (this.pendingCount > 0 && Date.now() >= this.groupStartedAt + this.cfg.commitInterval) ||
+          (this.pendingCount > 0 && performance.now() >= this.groupStartedAt + this.cfg.commitInterval) ||
           (this.pendingCount > 0 && this.closed) ||
           this.needsWrite();
         if (!due || this.closedDb || this.failure) break;
@@ -457,10 +467,15 @@ export class LevelRingLog implements RingLog, ReaderHost {
       const lastSeq = p.seqs[p.length - 1];
       let minTs = p.ts[0];
       let maxTs = p.ts[0];
-      for (const t of p.ts) {
+      let unsynced = false;
+      for (let i = 0; i < p.length; i++) {
+        const t = p.ts[i];
         if (t < minTs) minTs = t;
         if (t > maxTs) maxTs = t;
+        if (p.kinds[i] & UNSYNCED) unsynced = true;
       }
+      // A chunk stamped by an unsynced clock is not aged by retention (its ts says 1970): capacity still bounds it.
+      if (unsynced) maxTs = Number.MAX_VALUE;
       const entry: IndexEntry = {
         lane,
         firstSeq: p.seqs[0],
@@ -520,6 +535,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
       return;
     }
     this.bytesWritten += written;
+    if (evict.length > 0) this.roomWanted = 0;
+    this.commits++;
     this.meta = meta;
     for (const e of evict) this.forgetChunk(e);
     for (const q of quarantine) this.forgetChunk(q.entry);
@@ -589,7 +606,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       return q.entries[taken[lane]];
     };
     // Retention (only with a synced clock: an unsynced one would make everything look ancient or new).
-    const now = Date.now();
+    const now = this.now();
     if (now - this.lastRetention >= 1000 && now > SYNCED_AFTER) {
       this.lastRetention = now;
       const horizon = now - this.cfg.retention;
@@ -604,9 +621,11 @@ export class LevelRingLog implements RingLog, ReaderHost {
     }
     let bytes = this.bytes() + newBytes;
     for (const e of plan) bytes -= e.bytes;
-    const cap = this.capacity();
-    if (bytes <= cap) return plan;
     const reject = this.cfg.onFull === 'reject';
+    // With reject, delivered chunks are released early (down to 90%), so producers refused while
+    // the log was full are accepted again as soon as the uplinks catch up.
+    const cap = reject ? Math.min(this.capacity() * 0.9, this.capacity() - this.roomWanted) : this.capacity();
+    if (bytes <= cap) return plan;
     for (const lane of [LANE_NORMAL, LANE_PRIORITY] as const) {
       while (bytes > cap) {
         const e = await peek(lane);
@@ -750,7 +769,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     if (this.closed) return;
     void this.checkDisk().then(() => {
       if (this.closed) return;
-      const now = Date.now();
+      const now = this.now();
       const horizon = now - this.cfg.retention;
       const retentionDue =
         now > SYNCED_AFTER && this.oldest.some((q) => q.entries.length > 0 && q.entries[0].maxTs < horizon);
@@ -903,6 +922,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       firstSeq: fronts.length ? Math.min(...fronts.map((e) => e.firstSeq)) : m.nextSeq,
       lastSeq: m.nextSeq - 1,
       bytesWritten: this.bytesWritten,
+      commits: this.commits,
     };
   }
 

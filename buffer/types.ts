@@ -37,6 +37,8 @@ export interface BufferStats {
   lastSeq: number;
   /** Bytes handed to the storage engine since the process started (for write amplification). */
   bytesWritten: number;
+  /** Write batches since the process started (group commit: far fewer than appends). */
+  commits?: number;
 }
 
 export interface ReaderStats {

@@ -41,7 +41,11 @@ function fmt(n: number): string {
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { out: { type: 'string' }, only: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false } },
+    options: {
+      out: { type: 'string' },
+      only: { type: 'string', multiple: true },
+      quick: { type: 'boolean', default: false },
+    },
     strict: true,
   });
   const cases = (await loadCases()).filter((c) => !values.only?.length || values.only.some((o) => c.name.includes(o)));
@@ -109,7 +113,11 @@ async function main(): Promise<number> {
   ]);
   const head = ['figure', 'value', 'baseline', 'ratio', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${line(head)}\n${rows.map(line).join('\n')}\n`);
   for (const e of errors) process.stdout.write(`ERROR ${e.case}: ${e.error}\n`);
   return errors.length > 0 ? 1 : 0;
