@@ -31,6 +31,8 @@ export interface DriverHealth {
 export interface DriverContext {
   gatewayId: string;
   logger: Logger;
+  /** The gateway's data directory (the system driver reports its free space). */
+  dataDir?: string;
   /** Appends events to the ring log; resolves when they are durable. */
   emit(events: EventInput[]): Promise<void>;
 }

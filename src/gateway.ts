@@ -290,6 +290,7 @@ export class Gateway {
         driver.start({
           gatewayId: this.id,
           logger,
+          dataDir: this.config.gateway.dataDir,
           emit: async (events) => {
             await this.ingest(events);
           },

@@ -7,5 +7,10 @@ export const systemSchema = z.strictObject({
   type: z.literal('system'),
   enabled: z.boolean().default(true),
   interval: duration().default(60_000),
+  /** Readings go to `<topicPrefix>/<metric>` (`cpu_temp`, `load1`, `memory_used`, `disk_free`, ...). */
   topicPrefix: topicName().default('sluice/system'),
+  /** The filesystem whose free space is reported; defaults to the gateway's data directory. */
+  diskPath: z.string().min(1).optional(),
 });
+
+export type SystemConfig = z.output<typeof systemSchema>;

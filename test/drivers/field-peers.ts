@@ -106,15 +106,15 @@ export async function startSerialPair(a: string, b: string): Promise<Restartable
   return peer;
 }
 
-/** Polls `check` until it returns a truthy value, or throws after `timeoutMs`. */
+/** Polls `check` (sync or async) until it returns a truthy value, or throws after `timeoutMs`. */
 export async function eventually<T>(
-  check: () => T | undefined | false,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 10_000,
   what = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
