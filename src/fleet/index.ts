@@ -75,6 +75,8 @@ export class FleetAgent {
   private idle: Promise<void> = Promise.resolve();
   private lastApply: LastApply | null = null;
   private logLevelTimer?: NodeJS.Timeout;
+  private levelBefore?: string;
+  private applying = false;
   private readonly counts = { ok: 0, refused: 0, failed: 0 };
   private started = false;
   private schedules?: string;
@@ -311,6 +313,8 @@ export class FleetAgent {
       case 'config.get':
         return { version: configVersion(this.config), hash: configHash(this.config), config: redact(this.config) };
       case 'config.set': {
+        // The state keeps saying the running version until the outcome is known.
+        this.applying = true;
         const report = await applyConfigSet(
           {
             gateway: g,
@@ -320,7 +324,9 @@ export class FleetAgent {
           },
           cmd.id,
           cmd.body as CommandBody<'config.set'>,
-        );
+        ).finally(() => {
+          this.applying = false;
+        });
         this.metrics.applies.inc({ outcome: report.outcome });
         this.lastApply = {
           commandId: cmd.id,
@@ -348,10 +354,14 @@ export class FleetAgent {
       case 'log.level': {
         const { level, for: forMs } = cmd.body as CommandBody<'log.level'>;
         clearTimeout(this.logLevelTimer);
+        // Back to the level from before the first of a run of log.level commands, not the one just set.
+        this.levelBefore ??= g.logger.level;
         g.logger.level = level;
+        if (!forMs) this.levelBefore = undefined;
         if (forMs) {
           this.logLevelTimer = setTimeout(() => {
-            g.logger.level = this.config.gateway.logLevel;
+            g.logger.level = this.levelBefore ?? this.config.gateway.logLevel;
+            this.levelBefore = undefined;
           }, forMs);
           this.logLevelTimer.unref();
         }
@@ -402,7 +412,7 @@ export class FleetAgent {
   private publishState(): void {
     const client = this.client;
     const topics = this.connection?.topics;
-    if (!client?.connected || !topics) return;
+    if (!client?.connected || !topics || this.applying) return;
     client.publish(topics.state, this.statePayload('online'), { qos: 1, retain: true }, (err) => {
       if (err) this.logger.warn({ err: err.message }, 'fleet state not published');
     });
