@@ -1,0 +1,237 @@
+/**
+ * HTTP ingest: `POST /api/events` on the gateway's HTTP listener, for devices and scripts that
+ * speak HTTP(S) rather than MQTT. The body is one event `{"topic", "payload", "deviceTs"?}`, a JSON
+ * array of them, or NDJSON (one per line).
+ *
+ * Guarantees (the HTTP twin of the broker's QoS 1 PUBACK):
+ * - a 2xx is sent only after the append of every event of the request resolved: they are durable;
+ *   a request is all or nothing (one bad item refuses the whole request, nothing is stored);
+ * - authentication: `Authorization: Bearer <token>`, checked against the `tokenHash` of
+ *   `broker.users` (scrypt), and the user's `publish` topic filters apply as they do on MQTT;
+ *   without a token only when anonymous clients are allowed. 401 for a missing or wrong token, 403
+ *   for a topic outside the ACL, 413 over the size limit, 400 naming the item (index) or line of a
+ *   malformed one, 503 (with Retry-After) when the ring log refuses or fails; each refusal is
+ *   counted by reason through `countRejected`.
+ * - verified tokens are remembered as SHA-256 digests (bounded), so scrypt runs once per token, not
+ *   once per request; failed tokens are not remembered, and failures per client address are limited.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { verifyPassword } from '../../src/broker/password.js';
+import type { BrokerUser } from '../../src/broker/schema.js';
+import { topicMatches } from '../../src/broker/topics.js';
+import { isValidTopicFilter } from '../../src/config/types.js';
+import type { EventInput } from '../../src/event.js';
+import { HttpError, type HttpServer, readBody, sendJson } from '../../src/ops/http-server.js';
+
+export interface HttpIngestOptions {
+  /** The gateway's one path into the ring log; resolves when the events are durable. */
+  ingest(events: EventInput[]): Promise<unknown>;
+  /** `broker.users`: those with a `tokenHash` may post, to their `publish` topics. */
+  users: readonly BrokerUser[];
+  /** Largest request body accepted (413 above). */
+  maxPayloadBytes: number;
+  /** Requests without a token are accepted (to any topic not starting with `$`). */
+  anonymous: boolean;
+  countRejected(reason: string, n?: number): void;
+  /** Failed token checks per client address per minute before further attempts get 429. */
+  maxAuthFailuresPerMinute?: number;
+}
+
+export const INGEST_PATH = '/api/events';
+const MAX_REMEMBERED_TOKENS = 256;
+const MAX_TRACKED_ADDRESSES = 10_000;
+const ITEM_KEYS = new Set(['topic', 'payload', 'deviceTs']);
+
+interface Principal {
+  username: string | null;
+  canPublish(topic: string): boolean;
+}
+
+/** Registers the route; returns a function that removes it (the gateway re-registers on reconfigure). */
+export function registerHttpIngest(http: HttpServer, opts: HttpIngestOptions): () => void {
+  const auth = new TokenAuth(opts.users, opts.maxAuthFailuresPerMinute ?? 10);
+  const handler = async (req: IncomingMessage, res: ServerResponse) => {
+    let principal: Principal;
+    try {
+      principal = await auth.authenticate(req, opts.anonymous);
+    } catch (err) {
+      opts.countRejected('http_auth');
+      throw err;
+    }
+    let body: Buffer;
+    try {
+      body = await readBody(req, opts.maxPayloadBytes);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 413) opts.countRejected('oversize');
+      throw err;
+    }
+    let events: EventInput[];
+    try {
+      events = parseBody(body, req.headers['content-type']);
+    } catch (err) {
+      opts.countRejected('malformed');
+      throw err;
+    }
+    const refused = events.findIndex((e) => !principal.canPublish(e.topic));
+    if (refused >= 0) {
+      opts.countRejected('acl_publish', events.length);
+      const who = principal.username === null ? 'anonymous clients' : `user "${principal.username}"`;
+      throw new HttpError(403, `item ${refused}: ${who} may not publish to "${events[refused].topic}"`);
+    }
+    if (events.length === 0) {
+      sendJson(res, 200, { accepted: 0 });
+      return;
+    }
+    let result: unknown;
+    try {
+      result = await opts.ingest(events);
+    } catch (err) {
+      const full = (err as { code?: string }).code === 'BUFFER_FULL';
+      opts.countRejected(full ? 'buffer_full' : 'store_failed', events.length);
+      throw new HttpError(
+        503,
+        full ? 'the gateway buffer is full; retry later' : `events not stored: ${(err as Error).message}`,
+        {
+          'retry-after': '1',
+        },
+      );
+    }
+    const seqs = result as { firstSeq?: number; lastSeq?: number } | undefined;
+    sendJson(res, 200, {
+      accepted: events.length,
+      ...(typeof seqs?.firstSeq === 'number' ? { firstSeq: seqs.firstSeq, lastSeq: seqs.lastSeq } : {}),
+    });
+  };
+  http.route('POST', INGEST_PATH, handler);
+  return () => http.unroute('POST', INGEST_PATH);
+}
+
+/**
+ * The events of a request body: a JSON object or array, or else NDJSON. Throws a 400 naming the
+ * item index (JSON array) or line number (NDJSON) of the first bad item.
+ */
+export function parseBody(body: Buffer, contentType?: string): EventInput[] {
+  const text = body.toString('utf8');
+  if (text.trim() === '')
+    throw new HttpError(400, 'empty body: send {"topic", "payload"}, an array of them, or NDJSON');
+  const ndjson = /ndjson|jsonl|json-seq|x-json-stream/i.test(contentType ?? '');
+  if (!ndjson) {
+    let value: unknown;
+    let parsed = true;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      parsed = false;
+      // Several lines that are each JSON: NDJSON sent without its content type.
+      if (/application\/json/i.test(contentType ?? '') && !text.trim().includes('\n')) {
+        throw new HttpError(400, `body is not JSON (${(err as Error).message})`);
+      }
+    }
+    if (parsed) {
+      if (Array.isArray(value)) return value.map((item, i) => toEvent(item, `item ${i}`));
+      return [toEvent(value, 'body')];
+    }
+  }
+  const events: EventInput[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (err) {
+      throw new HttpError(400, `line ${i + 1}: not JSON (${(err as Error).message})`);
+    }
+    events.push(toEvent(value, `line ${i + 1}`));
+  }
+  return events;
+}
+
+function toEvent(item: unknown, where: string): EventInput {
+  if (item === null || typeof item !== 'object' || Array.isArray(item))
+    throw new HttpError(400, `${where}: not an object {"topic", "payload"}`);
+  const o = item as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (!ITEM_KEYS.has(k)) throw new HttpError(400, `${where}: unknown key "${k}" (allowed: topic, payload, deviceTs)`);
+  const topic = o.topic;
+  if (typeof topic !== 'string' || topic.length === 0)
+    throw new HttpError(400, `${where}: "topic" must be a non-empty string`);
+  if (/[+#\u0000]/.test(topic) || !isValidTopicFilter(topic))
+    throw new HttpError(400, `${where}: "${topic}" is not a valid topic (no + or #)`);
+  if (topic.startsWith('$')) throw new HttpError(400, `${where}: topics starting with $ are reserved`);
+  if (!('payload' in o)) throw new HttpError(400, `${where}: "payload" is missing`);
+  const event: EventInput = { source: 'http', topic, payload: o.payload };
+  if (o.deviceTs !== undefined) {
+    const ts =
+      typeof o.deviceTs === 'number'
+        ? o.deviceTs
+        : typeof o.deviceTs === 'string'
+          ? Date.parse(o.deviceTs)
+          : Number.NaN;
+    if (!Number.isFinite(ts))
+      throw new HttpError(400, `${where}: "deviceTs" must be epoch milliseconds or an ISO 8601 time`);
+    event.deviceTs = ts;
+  }
+  return event;
+}
+
+class TokenAuth {
+  private readonly tokenUsers: { user: BrokerUser; principal: Principal }[];
+  /** SHA-256 of a verified token → its principal. */
+  private readonly verified = new Map<string, Principal>();
+  private readonly failures = new Map<string, { count: number; since: number }>();
+  private readonly anonymous: Principal = { username: null, canPublish: (t) => !t.startsWith('$') };
+
+  constructor(
+    users: readonly BrokerUser[],
+    private readonly maxFailuresPerMinute: number,
+  ) {
+    this.tokenUsers = users
+      .filter((u) => u.tokenHash)
+      .map((user) => ({
+        user,
+        principal: {
+          username: user.username,
+          canPublish: (t: string) => !t.startsWith('$') && user.publish.some((f) => topicMatches(f, t)),
+        },
+      }));
+  }
+
+  async authenticate(req: IncomingMessage, anonymous: boolean): Promise<Principal> {
+    const header = req.headers.authorization;
+    const challenge = { 'www-authenticate': 'Bearer realm="sluice"' };
+    if (!header) {
+      if (anonymous) return this.anonymous;
+      throw new HttpError(401, 'a bearer token is required (Authorization: Bearer <token>)', challenge);
+    }
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) throw new HttpError(401, 'the Authorization header must be "Bearer <token>"', challenge);
+    const token = m[1];
+    const digest = createHash('sha256').update(token).digest('base64');
+    const known = this.verified.get(digest);
+    if (known) return known;
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const now = Date.now();
+    const f = this.failures.get(address);
+    if (f && now - f.since < 60_000 && f.count >= this.maxFailuresPerMinute) {
+      throw new HttpError(429, 'too many failed token checks from this address; wait a minute', {
+        'retry-after': '60',
+      });
+    }
+    // One scrypt per user with a token, on the libuv pool; the digest cache makes it once per token.
+    for (const { user, principal } of this.tokenUsers) {
+      if (await verifyPassword(token, user.tokenHash as string)) {
+        if (this.verified.size >= MAX_REMEMBERED_TOKENS)
+          this.verified.delete(this.verified.keys().next().value as string);
+        this.verified.set(digest, principal);
+        return principal;
+      }
+    }
+    if (!f || now - f.since >= 60_000) this.failures.set(address, { count: 1, since: now });
+    else f.count++;
+    if (this.failures.size > MAX_TRACKED_ADDRESSES) this.failures.delete(this.failures.keys().next().value as string);
+    throw new HttpError(401, 'unknown bearer token', challenge);
+  }
+}
