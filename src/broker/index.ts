@@ -264,6 +264,14 @@ export class LocalBroker {
 
   private authorizePublish(client: Client | null, packet: PublishPacketLike, done: (err?: Error | null) => void): void {
     const topic = packet.topic;
+    // MQTT-1.5.3-1/2: a topic with ill-formed UTF-8 or U+0000 is malformed. The parser decodes
+    // invalid bytes to U+FFFD, so that is what shows here; such a topic is refused, not stored.
+    if (topic.includes('\u0000') || topic.includes('\ufffd')) {
+      this.ctx.countRejected('malformed_topic');
+      this.ctx.logger.warn({ client: client?.id }, 'publish refused: topic is not valid UTF-8 or contains U+0000; connection closed');
+      done(new Error('topic is not valid UTF-8'));
+      return;
+    }
     if (topic.startsWith('$')) {
       this.ctx.countRejected('acl_publish');
       return done(new Error('topics starting with $ are reserved'));
