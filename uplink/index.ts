@@ -24,6 +24,10 @@ export async function createSink(config: UplinkConfig, ctx: SinkContext): Promis
       const { HttpSink } = await import('./http/index.js');
       return new HttpSink(config, ctx);
     }
+    case 'nats': {
+      const { NatsSink } = await import('./nats/index.js');
+      return new NatsSink(config, ctx);
+    }
     default: {
       const type: string = (config as { type: string }).type;
       throw new Error(`uplinks.${(config as { name: string }).name}.type: unknown uplink type "${type}"`);

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { httpUplinkSchema } from './http/schema.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
+import { natsUplinkSchema } from './nats/schema.js';
 
-export const uplinkSchema = z.discriminatedUnion('type', [mqttUplinkSchema, httpUplinkSchema]);
+export const uplinkSchema = z.discriminatedUnion('type', [mqttUplinkSchema, httpUplinkSchema, natsUplinkSchema]);
 export type UplinkConfig = z.output<typeof uplinkSchema>;

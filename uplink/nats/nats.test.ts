@@ -1,0 +1,149 @@
+import { connect, type NatsConnection } from 'nats';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { type Peer, startNats, tempDir } from '../../test/helpers/peers.js';
+import { UplinkRunner } from '../runner.js';
+import { batchIdOf } from '../sink.js';
+import { MemoryLog } from '../testing/memory-log.js';
+import { NatsSink } from './index.js';
+import { natsUplinkSchema } from './schema.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function config(peer: Peer, extra: Record<string, unknown> = {}) {
+  return natsUplinkSchema.parse({
+    name: 'js',
+    type: 'nats',
+    servers: [peer.url],
+    subject: 'sluice.events',
+    stream: { name: 'SLUICE', create: true },
+    batch: { maxEvents: 100, maxDelay: 5 },
+    retry: { initialDelay: 50, maxDelay: 300 },
+    reconnect: { minDelay: 50, maxDelay: 200 },
+    ackTimeout: '2s',
+    ...extra,
+  });
+}
+
+function setup(peer: Peer, extra: Record<string, unknown> = {}) {
+  const c = config(peer, extra);
+  const log = new MemoryLog('gw-01');
+  const reader = log.reader('js');
+  const sink = new NatsSink(c, { gatewayId: 'gw-01', logger: silentLogger });
+  const dir = tempDir();
+  const runner = new UplinkRunner({
+    config: c,
+    sink,
+    reader,
+    gatewayId: 'gw-01',
+    logger: silentLogger,
+    registry: new Registry(),
+    dataDir: dir.path,
+  });
+  cleanups.push(async () => {
+    await runner.stop(2000);
+    dir.cleanup();
+  });
+  return { log, reader, runner, sink };
+}
+
+/** Every batch document in the stream, in stream order. */
+async function streamDocs(nc: NatsConnection): Promise<{ batchId: string; events: { seq: number }[] }[]> {
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info('SLUICE');
+  const docs = [];
+  for (let s = info.state.first_seq; s <= info.state.last_seq && info.state.messages > 0; s++) {
+    const m = await jsm.streams.getMessage('SLUICE', { seq: s });
+    docs.push(JSON.parse(new TextDecoder().decode(m.data)));
+  }
+  return docs;
+}
+
+async function client(peer: Peer): Promise<NatsConnection> {
+  const nc = await connect({ servers: peer.url, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+  cleanups.push(() => nc.close());
+  return nc;
+}
+
+describe('nats uplink (real NATS JetStream)', () => {
+  it('publishes contract batches to JetStream in order, with Nats-Msg-Id = batchId', async () => {
+    const peer = await startNats();
+    cleanups.push(() => peer.stop());
+    const { log, reader, runner } = setup(peer);
+    log.appendN(1000);
+    runner.start();
+    await until(() => reader.committed === 1000);
+    const nc = await client(peer);
+    const docs = await streamDocs(nc);
+    expect(docs.flatMap((d) => d.events.map((e) => e.seq))).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(docs.every((d) => d.batchId === batchIdOf(d.events as never))).toBe(true);
+    const m = await (await nc.jetstreamManager()).streams.getMessage('SLUICE', { seq: 1 });
+    expect(m.header.get('Nats-Msg-Id')).toBe(docs[0].batchId);
+    expect(runner.status()).toMatchObject({ connected: true, deliveredEvents: 1000 });
+  });
+
+  it('a resent batch is deduplicated by the stream', async () => {
+    const peer = await startNats();
+    cleanups.push(() => peer.stop());
+    const { log, sink } = setup(peer);
+    await sink.start();
+    log.appendN(3);
+    const batch = { gateway: 'gw-01', batchId: '1-3', events: log.events };
+    expect((await sink.send(batch)).accepted).toEqual([0, 1, 2]);
+    expect((await sink.send(batch)).accepted).toEqual([0, 1, 2]);
+    const nc = await client(peer);
+    const info = await (await nc.jetstreamManager()).streams.info('SLUICE');
+    expect(info.state.messages).toBe(1);
+    await sink.stop();
+  });
+
+  it('says which subject no stream captures', async () => {
+    const peer = await startNats();
+    cleanups.push(() => peer.stop());
+    const { log, runner } = setup(peer, { stream: undefined, subject: 'nowhere.events' });
+    log.appendN(2);
+    runner.start();
+    await until(() => runner.status().retried > 0);
+    expect(runner.status().lastError).toContain('no JetStream stream captures subject "nowhere.events"');
+    expect(runner.status().pendingEvents).toBe(2);
+  });
+
+  it('loses nothing when the server stops mid-way and comes back', async () => {
+    const peer = await startNats();
+    cleanups.push(() => peer.stop());
+    const { log, reader, runner } = setup(peer, { batch: { maxEvents: 50, maxDelay: 5 } });
+    runner.start();
+    await until(() => runner.status().connected);
+    let appended = 0;
+    const feeder = setInterval(() => {
+      if (appended < 3000) {
+        log.appendN(60);
+        appended += 60;
+      }
+    }, 20);
+    cleanups.push(() => clearInterval(feeder));
+    await until(() => reader.committed >= 600);
+    await peer.kill('SIGKILL');
+    await until(() => !runner.status().connected);
+    const committedWhileDown = reader.committed;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(reader.committed).toBe(committedWhileDown);
+    await peer.start();
+    await until(() => appended === 3000 && reader.committed === 3000, 30_000);
+    const nc = await client(peer);
+    const seqs = (await streamDocs(nc)).flatMap((d) => d.events.map((e) => e.seq));
+    expect(new Set(seqs)).toEqual(new Set(Array.from({ length: 3000 }, (_, i) => i + 1)));
+  });
+});
