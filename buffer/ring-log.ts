@@ -15,6 +15,7 @@
  * seqs ahead (rewritten only when crossed) survives even a database that has to be thrown away.
  */
 import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -70,6 +71,31 @@ export interface RingLogOptions {
   logger?: Logger;
   /** The wall clock (tests simulate a Pi that boots in 1970). */
   now?: () => number;
+  /**
+   * Inspection (`sluice buffer`): no repair, no lease, no maintenance, appends refused, cursors not
+   * written. Fails with RingLogOpenError when there is no log or it is in use.
+   */
+  readOnly?: boolean;
+}
+
+/** The log cannot be opened for a reason that repairing would not fix (in use, permissions, no log). */
+export class RingLogOpenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RingLogOpenError';
+  }
+}
+
+/** Errors that say nothing about the database's health: never a reason to repair or quarantine it. */
+function notDamage(err: Error): string | null {
+  const cause = (err as Error & { cause?: Error & { code?: string } }).cause;
+  const text = `${err.message} ${cause?.message ?? ''}`;
+  if (cause?.code === 'LEVEL_LOCKED' || /\block\b.*(held|temporarily unavailable)/i.test(text))
+    return 'it is in use by another process (is the gateway running?)';
+  if (/permission denied|EACCES|EPERM/i.test(text)) return 'permission denied';
+  if (/read-only file system|EROFS/i.test(text)) return 'the file system is read-only';
+  if (/no space left|ENOSPC/i.test(text)) return 'the disk is full';
+  return null;
 }
 
 interface LaneMeta {
@@ -199,12 +225,16 @@ export class LevelRingLog implements RingLog, ReaderHost {
   // ---------------------------------------------------------------- open and recovery
 
   async open(): Promise<void> {
-    await mkdir(this.opts.dir, { recursive: true });
+    const ro = this.opts.readOnly === true;
+    if (!ro) await mkdir(this.opts.dir, { recursive: true });
     this.lease = await this.readLease();
     let recovered = false;
     try {
       this.db = await this.openDb();
     } catch (err) {
+      const reason = notDamage(err as Error);
+      if (reason) throw new RingLogOpenError(`cannot open the ring log in ${this.paths.db}: ${reason}`);
+      if (ro) throw new RingLogOpenError(`cannot open the ring log in ${this.paths.db}: ${(err as Error).message}`);
       recovered = true;
       this.db = await this.recoverDb(err as Error);
     }
@@ -230,7 +260,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       this.meta.nextSeq = Math.max(this.meta.nextSeq, this.lease);
       if (recovered) await this.recount();
     }
-    await this.ensureLease(this.meta.nextSeq);
+    if (!ro) await this.ensureLease(this.meta.nextSeq);
     for await (const [k, v] of this.db.iterator({ gte: READERS_START, lt: READERS_END })) {
       const name = k.subarray(1).toString('utf8');
       try {
@@ -245,6 +275,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       }
     }
     for (const lane of LANES) await this.refillOldest(lane);
+    if (ro) return;
     this.maintenanceTimer = setInterval(() => this.maintain(), 1000);
     this.maintenanceTimer.unref();
     void this.checkDisk();
@@ -254,12 +285,14 @@ export class LevelRingLog implements RingLog, ReaderHost {
     );
   }
 
-  private openDb(): Promise<DB> {
+  private async openDb(): Promise<DB> {
+    const ro = this.opts.readOnly === true;
+    if (ro && !existsSync(join(this.paths.db, 'CURRENT')))
+      throw new RingLogOpenError(`no ring log in ${this.opts.dir} (expected ${this.paths.db})`);
     const db = new ClassicLevel<Buffer, Buffer>(this.paths.db, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     // Small write buffer and cache: RAM is scarce on a Pi, and chunks are written once, read rarely.
-    return db
-      .open({ createIfMissing: true, writeBufferSize: 4 * 1024 * 1024, cacheSize: 2 * 1024 * 1024 })
-      .then(() => db);
+    await db.open({ createIfMissing: !ro, writeBufferSize: 4 * 1024 * 1024, cacheSize: 2 * 1024 * 1024 });
+    return db;
   }
 
   /**
@@ -328,6 +361,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
 
   append(events: EventInput[]): Promise<AppendResult> {
     if (this.closed) return Promise.reject(new Error('the ring log is closed'));
+    if (this.opts.readOnly) return Promise.reject(new Error('the ring log is open for inspection only'));
     const n = events.length;
     if (n === 0) return Promise.resolve({ firstSeq: this.meta.nextSeq, lastSeq: this.meta.nextSeq - 1 });
     if (this.failure) {
@@ -537,6 +571,10 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.bytesWritten += written;
     if (evict.length > 0) this.roomWanted = 0;
     this.commits++;
+    // Appends made while this batch was being written already advanced nextSeq (and refused) on
+    // the live meta: keep those, or the next appends would reuse seqs and overwrite chunks.
+    meta.nextSeq = Math.max(meta.nextSeq, this.meta.nextSeq);
+    meta.refused = this.meta.refused;
     this.meta = meta;
     for (const e of evict) this.forgetChunk(e);
     for (const q of quarantine) this.forgetChunk(q.entry);
@@ -828,7 +866,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   }
 
   persistReader(reader: Reader): Promise<void> {
-    if (this.closedDb || this.readers.get(reader.name) !== reader) return Promise.resolve();
+    if (this.closedDb || this.opts.readOnly || this.readers.get(reader.name) !== reader) return Promise.resolve();
     this.dirtyReaders.add(reader.name);
     return this.flushMeta();
   }
@@ -885,9 +923,10 @@ export class LevelRingLog implements RingLog, ReaderHost {
       if (!(err instanceof ChunkCorruptError)) throw err;
       const idx = await this.db.get(indexKey(lane, lastSeq));
       const entry = idx ? decodeIndex(indexKey(lane, lastSeq), idx) : null;
-      this.toQuarantine.set(cacheKey, { lane, lastSeq });
-      this.maintenanceDue = true;
-      this.schedule();
+      if (!this.opts.readOnly) {
+        this.toQuarantine.set(cacheKey, { lane, lastSeq });
+        this.schedule();
+      }
       return { chunk: null, corrupt: { lastSeq, count: entry?.count ?? 0 } };
     }
   }
@@ -899,6 +938,66 @@ export class LevelRingLog implements RingLog, ReaderHost {
     if (fix === undefined) return ev;
     const ts = ev.ts + fix;
     return { ...ev, ts, json: correctJsonTs(ev.json, ev.ts, ts) };
+  }
+
+  // ---------------------------------------------------------------- inspection
+
+  /** Stats of every known reader (persisted cursors included), for `sluice buffer stats`. */
+  readerStats() {
+    return [...this.readers.values()].map((r) => r.stats());
+  }
+
+  /** Every event with fromSeq <= seq <= toSeq, both lanes merged in seq order (export). */
+  async *scan(fromSeq = 0, toSeq = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredEvent> {
+    const pos = [fromSeq - 1, fromSeq - 1];
+    const buf: [StoredEvent[], StoredEvent[]] = [[], []];
+    const done = [false, false];
+    const fill = async (lane: Lane) => {
+      while (buf[lane].length === 0 && !done[lane]) {
+        const read = await this.chunkAfter(lane, pos[lane]);
+        if (!read) {
+          done[lane] = true;
+          return;
+        }
+        if (read.corrupt) {
+          pos[lane] = read.corrupt.lastSeq;
+          continue;
+        }
+        const c = read.chunk!;
+        for (let i = 0; i < c.events.length; i++)
+          if (c.events[i].seq > pos[lane] && c.events[i].seq <= toSeq) buf[lane].push(this.serve(c, i));
+        pos[lane] = c.lastSeq;
+        if (c.lastSeq >= toSeq) done[lane] = true;
+      }
+    };
+    for (;;) {
+      await fill(0);
+      await fill(1);
+      const a = buf[0][0];
+      const b = buf[1][0];
+      if (!a && !b) return;
+      if (a && (!b || a.seq < b.seq)) yield buf[0].shift()!;
+      else yield buf[1].shift()!;
+    }
+  }
+
+  /** The last `n` events (both lanes), oldest first. */
+  async tail(n: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    for (const lane of LANES) {
+      let got = 0;
+      for await (const [, v] of this.db.iterator({ gte: chunkKey(lane, 0), lt: chunkEnd(lane), reverse: true })) {
+        let c: DecodedChunk;
+        try {
+          c = decodeChunk(v);
+        } catch {
+          continue;
+        }
+        for (let i = c.events.length - 1; i >= 0 && got < n; i--, got++) out.push(this.serve(c, i));
+        if (got >= n) break;
+      }
+    }
+    return out.sort((x, y) => x.seq - y.seq).slice(-n);
   }
 
   // ---------------------------------------------------------------- stats and close
