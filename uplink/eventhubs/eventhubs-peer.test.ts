@@ -1,0 +1,170 @@
+/**
+ * What RabbitMQ cannot show: Event Hubs' own protocol behaviour. Event Hubs does not run here, so
+ * this is a minimal AMQP 1.0 peer on rhea's server side that does what the hub does at the three
+ * points the sink depends on: a `$cbs` node that checks the SAS token's signature before a link to
+ * the hub may attach, `rejected` outcomes with a condition (a poison message; `server-busy` when
+ * throttled), and the `x-opt-partition-key` annotation.
+ */
+import { createHmac } from 'node:crypto';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import rhea, { type EventContext } from 'rhea';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoredEvent } from '../../src/event.js';
+import { silentLogger } from '../../src/log.js';
+import type { Batch } from '../sink.js';
+import { EventHubsSink } from './index.js';
+import { eventHubsUplinkSchema } from './schema.js';
+
+const KEY = 'c2VjcmV0LWtleQ==';
+let server: Server;
+let port: number;
+const received: { body: string; partitionKey?: string; id?: string }[] = [];
+let busyOnce = 0;
+let tokensPut = 0;
+let settling = Promise.resolve();
+const sockets = new Set<Socket>();
+
+function validToken(token: string, audience: string): boolean {
+  const m = /^SharedAccessSignature sr=([^&]+)&sig=([^&]+)&se=(\d+)&skn=(.+)$/.exec(token);
+  if (!m || decodeURIComponent(m[1]) !== audience || Number(m[3]) * 1000 < Date.now()) return false;
+  const sig = createHmac('sha256', KEY).update(`${m[1]}\n${m[3]}`).digest('base64');
+  return decodeURIComponent(m[2]) === sig && m[4] === 'send';
+}
+
+beforeAll(async () => {
+  const c = rhea.create_container({ id: 'fake-hub' });
+  const authorized = new WeakSet<object>();
+  c.on('receiver_open', (ctx: EventContext) => {
+    const addr = ctx.receiver?.target?.address;
+    if (addr !== '$cbs' && !authorized.has(ctx.connection)) {
+      ctx.receiver?.close({ condition: 'amqp:unauthorized-access', description: `Unauthorized access to '${addr}'` });
+    }
+  });
+  c.on('message', (ctx: EventContext) => {
+    const m = ctx.message!;
+    const addr = ctx.receiver?.target?.address;
+    if (addr === '$cbs') {
+      tokensPut++;
+      const ok = validToken(String(m.body), String(m.application_properties?.name));
+      if (ok) authorized.add(ctx.connection);
+      const reply = ctx.connection.find_sender((s: { source?: { address?: string } }) => s.source?.address === '$cbs');
+      reply?.send({
+        correlation_id: m.message_id,
+        to: m.reply_to,
+        application_properties: {
+          'status-code': ok ? 200 : 401,
+          'status-description': ok ? 'OK' : 'InvalidSignature: the token has an invalid signature.',
+        },
+      });
+      return;
+    }
+    const body = Buffer.from(m.body.content ?? m.body).toString();
+    const d = ctx.delivery!;
+    let settle = () => d.accept();
+    if (body.includes('poison'))
+      settle = () => d.reject({ condition: 'amqp:invalid-field', description: 'The message is not valid.' });
+    else if (busyOnce > 0) {
+      busyOnce--;
+      settle = () =>
+        d.reject({
+          condition: 'com.microsoft:server-busy',
+          description: 'The request was terminated because the namespace is being throttled.',
+        });
+    } else received.push({ body, partitionKey: m.message_annotations?.['x-opt-partition-key'], id: m.message_id });
+    // One settlement per tick: rhea's write_dispositions merges a delivery into the range of the
+    // one before it without comparing their outcomes when that range holds one delivery.
+    settling = settling.then(
+      () =>
+        new Promise<void>((r) =>
+          setImmediate(() => {
+            settle();
+            r();
+          }),
+        ),
+    );
+  });
+  server = c.listen({ port: 0, host: '127.0.0.1', autoaccept: false }) as unknown as Server;
+  await new Promise((r) => server.once('listening', r));
+  port = (server.address() as AddressInfo).port;
+  server.on('connection', (sock: Socket) => sockets.add(sock));
+});
+
+afterAll(async () => {
+  for (const sock of sockets) sock.destroy();
+  await new Promise((r) => server.close(r));
+});
+
+function events(n: number, payload: (i: number) => unknown = (i) => i): StoredEvent[] {
+  return Array.from({ length: n }, (_, k) => {
+    const seq = k + 1;
+    const topic = `plant/line${seq % 2}/temp`;
+    return {
+      seq,
+      ts: seq,
+      kind: 'reading' as const,
+      topic,
+      json: JSON.stringify({
+        id: `gw-t:${seq}`,
+        seq,
+        ts: seq,
+        source: 'mqtt',
+        topic,
+        payload: payload(seq),
+        kind: 'reading',
+      }),
+    };
+  });
+}
+const batch = (evs: StoredEvent[]): Batch => ({
+  gateway: 'gw-t',
+  batchId: `${evs[0].seq}-${evs[evs.length - 1].seq}`,
+  events: evs,
+});
+
+async function sink(key = KEY) {
+  const cfg = eventHubsUplinkSchema.parse({
+    name: 'eh',
+    type: 'eventhubs',
+    connectionString: `Endpoint=sb://127.0.0.1/;SharedAccessKeyName=send;SharedAccessKey=${key};EntityPath=telemetry`,
+    port,
+    transport: 'tcp',
+    connectTimeout: '3s',
+    ackTimeout: '3s',
+  });
+  const s = new EventHubsSink(cfg, { gatewayId: 'gw-t', logger: silentLogger });
+  await s.start();
+  return s;
+}
+
+describe('eventhubs uplink against an Event Hubs-like AMQP 1.0 peer', () => {
+  it('authenticates with a SAS token on $cbs and sends keyed by topic', async () => {
+    received.length = 0;
+    const s = await sink();
+    const res = await s.send(batch(events(20)));
+    expect(res.accepted).toHaveLength(20);
+    expect(tokensPut).toBeGreaterThan(0);
+    expect(received.map((r) => r.partitionKey)).toEqual(events(20).map((e) => e.topic));
+    expect(received[0].id).toBe('gw-t:1');
+    await s.stop();
+  });
+
+  it('rejects a poison message for good and retries a throttled one', async () => {
+    received.length = 0;
+    const s = await sink();
+    busyOnce = 1;
+    const res = await s.send(batch(events(5, (i) => (i === 3 ? 'poison' : i))));
+    expect(res.rejected).toEqual([2]);
+    expect(res.retry).toHaveLength(1);
+    expect(res.accepted).toHaveLength(3);
+    expect(res.error).toMatch(/amqp:invalid-field/);
+    expect(res.error).toMatch(/com.microsoft:server-busy/);
+    await s.stop();
+  });
+
+  it('says the token was refused when the key is wrong', async () => {
+    const s = await sink('d3Jvbmc=');
+    await expect(s.send(batch(events(1)))).rejects.toThrow(/refused the SAS token .*InvalidSignature/);
+    expect(s.health().connected).toBe(false);
+    await s.stop();
+  });
+});
