@@ -95,10 +95,14 @@ export class Gateway {
     });
     try {
       await this.startHttp(config);
-      await this.uplinks.reconcile(config.uplinks).catch((err) => this.logger.error({ err: err.message }, 'uplink failed to start'));
+      await this.uplinks
+        .reconcile(config.uplinks)
+        .catch((err) => this.logger.error({ err: err.message }, 'uplink failed to start'));
       this.analytics = this.buildAnalytics(config);
       await this.startBroker(config);
-      await this.drivers.reconcile(config.drivers).catch((err) => this.logger.error({ err: err.message }, 'driver failed to start'));
+      await this.drivers
+        .reconcile(config.drivers)
+        .catch((err) => this.logger.error({ err: err.message }, 'driver failed to start'));
     } catch (err) {
       await this.stop();
       throw err;
@@ -143,7 +147,14 @@ export class Gateway {
     if (!engine) return;
     const now = Date.now();
     const derived = engine.observe(
-      events.map((e, i) => ({ seq: firstSeq + i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs })),
+      events.map((e, i) => ({
+        seq: firstSeq + i,
+        ts: e.ts ?? now,
+        topic: e.topic,
+        payload: e.payload,
+        kind: e.kind ?? 'reading',
+        deviceTs: e.deviceTs,
+      })),
     );
     if (derived.length === 0) return;
     this.log.append(derived).then(
@@ -236,11 +247,19 @@ export class Gateway {
       },
       health: this.health(),
       ingest: { received: this.received, rejected, rejectedByReason: { ...this.rejectedByReason } },
-      broker: { clients: this.broker?.clientCount ?? 0, listening: this.broker?.listening ?? false, listeners: this.broker?.addresses ?? [] },
+      broker: {
+        clients: this.broker?.clientCount ?? 0,
+        listening: this.broker?.listening ?? false,
+        listeners: this.broker?.addresses ?? [],
+      },
       buffer: buffer ?? null,
       uplinks: this.uplinks.instances().map((h) => h.runner.status()),
       drivers: this.drivers.instances().map((h) => h.driver.health()),
-      anomalies: { total: analytics?.total ?? 0, byDetector: analytics?.byDetector ?? {}, recent: analytics?.recent ?? [] },
+      anomalies: {
+        total: analytics?.total ?? 0,
+        byDetector: analytics?.byDetector ?? {},
+        recent: analytics?.recent ?? [],
+      },
     };
   }
 
@@ -252,7 +271,9 @@ export class Gateway {
       await http.listen(config.http.host, config.http.port);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new Error(`port ${config.http.port} on ${config.http.host} is already in use; move the HTTP listener with http.port in the config`);
+        throw new Error(
+          `port ${config.http.port} on ${config.http.host} is already in use; move the HTTP listener with http.port in the config`,
+        );
       }
       throw err;
     }
@@ -276,7 +297,9 @@ export class Gateway {
       logger: this.logger.child({ component: 'analytics' }),
       registry: this.registry,
       publishLocal: (topic, payload) => {
-        this.broker?.publish(topic, payload).catch((err) => this.logger.warn({ err: err.message, topic }, 'local action not published'));
+        this.broker
+          ?.publish(topic, payload)
+          .catch((err) => this.logger.warn({ err: err.message, topic }, 'local action not published'));
       },
     });
   }

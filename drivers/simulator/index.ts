@@ -3,7 +3,7 @@
  * spikes and flatlines, so a gateway shows data flowing (and anomalies firing) with no hardware.
  * With `seed` the sequence is deterministic (tests, benchmarks).
  */
-import type { Driver, DriverContext, DriverHealth, DeviceHealth } from '../driver.js';
+import type { DeviceHealth, Driver, DriverContext, DriverHealth } from '../driver.js';
 import type { SimulatorConfig } from './schema.js';
 
 export class SimulatorDriver implements Driver {
@@ -17,7 +17,13 @@ export class SimulatorDriver implements Driver {
   constructor(private readonly config: SimulatorConfig) {
     this.random = config.seed === undefined ? Math.random : mulberry32(config.seed);
     this.sensors = config.sensors.map((s) => ({ ...s, flatLeft: 0, last: s.base }));
-    this.health_ = { device: 'simulator', state: 'starting', lastSuccessTs: null, consecutiveFailures: 0, failures: {} };
+    this.health_ = {
+      device: 'simulator',
+      state: 'starting',
+      lastSuccessTs: null,
+      consecutiveFailures: 0,
+      failures: {},
+    };
   }
 
   get name(): string {
@@ -35,23 +41,26 @@ export class SimulatorDriver implements Driver {
         const value = this.sample(s, now, startedAt);
         return { source: this.config.name, topic: s.topic, payload: s.unit ? { value, unit: s.unit } : { value } };
       });
-      ctx.emit(events).then(
-        () => {
-          this.health_.state = 'up';
-          this.health_.lastSuccessTs = now;
-          this.health_.consecutiveFailures = 0;
-          const last = events[events.length - 1];
-          this.health_.lastReading = { topic: last.topic, value: (last.payload as { value: number }).value, ts: now };
-        },
-        (err: Error) => {
-          this.health_.state = 'degraded';
-          this.health_.consecutiveFailures++;
-          this.health_.failures.store = (this.health_.failures.store ?? 0) + 1;
-          this.health_.lastError = err.message;
-        },
-      ).finally(() => {
-        this.ticking = false;
-      });
+      ctx
+        .emit(events)
+        .then(
+          () => {
+            this.health_.state = 'up';
+            this.health_.lastSuccessTs = now;
+            this.health_.consecutiveFailures = 0;
+            const last = events[events.length - 1];
+            this.health_.lastReading = { topic: last.topic, value: (last.payload as { value: number }).value, ts: now };
+          },
+          (err: Error) => {
+            this.health_.state = 'degraded';
+            this.health_.consecutiveFailures++;
+            this.health_.failures.store = (this.health_.failures.store ?? 0) + 1;
+            this.health_.lastError = err.message;
+          },
+        )
+        .finally(() => {
+          this.ticking = false;
+        });
     }, this.config.interval);
   }
 

@@ -26,7 +26,10 @@ export const simulatorSchema = z.strictObject({
   type: z.literal('simulator'),
   enabled: z.boolean().default(true),
   interval: duration().default(1000),
-  sensors: z.array(simulatedSensorSchema).min(1).default([{ topic: 'sim/temp', base: 20, noise: 0.2 }] as never),
+  sensors: z
+    .array(simulatedSensorSchema)
+    .min(1)
+    .default([{ topic: 'sim/temp', base: 20, noise: 0.2 }] as never),
   /** Deterministic noise for tests. */
   seed: z.number().int().optional(),
 });

@@ -109,8 +109,12 @@ export class LocalBroker {
       }
       done(null, sub);
     };
-    aedes.on('clientError', (client, err) => this.ctx.logger.debug({ client: client?.id, err: err.message }, 'client error'));
-    aedes.on('connectionError', (client, err) => this.ctx.logger.debug({ client: client?.id, err: err.message }, 'connection error'));
+    aedes.on('clientError', (client, err) =>
+      this.ctx.logger.debug({ client: client?.id, err: err.message }, 'client error'),
+    );
+    aedes.on('connectionError', (client, err) =>
+      this.ctx.logger.debug({ client: client?.id, err: err.message }, 'connection error'),
+    );
 
     try {
       for (const listener of this.config.listeners) {
@@ -130,7 +134,10 @@ export class LocalBroker {
         }
         await listen(server, listener.host, listener.port);
         this.servers.push(server);
-        this.ctx.logger.info({ host: listener.host, port: listener.port, tls: !!listener.tls, ws: listener.ws }, 'broker listening');
+        this.ctx.logger.info(
+          { host: listener.host, port: listener.port, tls: !!listener.tls, ws: listener.ws },
+          'broker listening',
+        );
       }
     } catch (err) {
       await this.stop();
@@ -201,7 +208,10 @@ export class LocalBroker {
     parser.on('error', (err: Error) => {
       if (err.message.includes('exceeds broker.maxPayloadBytes')) {
         this.ctx.countRejected('oversize');
-        this.ctx.logger.warn({ client: client.id }, 'publish refused: larger than broker.maxPayloadBytes; connection closed');
+        this.ctx.logger.warn(
+          { client: client.id },
+          'publish refused: larger than broker.maxPayloadBytes; connection closed',
+        );
       } else {
         this.ctx.countRejected('malformed');
       }
@@ -233,13 +243,24 @@ export class LocalBroker {
     }
     if (username === undefined) {
       if (this.allowAnonymous) return done(null, true);
-      return refuse(5, 'auth_anonymous', 'login refused: anonymous clients are not allowed on this listener (broker.allowAnonymous)');
+      return refuse(
+        5,
+        'auth_anonymous',
+        'login refused: anonymous clients are not allowed on this listener (broker.allowAnonymous)',
+      );
     }
     if (this.tooManyFailures(address)) {
-      return refuse(5, 'auth_rate_limited', 'login refused: too many failed logins from this address; try again in a minute');
+      return refuse(
+        5,
+        'auth_rate_limited',
+        'login refused: too many failed logins from this address; try again in a minute',
+      );
     }
     const user = this.users.get(username);
-    const ok = user !== undefined && password !== undefined && (await verifyPassword(password.toString('utf8'), user.user.passwordHash));
+    const ok =
+      user !== undefined &&
+      password !== undefined &&
+      (await verifyPassword(password.toString('utf8'), user.user.passwordHash));
     if (!ok || !user) {
       this.noteFailure(address);
       return refuse(4, 'auth_failed', 'login refused: bad username or password');
@@ -268,27 +289,42 @@ export class LocalBroker {
     // invalid bytes to U+FFFD, so that is what shows here; such a topic is refused, not stored.
     if (topic.includes('\u0000') || topic.includes('\ufffd')) {
       this.ctx.countRejected('malformed_topic');
-      this.ctx.logger.warn({ client: client?.id }, 'publish refused: topic is not valid UTF-8 or contains U+0000; connection closed');
+      this.ctx.logger.warn(
+        { client: client?.id },
+        'publish refused: topic is not valid UTF-8 or contains U+0000; connection closed',
+      );
       done(new Error('topic is not valid UTF-8'));
       return;
     }
     if (topic.startsWith('$')) {
       this.ctx.countRejected('acl_publish');
-      return done(new Error('topics starting with $ are reserved'));
+      done(new Error('topics starting with $ are reserved'));
+      return;
     }
     const user = client ? (client as ClientWithUser).sluiceUser : undefined;
     if (client && (user ? !user.canPublish(topic) : !this.allowAnonymous)) {
       this.ctx.countRejected('acl_publish');
-      this.ctx.logger.warn({ client: client.id, topic }, 'publish refused: topic outside the client ACL; connection closed');
-      return done(new Error(`publish to "${topic}" is outside the ACL`));
+      this.ctx.logger.warn(
+        { client: client.id, topic },
+        'publish refused: topic outside the client ACL; connection closed',
+      );
+      done(new Error(`publish to "${topic}" is outside the ACL`));
+      return;
     }
     const payload = packet.payload as Buffer;
     if (payload.length > this.config.maxPayloadBytes) {
       this.ctx.countRejected('oversize');
-      this.ctx.logger.warn({ client: client?.id, topic, bytes: payload.length }, 'publish refused: larger than broker.maxPayloadBytes');
-      return done(new Error(`payload of ${payload.length} bytes exceeds broker.maxPayloadBytes`));
+      this.ctx.logger.warn(
+        { client: client?.id, topic, bytes: payload.length },
+        'publish refused: larger than broker.maxPayloadBytes',
+      );
+      done(new Error(`payload of ${payload.length} bytes exceeds broker.maxPayloadBytes`));
+      return;
     }
-    if (!this.isIngest(topic)) return done(null);
+    if (!this.isIngest(topic)) {
+      done(null);
+      return;
+    }
 
     const { payload: value, payloadJson } = payloadFromBody(payload);
     const event: EventInput = { source: 'mqtt', topic, payload: value, payloadJson };
@@ -310,7 +346,10 @@ export class LocalBroker {
             return;
           }
           this.ctx.countRejected(err instanceof BufferFullError ? 'buffer_full' : 'store_failed');
-          this.ctx.logger.error({ err: err.message, topic }, 'publish not stored; not acknowledged (the client will resend)');
+          this.ctx.logger.error(
+            { err: err.message, topic },
+            'publish not stored; not acknowledged (the client will resend)',
+          );
           done(err);
         },
       );

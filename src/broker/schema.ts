@@ -21,13 +21,18 @@ export const listenerSchema = z.strictObject({
 export const userSchema = z.strictObject({
   username: z.string().min(1),
   /** `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>`, made with `sluice passwd`; never a plaintext password. */
-  passwordHash: z.string().regex(/^scrypt\$/, 'must be a scrypt hash (make one with `sluice passwd`), not a plaintext password'),
+  passwordHash: z
+    .string()
+    .regex(/^scrypt\$/, 'must be a scrypt hash (make one with `sluice passwd`), not a plaintext password'),
   /** Topic filters this user may publish to. */
   publish: z.array(topicFilter()).default([]),
   /** Topic filters this user may subscribe to. */
   subscribe: z.array(topicFilter()).default([]),
   /** Bearer token hash for `POST /api/events` (the same ACLs apply), made with `sluice passwd`. */
-  tokenHash: z.string().regex(/^scrypt\$/).optional(),
+  tokenHash: z
+    .string()
+    .regex(/^scrypt\$/)
+    .optional(),
   /** TLS client certificate common name that logs in as this user. */
   certCN: z.string().optional(),
 });
@@ -35,7 +40,10 @@ export const userSchema = z.strictObject({
 export const brokerSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
-    listeners: z.array(listenerSchema).min(1).default([{ host: '127.0.0.1', port: 1883, ws: false }]),
+    listeners: z
+      .array(listenerSchema)
+      .min(1)
+      .default([{ host: '127.0.0.1', port: 1883, ws: false }]),
     /**
      * Anonymous clients. Unset: allowed only when every listener is on loopback (as Mosquitto 2
      * does); a listener on any other address then requires credentials.

@@ -9,11 +9,23 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   run: { module: './commands/run.js', summary: 'run the gateway (-c FILE, else $SLUICE_CONFIG, else defaults)' },
   validate: { module: './commands/validate.js', summary: 'check a config file (-c FILE)' },
   status: { module: './commands/status.js', summary: "print the running gateway's state (--url URL)" },
-  buffer: { module: './commands/buffer.js', summary: "inspect a stopped gateway's ring log: stats | tail | export (--data DIR)" },
-  detect: { module: './commands/detect.js', summary: 'replay a timestamp,value CSV through a detector (--input, --output, --detector)' },
-  keygen: { module: './commands/keygen.js', summary: 'make an Ed25519 key pair for signing fleet commands (--out DIR, --id KEYID)' },
+  buffer: {
+    module: './commands/buffer.js',
+    summary: "inspect a stopped gateway's ring log: stats | tail | export (--data DIR)",
+  },
+  detect: {
+    module: './commands/detect.js',
+    summary: 'replay a timestamp,value CSV through a detector (--input, --output, --detector)',
+  },
+  keygen: {
+    module: './commands/keygen.js',
+    summary: 'make an Ed25519 key pair for signing fleet commands (--out DIR, --id KEYID)',
+  },
   fleet: { module: './commands/fleet.js', summary: 'fleet sign: print a signed fleet command' },
-  passwd: { module: './commands/passwd.js', summary: 'hash a password or token for broker.users (reads it from stdin)' },
+  passwd: {
+    module: './commands/passwd.js',
+    summary: 'hash a password or token for broker.users (reads it from stdin)',
+  },
 };
 
 export type CommandMain = (args: string[]) => Promise<number>;

@@ -59,7 +59,14 @@ describe('config', () => {
 
   it('refuses duplicate names', () => {
     const u = { type: 'mqtt', url: 'mqtt://localhost' };
-    expect(problems({ uplinks: [{ ...u, name: 'a' }, { ...u, name: 'a' }] })).toEqual(['uplinks[1].name: duplicate name "a"']);
+    expect(
+      problems({
+        uplinks: [
+          { ...u, name: 'a' },
+          { ...u, name: 'a' },
+        ],
+      }),
+    ).toEqual(['uplinks[1].name: duplicate name "a"']);
   });
 
   it('reports YAML syntax errors with a line number', () => {

@@ -22,7 +22,10 @@ export function parseConfigText(text: string, source = 'config'): unknown {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((e) => `${e.linePos ? `line ${e.linePos[0].line}` : '(file)'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`),
+      doc.errors.map(
+        (e) =>
+          `${e.linePos ? `line ${e.linePos[0].line}` : '(file)'}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`,
+      ),
       source,
     );
   }
@@ -70,7 +73,8 @@ export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
 }
 
 function describe(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `must be one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
   }

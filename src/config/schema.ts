@@ -69,12 +69,17 @@ export const configSchema = z
     ] as const) {
       const seen = new Set<string>();
       list.forEach((item, i) => {
-        if (seen.has(item.name)) ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${item.name}"` });
+        if (seen.has(item.name))
+          ctx.addIssue({ code: 'custom', path: [key, i, 'name'], message: `duplicate name "${item.name}"` });
         seen.add(item.name);
       });
     }
     if (cfg.fleet?.uplink && !cfg.uplinks.some((u) => u.name === cfg.fleet?.uplink && u.type === 'mqtt')) {
-      ctx.addIssue({ code: 'custom', path: ['fleet', 'uplink'], message: `names no mqtt uplink "${cfg.fleet.uplink}"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fleet', 'uplink'],
+        message: `names no mqtt uplink "${cfg.fleet.uplink}"`,
+      });
     }
   });
 

@@ -28,8 +28,7 @@ export const duration = () =>
   });
 
 /** An MQTT topic filter (`+` and `#` allowed where MQTT allows them). */
-export const topicFilter = () =>
-  z.string().refine(isValidTopicFilter, { message: 'is not a valid MQTT topic filter' });
+export const topicFilter = () => z.string().refine(isValidTopicFilter, { message: 'is not a valid MQTT topic filter' });
 
 /** An MQTT topic name to publish to (no wildcards). */
 export const topicName = () =>
@@ -41,8 +40,8 @@ export const topicName = () =>
 export function isValidTopicFilter(f: string): boolean {
   if (f.length === 0 || f.includes('\u0000')) return false;
   const levels = f.split('/');
-  return levels.every(
-    (l, i) => (l === '#' ? i === levels.length - 1 : l === '+' || (!l.includes('+') && !l.includes('#'))),
+  return levels.every((l, i) =>
+    l === '#' ? i === levels.length - 1 : l === '+' || (!l.includes('+') && !l.includes('#')),
   );
 }
 

@@ -42,7 +42,11 @@ export class GatewayMetrics {
       s.oldestTs === null ? 0 : Math.max(0, (Date.now() - s.oldestTs) / 1000),
     );
     bufferGauge('sluice_buffer_quarantined_total', 'Damaged chunks or events moved aside.', (s) => s.quarantined);
-    bufferGauge('sluice_buffer_written_bytes_total', 'Bytes handed to the storage engine since start.', (s) => s.bytesWritten);
+    bufferGauge(
+      'sluice_buffer_written_bytes_total',
+      'Bytes handed to the storage engine since start.',
+      (s) => s.bytesWritten,
+    );
     new Gauge({
       name: 'sluice_buffer_evicted_events_total',
       help: 'Events evicted by the capacity or retention policy, by reason.',

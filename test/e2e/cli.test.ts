@@ -7,15 +7,19 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, tempDir } from '../helpers/peers.js';
 import { waitFor } from '../helpers/gateway.js';
+import { freePort, tempDir } from '../helpers/peers.js';
 
 const BIN = new URL('../../src/cli/bin.js', import.meta.url).pathname;
 const dir = tempDir('sluice-cli-');
 afterAll(() => dir.cleanup());
 
 function sluice(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync('node', [BIN, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, SLUICE_LOG_FORMAT: 'json', ...env } });
+  return spawnSync('node', [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, SLUICE_LOG_FORMAT: 'json', ...env },
+  });
 }
 
 function writeConfig(name: string, text: string): string {
@@ -32,12 +36,19 @@ describe('sluice validate', () => {
   });
 
   it('exits 1 listing every problem as path: problem', () => {
-    const file = writeConfig('bad.yaml', 'gateway: {id: gw-01, colour: red}\nbuffer: {maxBytes: lots}\nuplinks: [{name: c, type: mqtt, url: "ftp://x"}]\n');
+    const file = writeConfig(
+      'bad.yaml',
+      'gateway: {id: gw-01, colour: red}\nbuffer: {maxBytes: lots}\nuplinks: [{name: c, type: mqtt, url: "ftp://x"}]\n',
+    );
     const r = sluice(['validate', '-c', file]);
     expect(r.status).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual(
-      expect.arrayContaining(['gateway: unknown key "colour"', expect.stringMatching(/^buffer\.maxBytes: /), expect.stringMatching(/^uplinks\[0\]\.url: /)]),
+      expect.arrayContaining([
+        'gateway: unknown key "colour"',
+        expect.stringMatching(/^buffer\.maxBytes: /),
+        expect.stringMatching(/^uplinks\[0\]\.url: /),
+      ]),
     );
   });
 
@@ -78,11 +89,19 @@ describe('sluice run', () => {
     );
     const publish = (v: string) =>
       spawnSync('mosquitto_pub', ['-p', String(mqttPort), '-q', '1', '-t', 'sensors/x', '-m', v], { encoding: 'utf8' });
-    const lastSeq = async () => (await (await fetch(`http://127.0.0.1:${httpPort}/api/status`)).json()).buffer.lastSeq as number;
+    const lastSeq = async () =>
+      (await (await fetch(`http://127.0.0.1:${httpPort}/api/status`)).json()).buffer.lastSeq as number;
 
     const runOnce = async () => {
-      child = spawn('node', [BIN, 'run', '-c', file], { stdio: 'ignore', env: { ...process.env, SLUICE_LOG_FORMAT: 'json' } });
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok, 15_000, 'the gateway to be healthy');
+      child = spawn('node', [BIN, 'run', '-c', file], {
+        stdio: 'ignore',
+        env: { ...process.env, SLUICE_LOG_FORMAT: 'json' },
+      });
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok,
+        15_000,
+        'the gateway to be healthy',
+      );
       expect(publish('1').status).toBe(0);
       expect(publish('2').status).toBe(0);
       const seq = await lastSeq();

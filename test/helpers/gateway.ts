@@ -26,7 +26,9 @@ export async function startTestGateway(overrides: Partial<ConfigInput> = {}, dat
     broker: { listeners: [{ host: '127.0.0.1', port: mqttPort }], ...(overrides.broker ?? {}) },
     http: { host: '127.0.0.1', port: httpPort, ...(overrides.http ?? {}) },
     buffer: { commitInterval: 2, ...(overrides.buffer ?? {}) },
-    ...Object.fromEntries(Object.entries(overrides).filter(([k]) => !['gateway', 'broker', 'http', 'buffer'].includes(k))),
+    ...Object.fromEntries(
+      Object.entries(overrides).filter(([k]) => !['gateway', 'broker', 'http', 'buffer'].includes(k)),
+    ),
   });
   const gateway = new Gateway(config, { logger: silentLogger });
   await gateway.start();
@@ -42,17 +44,23 @@ export async function startTestGateway(overrides: Partial<ConfigInput> = {}, dat
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+type Falsy = undefined | null | false | 0 | '';
+export async function waitFor<T>(
+  check: () => T | Falsy | Promise<T | Falsy>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as T;
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

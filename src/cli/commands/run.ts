@@ -32,7 +32,9 @@ export default async function run(args: string[]): Promise<number> {
   const status = gateway.status();
   const broker = status.broker.listeners.map((l) => `mqtt://${l.host}:${l.port}`).join(', ');
   const http = gateway.http?.address;
-  logger.info(`gateway ${config.gateway.id} running: broker ${broker || 'off'}, http ${http ? `http://${http.host}:${http.port}` : 'off'}, data ${config.gateway.dataDir}`);
+  logger.info(
+    `gateway ${config.gateway.id} running: broker ${broker || 'off'}, http ${http ? `http://${http.host}:${http.port}` : 'off'}, data ${config.gateway.dataDir}`,
+  );
 
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -13,7 +13,9 @@ export default async function status(args: string[]): Promise<number> {
     }
     body = (await res.json()) as StatusBody;
   } catch (err) {
-    process.stderr.write(`sluice status: no gateway answers at ${base} (${(err as Error).cause ?? (err as Error).message}); is it running? (--url to point elsewhere)\n`);
+    process.stderr.write(
+      `sluice status: no gateway answers at ${base} (${(err as Error).cause ?? (err as Error).message}); is it running? (--url to point elsewhere)\n`,
+    );
     return 1;
   }
   if (values.json) {
@@ -24,11 +26,18 @@ export default async function status(args: string[]): Promise<number> {
   const lines = [
     `gateway   ${body.gateway.id} ${body.gateway.version}, up ${body.gateway.uptimeSeconds}s, ${body.health?.ok ? 'healthy' : `UNHEALTHY: ${body.health?.reasons?.join('; ')}`}`,
     `ingest    ${body.ingest.received} received, ${body.ingest.rejected} rejected`,
-    b ? `buffer    ${b.events} events, ${fmtBytes(b.bytes)} of ${fmtBytes(b.maxBytes)}, ${b.evicted} evicted, oldest ${b.oldestTs ? new Date(b.oldestTs).toISOString() : '-'}` : 'buffer    closed',
+    b
+      ? `buffer    ${b.events} events, ${fmtBytes(b.bytes)} of ${fmtBytes(b.maxBytes)}, ${b.evicted} evicted, oldest ${b.oldestTs ? new Date(b.oldestTs).toISOString() : '-'}`
+      : 'buffer    closed',
     ...body.uplinks.map(
-      (u) => `uplink    ${u.name} (${u.type}) ${u.connected ? 'connected' : 'DISCONNECTED'}, ${u.pendingEvents} pending, ${u.deliveredEvents} delivered${u.lastError ? `, last error: ${u.lastError}` : ''}`,
+      (u) =>
+        `uplink    ${u.name} (${u.type}) ${u.connected ? 'connected' : 'DISCONNECTED'}, ${u.pendingEvents} pending, ${u.deliveredEvents} delivered${u.lastError ? `, last error: ${u.lastError}` : ''}`,
     ),
-    ...(body.drivers ?? []).flatMap((d) => d.devices.map((dev) => `driver    ${d.name}/${dev.device} ${dev.state}, ${dev.consecutiveFailures} consecutive failures`)),
+    ...(body.drivers ?? []).flatMap((d) =>
+      d.devices.map(
+        (dev) => `driver    ${d.name}/${dev.device} ${dev.state}, ${dev.consecutiveFailures} consecutive failures`,
+      ),
+    ),
     `anomalies ${body.anomalies.total}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -51,7 +60,14 @@ interface StatusBody {
   health?: { ok: boolean; reasons?: string[] };
   ingest: { received: number; rejected: number };
   buffer: { events: number; bytes: number; maxBytes: number; evicted: number; oldestTs: number | null } | null;
-  uplinks: { name: string; type: string; connected: boolean; pendingEvents: number; deliveredEvents: number; lastError?: string }[];
+  uplinks: {
+    name: string;
+    type: string;
+    connected: boolean;
+    pendingEvents: number;
+    deliveredEvents: number;
+    lastError?: string;
+  }[];
   drivers?: { name: string; devices: { device: string; state: string; consecutiveFailures: number }[] }[];
   anomalies: { total: number };
 }

@@ -1,0 +1,168 @@
+/**
+ * The local broker against a real MQTT client (mqtt.js): the PUBACK waits for the durable append,
+ * users log in with scrypt hashes, ACLs refuse what they must and the refusals are counted.
+ */
+import mqtt from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BufferFullError } from '../../buffer/types.js';
+import { freePort } from '../../test/helpers/peers.js';
+import type { EventInput } from '../event.js';
+import { silentLogger } from '../log.js';
+import { LocalBroker } from './index.js';
+import { hashPassword, verifyPassword } from './password.js';
+import { brokerSchema } from './schema.js';
+
+const brokers: LocalBroker[] = [];
+const clients: mqtt.MqttClient[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
+  await Promise.all(brokers.splice(0).map((b) => b.stop()));
+});
+
+async function start(config: Record<string, unknown>, ingest: (e: EventInput[]) => Promise<unknown>) {
+  const port = await freePort();
+  const rejected: Record<string, number> = {};
+  const broker = new LocalBroker(brokerSchema.parse({ listeners: [{ host: '127.0.0.1', port }], ...config }), {
+    logger: silentLogger,
+    ingest,
+    countRejected: (reason, n = 1) => {
+      rejected[reason] = (rejected[reason] ?? 0) + n;
+    },
+  });
+  await broker.start();
+  brokers.push(broker);
+  return { port, rejected, broker };
+}
+
+async function connect(port: number, opts: mqtt.IClientOptions = {}) {
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, ...opts });
+  clients.push(c);
+  return c;
+}
+
+describe('password hashes', () => {
+  it('verifies the right secret only', async () => {
+    const h = await hashPassword('s3cret');
+    expect(h).toMatch(/^scrypt\$16384\$8\$1\$/);
+    expect(await verifyPassword('s3cret', h)).toBe(true);
+    expect(await verifyPassword('s3cret!', h)).toBe(false);
+    expect(await verifyPassword('x', 'scrypt$1$1$1$a$b')).toBe(false);
+  });
+});
+
+describe('LocalBroker', () => {
+  it('sends the PUBACK only after the append resolved', async () => {
+    let release!: () => void;
+    const stored: EventInput[] = [];
+    const { port } = await start({}, (events) => {
+      stored.push(...events);
+      return new Promise<void>((r) => {
+        release = r;
+      });
+    });
+    const c = await connect(port);
+    let acked = false;
+    const pub = c.publishAsync('sensors/a/temp', '{"value": 1.5}', { qos: 1 }).then(() => {
+      acked = true;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({
+      source: 'mqtt',
+      topic: 'sensors/a/temp',
+      payload: { value: 1.5 },
+      payloadJson: '{"value": 1.5}',
+    });
+    expect(acked).toBe(false);
+    release();
+    await pub;
+    expect(acked).toBe(true);
+  });
+
+  it('holds the PUBACK while the log is full (onFull: reject) and sends it once there is room', async () => {
+    let full = true;
+    const { port } = await start({}, async () => {
+      if (full) throw new BufferFullError();
+    });
+    const c = await connect(port);
+    let acked = false;
+    const pub = c.publishAsync('sensors/a', '1', { qos: 1 }).then(() => {
+      acked = true;
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(acked).toBe(false);
+    full = false;
+    await pub;
+    expect(acked).toBe(true);
+  });
+
+  it('only ingests topics matching broker.ingest', async () => {
+    const stored: EventInput[] = [];
+    const { port } = await start({ ingest: ['sensors/#'] }, async (e) => {
+      stored.push(...e);
+    });
+    const c = await connect(port);
+    await c.publishAsync('other/x', 'a', { qos: 1 });
+    await c.publishAsync('sensors/x', 'b', { qos: 1 });
+    expect(stored.map((e) => e.topic)).toEqual(['sensors/x']);
+  });
+
+  it('authenticates users and enforces their publish and subscribe ACLs', async () => {
+    const stored: EventInput[] = [];
+    const { port, rejected } = await start(
+      {
+        allowAnonymous: false,
+        users: [
+          {
+            username: 's1',
+            passwordHash: await hashPassword('pw1'),
+            publish: ['sensors/s1/#'],
+            subscribe: ['actuators/s1/#'],
+          },
+        ],
+      },
+      async (e) => {
+        stored.push(...e);
+      },
+    );
+    await expect(connect(port)).rejects.toThrow(/Not authorized/i);
+    await expect(connect(port, { username: 's1', password: 'wrong' })).rejects.toThrow(/Bad username or password/i);
+    expect(rejected).toMatchObject({ auth_anonymous: 1, auth_failed: 1 });
+
+    const c = await connect(port, { username: 's1', password: 'pw1' });
+    await c.publishAsync('sensors/s1/temp', '20', { qos: 1 });
+    expect(stored.map((e) => e.topic)).toEqual(['sensors/s1/temp']);
+
+    const granted = await c.subscribeAsync('actuators/s1/relay');
+    expect(granted.map((g) => g.qos)).toEqual([0]);
+    // SUBACK 0x80 for a filter outside the ACL; the client stays connected.
+    await expect(c.subscribeAsync('#')).rejects.toThrow(/Subscribe error/);
+    expect(rejected.acl_subscribe).toBe(1);
+
+    const closed = new Promise((r) => c.once('close', r));
+    c.publish('sensors/s2/temp', '99', { qos: 1 });
+    await closed;
+    expect(rejected.acl_publish).toBe(1);
+    expect(stored).toHaveLength(1);
+  });
+
+  it('rate-limits password guessing per address', async () => {
+    const { port, rejected } = await start(
+      {
+        allowAnonymous: false,
+        maxAuthFailuresPerMinute: 3,
+        users: [{ username: 'u', passwordHash: await hashPassword('right') }],
+      },
+      async () => {},
+    );
+    for (let i = 0; i < 3; i++) await expect(connect(port, { username: 'u', password: `guess${i}` })).rejects.toThrow();
+    await expect(connect(port, { username: 'u', password: 'right' })).rejects.toThrow(/Not authorized/i);
+    expect(rejected.auth_rate_limited).toBe(1);
+  });
+
+  it('refuses anonymous clients by default on a non-loopback listener', () => {
+    const cfg = brokerSchema.parse({ listeners: [{ host: '0.0.0.0', port: 1 }] });
+    const b = new LocalBroker(cfg, { logger: silentLogger, ingest: async () => {}, countRejected() {} });
+    expect((b as unknown as { allowAnonymous: boolean }).allowAnonymous).toBe(false);
+  });
+});
