@@ -29,7 +29,7 @@ bootdir=$(dirname "$src")
 mkdir -p "$SLUICE_ETC"
 tmp=$(mktemp "$SLUICE_ETC/.sluice.yaml.XXXXXX")
 errors=$(mktemp)
-trap 'rm -f "$tmp" "$tmp.tmp" "$errors"' EXIT
+trap 'rm -f "$tmp" "$tmp.tmp" "$errors" "$errors.raw"' EXIT
 cp "$src" "$tmp"
 
 fail() {
@@ -44,12 +44,21 @@ fail() {
   exit 1
 }
 
-if ! id=$(node "$SLUICE_HOME/deploy/gateway-id.mjs" "$tmp" 2>"$errors"); then
+# Errors name the file the operator wrote, not the temporary copy.
+validate() {
+  if ! node "$SLUICE_HOME/bin/sluice" validate -c "$tmp" >"$errors.raw" 2>&1; then
+    sed "s|$tmp|$src|g" "$errors.raw" >"$errors"
+    rm -f "$errors.raw"
+    fail
+  fi
+  rm -f "$errors.raw"
+}
+validate
+if ! id=$(node "$SLUICE_HOME/deploy/gateway-id.mjs" "$tmp" 2>"$errors.raw"); then
+  sed "s|$tmp|$src|g" "$errors.raw" >"$errors"
   fail
 fi
-if ! node "$SLUICE_HOME/bin/sluice" validate -c "$tmp" >"$errors" 2>&1; then
-  fail
-fi
+validate
 
 if getent group sluice >/dev/null; then
   chown root:sluice "$tmp"

@@ -38,7 +38,8 @@ th{color:var(--mute);font-weight:500;font-size:.8rem}
 td.num,th.num{text-align:right}
 .scroll{overflow-x:auto}
 .err{color:var(--bad);font-size:.8rem;word-break:break-word}
-svg{display:block;width:100%;height:auto}
+svg{display:block;width:100%;height:60px}
+#rate-chart{height:40px}
 svg .line{fill:none;stroke:var(--accent);stroke-width:1.5;vector-effect:non-scaling-stroke}
 svg text{fill:var(--mute);font-size:10px}
 .chart{margin-bottom:.75rem}
@@ -185,7 +186,7 @@ ul.plain li{padding:.25rem 0;border-bottom:1px solid var(--line);font-size:.85re
     var min = Math.min.apply(null, values), max = Math.max.apply(null, values);
     var span = max - min || 1;
     var pts = values.map(function (v, i) {
-      var x = (i / (MAX_POINTS - 1)) * w;
+      var x = (i / Math.max(1, values.length - 1)) * w;
       var y = h - 2 - ((v - min) / span) * (h - 4);
       return x.toFixed(1) + ',' + y.toFixed(1);
     });
