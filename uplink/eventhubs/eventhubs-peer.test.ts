@@ -7,7 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import rhea, { type EventContext } from 'rhea';
+import rhea, { type EventContext, type Message } from 'rhea';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/event.js';
 import { silentLogger } from '../../src/log.js';
@@ -55,7 +55,7 @@ beforeAll(async () => {
           'status-code': ok ? 200 : 401,
           'status-description': ok ? 'OK' : 'InvalidSignature: the token has an invalid signature.',
         },
-      });
+      } as unknown as Message);
       return;
     }
     const body = Buffer.from(m.body.content ?? m.body).toString();
@@ -70,7 +70,8 @@ beforeAll(async () => {
           condition: 'com.microsoft:server-busy',
           description: 'The request was terminated because the namespace is being throttled.',
         });
-    } else received.push({ body, partitionKey: m.message_annotations?.['x-opt-partition-key'], id: m.message_id });
+    } else
+      received.push({ body, partitionKey: m.message_annotations?.['x-opt-partition-key'], id: String(m.message_id) });
     // One settlement per tick: rhea's write_dispositions merges a delivery into the range of the
     // one before it without comparing their outcomes when that range holds one delivery.
     settling = settling.then(
@@ -83,7 +84,7 @@ beforeAll(async () => {
         ),
     );
   });
-  server = c.listen({ port: 0, host: '127.0.0.1', autoaccept: false }) as unknown as Server;
+  server = c.listen({ port: 0, host: '127.0.0.1' } as Parameters<typeof c.listen>[0]) as unknown as Server;
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
   server.on('connection', (sock: Socket) => sockets.add(sock));
