@@ -28,6 +28,10 @@ export async function createSink(config: UplinkConfig, ctx: SinkContext): Promis
       const { NatsSink } = await import('./nats/index.js');
       return new NatsSink(config, ctx);
     }
+    case 'amqp': {
+      const { AmqpSink } = await import('./amqp/index.js');
+      return new AmqpSink(config, ctx);
+    }
     default: {
       const type: string = (config as { type: string }).type;
       throw new Error(`uplinks.${(config as { name: string }).name}.type: unknown uplink type "${type}"`);
