@@ -173,7 +173,7 @@ export class Reader implements LogReader {
         break;
       }
       if (read.corrupt) {
-        this.skipped += read.corrupt.count;
+        // Counted as skipped when the log quarantines it (evicted()), once for every reader.
         p = Math.max(p, read.corrupt.lastSeq);
         continue;
       }

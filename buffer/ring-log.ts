@@ -50,6 +50,7 @@ import {
   READERS_END,
   READERS_START,
   readerKey,
+  seqOfKey,
 } from './keys.js';
 import { type ChunkRead, type PersistedReader, Reader, type ReaderHost } from './reader.js';
 import {
@@ -238,43 +239,23 @@ export class LevelRingLog implements RingLog, ReaderHost {
       recovered = true;
       this.db = await this.recoverDb(err as Error);
     }
-    let meta: Meta | null = null;
     try {
-      const raw = await this.db.get(META_KEY);
-      if (raw) meta = JSON.parse(raw.toString('utf8')) as Meta;
+      await this.load(recovered);
     } catch (err) {
-      this.logger.error(
-        { err: (err as Error).message },
-        'ring log metadata unreadable: counters restart, seq continues above the lease',
-      );
-      recovered = true;
-    }
-    if (meta && meta.v === 1) {
-      this.meta = { ...emptyMeta(), ...meta };
-    } else {
-      if (meta) recovered = true;
-      this.meta = emptyMeta();
-    }
-    if (recovered || !meta) {
-      // A database rebuilt or thrown away, or a fresh one: seq continues above anything handed out before.
-      this.meta.nextSeq = Math.max(this.meta.nextSeq, this.lease);
-      if (recovered) await this.recount();
-    }
-    if (!ro) await this.ensureLease(this.meta.nextSeq);
-    for await (const [k, v] of this.db.iterator({ gte: READERS_START, lt: READERS_END })) {
-      const name = k.subarray(1).toString('utf8');
+      // Opened, but its metadata or index does not read back (a damaged table file): repair, and
+      // if even that does not give a readable database, move it aside.
+      if (ro) throw new RingLogOpenError(`cannot read the ring log in ${this.paths.db}: ${(err as Error).message}`);
+      await this.db.close().catch(() => undefined);
+      this.db = await this.recoverDb(err as Error);
       try {
-        // Every known reader is live from the start, so evictions count its skips even before its
-        // uplink asks for it again; reader(name, options) then only applies the options.
-        this.readers.set(name, new Reader(name, this, JSON.parse(v.toString('utf8')) as PersistedReader));
-      } catch {
-        this.logger.warn(
-          { key: k.toString('hex') },
-          'unreadable reader cursor ignored: that reader starts from the oldest event',
-        );
+        await this.load(true);
+      } catch (err2) {
+        await this.db.close().catch(() => undefined);
+        this.db = await this.setAside(err2 as Error);
+        await this.load(true);
       }
     }
-    for (const lane of LANES) await this.refillOldest(lane);
+    if (!ro) await this.ensureLease(this.meta.nextSeq);
     if (ro) return;
     this.maintenanceTimer = setInterval(() => this.maintain(), 1000);
     this.maintenanceTimer.unref();
@@ -283,6 +264,54 @@ export class LevelRingLog implements RingLog, ReaderHost {
       { events: this.stats().events, bytes: this.bytes(), nextSeq: this.meta.nextSeq, readers: this.readers.size },
       'ring log open',
     );
+  }
+
+  /**
+   * Reads what recovery needs: the meta record, reader cursors, the oldest index entries per lane.
+   * O(metadata). Only after a repair (`recovered`) are the per-lane totals rebuilt from the index.
+   * Throws when LevelDB cannot read them.
+   */
+  private async load(recovered: boolean): Promise<void> {
+    const quarantinedBefore = this.meta.quarantined;
+    this.readers.clear();
+    this.oldest[0] = new OldestQueue(0);
+    this.oldest[1] = new OldestQueue(1);
+    let meta: Meta | null = null;
+    const raw = await this.db.get(META_KEY);
+    if (raw) {
+      try {
+        meta = JSON.parse(raw.toString('utf8')) as Meta;
+      } catch {
+        this.logger.error('ring log metadata damaged: totals are rebuilt, seq continues above the lease');
+        recovered = true;
+      }
+    }
+    if (meta && meta.v === 1) {
+      this.meta = { ...emptyMeta(), ...meta };
+    } else {
+      if (meta) recovered = true;
+      this.meta = emptyMeta();
+    }
+    this.meta.quarantined += quarantinedBefore;
+    if (recovered || !meta) {
+      // A database rebuilt or thrown away, or a fresh one: seq continues above anything handed out before.
+      this.meta.nextSeq = Math.max(this.meta.nextSeq, this.lease);
+      if (recovered) await this.recount();
+    }
+    for await (const [k, v] of this.db.iterator({ gte: READERS_START, lt: READERS_END })) {
+      const name = k.subarray(1).toString('utf8');
+      try {
+        // Every known reader is live from the start, so evictions count its skips even before its
+        // uplink asks for it again; reader(name, options) then only applies the options.
+        this.readers.set(name, new Reader(name, this, JSON.parse(v.toString('utf8')) as PersistedReader));
+      } catch {
+        this.logger.warn(
+          { reader: name },
+          'unreadable reader cursor ignored: that reader starts from the oldest event',
+        );
+      }
+    }
+    for (const lane of LANES) await this.refillOldest(lane);
   }
 
   private async openDb(): Promise<DB> {
@@ -296,27 +325,31 @@ export class LevelRingLog implements RingLog, ReaderHost {
   }
 
   /**
-   * The database did not open. Try LevelDB's repair; if it still does not open, move the whole
-   * directory aside (quarantine) and start a fresh one. Never a crash loop.
+   * The database did not open or does not read back. Try LevelDB's repair (it drops what it cannot
+   * read); if it still does not open, move the whole directory aside and start a fresh one.
    */
   private async recoverDb(first: Error): Promise<DB> {
-    this.logger.error({ err: first.message }, 'ring log database does not open; trying repair');
+    this.logger.error({ err: first.message }, 'ring log database damaged; repairing');
     try {
       await ClassicLevel.repair(this.paths.db);
       const db = await this.openDb();
-      this.logger.warn('ring log database repaired; damaged records were dropped');
+      this.logger.warn('ring log database repaired; unreadable records were dropped');
       return db;
     } catch (err) {
-      await mkdir(this.paths.quarantine, { recursive: true });
-      const aside = join(this.paths.quarantine, `db-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-      await rename(this.paths.db, aside).catch(() => undefined);
-      this.logger.error(
-        { err: (err as Error).message, movedTo: aside },
-        'ring log database cannot be repaired: moved aside, starting an empty log (seq continues)',
-      );
-      this.meta.quarantined += 1;
-      return this.openDb();
+      return this.setAside(err as Error);
     }
+  }
+
+  private async setAside(err: Error): Promise<DB> {
+    await mkdir(this.paths.quarantine, { recursive: true });
+    const aside = join(this.paths.quarantine, `db-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    await rename(this.paths.db, aside).catch(() => undefined);
+    this.logger.error(
+      { err: err.message, movedTo: aside },
+      'ring log database cannot be repaired: moved aside, starting an empty log (seq continues)',
+    );
+    this.meta.quarantined += 1;
+    return this.openDb();
   }
 
   /** After a repair, per-lane totals are rebuilt from the index (the one case that walks it). */
@@ -527,7 +560,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
 
     // Evictions and quarantine are planned here and applied to memory only after the write succeeded.
     const evict = await this.planEvictions(newBytes);
-    const quarantine = await this.planQuarantine();
+    const evicting = new Set(evict.map((e) => `${e.lane}:${e.lastSeq}`));
+    const quarantine = (await this.planQuarantine()).filter((q) => !evicting.has(`${q.entry.lane}:${q.entry.lastSeq}`));
     for (const e of [...evict, ...quarantine.map((q) => q.entry)]) {
       ops.push({ type: 'del', key: chunkKey(e.lane, e.lastSeq) });
       ops.push({ type: 'del', key: indexKey(e.lane, e.lastSeq) });
@@ -696,9 +730,10 @@ export class LevelRingLog implements RingLog, ReaderHost {
     if (this.toQuarantine.size === 0) return [];
     const out: Array<{ entry: IndexEntry; raw: Buffer | undefined }> = [];
     for (const { lane, lastSeq } of this.toQuarantine.values()) {
-      const [raw, idx] = await this.db.getMany([chunkKey(lane, lastSeq), indexKey(lane, lastSeq)]);
+      const [raw, idx] = await this.db
+        .getMany([chunkKey(lane, lastSeq), indexKey(lane, lastSeq)])
+        .catch(() => [undefined, undefined] as Array<Buffer | undefined>);
       const entry = idx ? decodeIndex(indexKey(lane, lastSeq), idx) : null;
-      if (!raw && !entry) continue;
       out.push({
         entry: entry ?? { lane, firstSeq: lastSeq, lastSeq, count: 0, bytes: raw?.length ?? 0, minTs: 0, maxTs: 0 },
         raw,
@@ -907,22 +942,46 @@ export class LevelRingLog implements RingLog, ReaderHost {
       return lo < recent.length ? { chunk: recent[lo] } : null;
     }
     if (this.closedDb) return null;
-    const got = await this.db.iterator({ gte: chunkKey(lane, p + 1), lt: chunkEnd(lane), limit: 1 }).all();
-    if (got.length === 0) return null;
-    const [k, v] = got[0];
-    const lastSeq = k.readUInt32BE(2) * 0x1_0000_0000 + k.readUInt32BE(6);
+    let k: Buffer;
+    let v: Buffer | undefined;
+    try {
+      const got = await this.db.iterator({ gte: chunkKey(lane, p + 1), lt: chunkEnd(lane), limit: 1 }).all();
+      if (got.length === 0) return null;
+      [k, v] = got[0];
+    } catch (err) {
+      // LevelDB itself could not read past p (a damaged block): find the next chunk through the
+      // index, which lives in other blocks, and read that chunk alone.
+      const next = await this.db
+        .iterator({ gte: indexKey(lane, p + 1), lt: indexEnd(lane), limit: 1 })
+        .all()
+        .catch(() => []);
+      if (next.length === 0) {
+        this.logger.error(
+          { lane, after: p, err: (err as Error).message },
+          'ring log unreadable after this seq; skipping the rest of the lane',
+        );
+        return null;
+      }
+      k = chunkKey(lane, seqOfKey(next[0][0]));
+      v = await this.db.get(k).catch(() => undefined);
+    }
+    const lastSeq = seqOfKey(k);
     const cacheKey = `${lane}:${lastSeq}`;
     const cached = this.diskCache.get(cacheKey);
     if (cached) return { chunk: cached };
     try {
+      if (!v) throw new ChunkCorruptError('unreadable');
       const chunk = decodeChunk(v);
+      if (chunk.lastSeq !== lastSeq)
+        throw new ChunkCorruptError(`holds seqs up to ${chunk.lastSeq}, its key says ${lastSeq}`);
       this.diskCache.set(cacheKey, chunk);
       if (this.diskCache.size > DISK_CACHE_CHUNKS) this.diskCache.delete(this.diskCache.keys().next().value as string);
       return { chunk };
     } catch (err) {
       if (!(err instanceof ChunkCorruptError)) throw err;
-      const idx = await this.db.get(indexKey(lane, lastSeq));
+      const idx = await this.db.get(indexKey(lane, lastSeq)).catch(() => undefined);
       const entry = idx ? decodeIndex(indexKey(lane, lastSeq), idx) : null;
+      this.logger.error({ lane, lastSeq, err: err.message }, 'damaged chunk found: skipped and quarantined');
       if (!this.opts.readOnly) {
         this.toQuarantine.set(cacheKey, { lane, lastSeq });
         this.schedule();
