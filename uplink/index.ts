@@ -32,6 +32,18 @@ export async function createSink(config: UplinkConfig, ctx: SinkContext): Promis
       const { AmqpSink } = await import('./amqp/index.js');
       return new AmqpSink(config, ctx);
     }
+    case 'eventhubs': {
+      const { EventHubsSink } = await import('./eventhubs/index.js');
+      return new EventHubsSink(config, ctx);
+    }
+    case 'kinesis': {
+      const { KinesisSink } = await import('./kinesis/index.js');
+      return new KinesisSink(config, ctx);
+    }
+    case 's3': {
+      const { S3Sink } = await import('./s3/index.js');
+      return new S3Sink(config, ctx);
+    }
     default: {
       const type: string = (config as { type: string }).type;
       throw new Error(`uplinks.${(config as { name: string }).name}.type: unknown uplink type "${type}"`);

@@ -1,14 +1,20 @@
 /** The union of every uplink type's options, keyed by `type` (one schema per sink folder). */
 import { z } from 'zod';
 import { amqpUplinkSchema } from './amqp/schema.js';
+import { eventHubsUplinkSchema } from './eventhubs/schema.js';
 import { httpUplinkSchema } from './http/schema.js';
+import { kinesisUplinkSchema } from './kinesis/schema.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { natsUplinkSchema } from './nats/schema.js';
+import { s3UplinkSchema } from './s3/schema.js';
 
 export const uplinkSchema = z.discriminatedUnion('type', [
   mqttUplinkSchema,
   httpUplinkSchema,
   natsUplinkSchema,
   amqpUplinkSchema,
+  eventHubsUplinkSchema,
+  kinesisUplinkSchema,
+  s3UplinkSchema,
 ]);
 export type UplinkConfig = z.output<typeof uplinkSchema>;
