@@ -11,17 +11,20 @@ import type { Logger } from 'pino';
 import { openRingLog } from '../buffer/index.js';
 import type { AppendResult, RingLog } from '../buffer/types.js';
 import type { Driver } from '../drivers/driver.js';
+import { registerHttpIngest } from '../drivers/http/index.js';
 import { createDriver } from '../drivers/index.js';
 import type { DriverConfig } from '../drivers/schema.js';
 import { createSink } from '../uplink/index.js';
 import { UplinkRunner } from '../uplink/runner.js';
 import type { UplinkConfig } from '../uplink/schema.js';
 import { AnalyticsEngine } from './analytics/index.js';
-import { LocalBroker } from './broker/index.js';
+import { isLoopback, LocalBroker } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
 import type { EventInput } from './event.js';
+import { FleetAgent } from './fleet/index.js';
 import { createLogger } from './log.js';
+import { type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
 import { HttpServer } from './ops/http-server.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/routes.js';
@@ -54,6 +57,9 @@ export class Gateway {
   broker?: LocalBroker;
   http?: HttpServer;
   analytics?: AnalyticsEngine;
+  fleet?: FleetAgent;
+  private dashboard?: Dashboard;
+  private readonly latest = new LatestReadings();
   private ringLog?: RingLog;
   private readonly drivers: ComponentSet<DriverConfig, DriverHandle>;
   private readonly uplinks: ComponentSet<UplinkConfig, UplinkHandle>;
@@ -103,6 +109,9 @@ export class Gateway {
       await this.drivers
         .reconcile(config.drivers)
         .catch((err) => this.logger.error({ err: err.message }, 'driver failed to start'));
+      // Always: schedules run with or without a fleet section (the agent connects only with one).
+      this.fleet = new FleetAgent(this);
+      await this.fleet.start();
     } catch (err) {
       await this.stop();
       throw err;
@@ -117,9 +126,16 @@ export class Gateway {
     const deadline = Date.now() + deadlineMs;
     const within = <T>(p: Promise<T>) =>
       Promise.race([p, new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 500)).unref())]);
-    await within(Promise.allSettled([this.broker?.stop(), this.drivers.stopAll()]));
+    await within(
+      Promise.allSettled([
+        this.fleet?.stop(Math.min(2000, deadlineMs / 3)),
+        this.broker?.stop(),
+        this.drivers.stopAll(),
+      ]),
+    );
     await within(this.uplinks.stopAll());
     this.analytics?.close();
+    this.dashboard?.close();
     await this.http?.close();
     await this.ringLog?.close();
     this.logger.info('gateway stopped');
@@ -133,6 +149,8 @@ export class Gateway {
     const result = await this.log.append(events);
     this.received += events.length;
     this.metrics.ingested.inc({ source: events[0]?.source ?? 'unknown' }, events.length);
+    const now = Date.now();
+    this.latest.observe(events.map((e) => ({ topic: e.topic, ts: e.ts ?? now, payload: e.payload, kind: e.kind })));
     if (this.analytics) this.analyse(events, result.firstSeq);
     return result;
   }
@@ -186,9 +204,11 @@ export class Gateway {
         errors.push(`${what}: ${(err as Error).message}`);
       }
     };
-    if (!sameConfig(next.http, prev.http)) {
+    // The HTTP listener also carries event ingest, whose users and limits come from `broker`.
+    if (!sameConfig(next.http, prev.http) || !sameConfig(next.broker, prev.broker)) {
       await attempt('http', async () => {
         await this.http?.close();
+        this.dashboard?.close();
         this.http = undefined;
         await this.startHttp(next);
       });
@@ -260,13 +280,28 @@ export class Gateway {
         byDetector: analytics?.byDetector ?? {},
         recent: analytics?.recent ?? [],
       },
+      fleet: this.fleet?.status() ?? null,
     };
   }
 
   private async startHttp(config: Config): Promise<void> {
     if (!config.http.enabled) return;
-    const http = new HttpServer(this.logger.child({ component: 'http' }));
+    const logger = this.logger.child({ component: 'http' });
+    const http = new HttpServer(logger);
     registerOpsRoutes(http, this);
+    this.dashboard = registerDashboard(
+      http,
+      { status: () => this.status(), recentReadings: () => this.latest.recentReadings() },
+      { auth: config.http.auth, logger },
+    );
+    registerHttpIngest(http, {
+      ingest: (events) => this.ingest(events),
+      users: config.broker.users,
+      maxPayloadBytes: config.broker.maxPayloadBytes,
+      anonymous: config.broker.allowAnonymous ?? isLoopback(config.http.host),
+      countRejected: (reason, n) => this.countRejected(reason, n),
+      maxAuthFailuresPerMinute: config.broker.maxAuthFailuresPerMinute,
+    });
     try {
       await http.listen(config.http.host, config.http.port);
     } catch (err) {

@@ -139,7 +139,7 @@ describe('LocalBroker', () => {
     await expect(c.subscribeAsync('#')).rejects.toThrow(/Subscribe error/);
     expect(rejected.acl_subscribe).toBe(1);
 
-    const closed = new Promise((r) => c.once('close', r));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
     c.publish('sensors/s2/temp', '99', { qos: 1 });
     await closed;
     expect(rejected.acl_publish).toBe(1);

@@ -3,8 +3,10 @@
  * the log and exits 0 within 5 s. A config or start-up problem is one sentence and exit 1.
  */
 import { ConfigError, resolveConfig } from '../../config/load.js';
+import { loadEffectiveConfig } from '../../fleet/index.js';
 import { Gateway } from '../../gateway.js';
 import { createLogger } from '../../log.js';
+import { startWatchdog } from '../../ops/watchdog.js';
 import { parseFlags } from '../args.js';
 
 export default async function run(args: string[]): Promise<number> {
@@ -19,12 +21,20 @@ export default async function run(args: string[]): Promise<number> {
     }
     throw err;
   }
-  const { config, file } = resolved;
-  const logger = createLogger(process.env.SLUICE_LOG_LEVEL ?? config.gateway.logLevel);
-  const gateway = new Gateway(config, { logger, configFile: file });
+  const logger = createLogger(process.env.SLUICE_LOG_LEVEL ?? resolved.config.gateway.logLevel);
+  // A fleet-applied config that proved healthy (last-known-good) wins over an older file.
+  const { config } = await loadEffectiveConfig(resolved.config, undefined, logger);
+  const gateway = new Gateway(config, { logger, configFile: resolved.file });
+  const watchdog = startWatchdog({
+    logger,
+    healthy: () => gateway.health().ok,
+    statusText: () => `${gateway.status().ingest.received} events received`,
+  });
   try {
     await gateway.start();
+    watchdog.ready();
   } catch (err) {
+    watchdog.stop();
     logger.flush?.();
     process.stderr.write(`sluice: cannot start: ${(err as Error).message}\n`);
     return 1;
@@ -42,6 +52,8 @@ export default async function run(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'stopping');
+      watchdog.stopping();
+      watchdog.stop();
       const hardStop = setTimeout(() => {
         logger.error('shutdown took longer than 5 s; exiting');
         resolve(1);
