@@ -35,8 +35,9 @@ export class DeviceTracker {
   }
 
   /** A failed exchange: counted, and the device is `degraded`, then `down`. Returns the previous state on a change. */
-  failure(reason: string, message: string): DeviceState | undefined {
-    this.count(reason, message);
+  failure(reason: string, message: string, alreadyCounted = false): DeviceState | undefined {
+    if (alreadyCounted) this.lastError = message;
+    else this.count(reason, message);
     this.consecutiveFailures++;
     return this.set(this.consecutiveFailures >= this.downAfter ? 'down' : 'degraded');
   }

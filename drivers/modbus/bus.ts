@@ -90,6 +90,7 @@ export class ModbusBus {
     if (this.closed) throw new ModbusFailure('stopped', 'the driver is stopping');
     const client = await this.open(timeoutMs);
     await this.waitGap();
+    if (this.target.kind === 'rtu') discardStaleInput(client);
     client.setID(unitId);
     client.setTimeout(timeoutMs);
     let guard: NodeJS.Timeout | undefined;
@@ -117,7 +118,7 @@ export class ModbusBus {
       const failure = classify(err);
       // After a timeout or a garbled frame, the slave may still be talking: let the line go quiet
       // for a while longer than one frame gap before the next request.
-      if (this.target.kind === 'rtu' && failure.reason !== 'exception') this.extraGapMs = Math.max(20, this.gapMs * 4);
+      if (this.target.kind === 'rtu' && failure.reason !== 'exception') this.extraGapMs = Math.max(50, this.gapMs * 10);
       if (failure.reason === 'timeout' && this.target.kind === 'tcp') {
         // A TCP slave that stops answering on an open socket usually has a dead connection behind
         // it (a restarted PLC); reconnecting is cheap and clears stale transactions.
@@ -205,6 +206,17 @@ export class ModbusBus {
     this.client = undefined;
     if (c) await new Promise<void>((resolve) => closeQuietly(c, resolve));
   }
+}
+
+/**
+ * RTU has no transaction ids: modbus-serial's buffered RTU port keeps unmatched bytes (the tail of a
+ * garbled frame, a late answer) and may take them for the answer to the next request. The line is
+ * quiet now (the gap was waited), so whatever is buffered is stale: drop it. `_port._buffer` is
+ * modbus-serial's internal; if a future version renames it, this does nothing.
+ */
+function discardStaleInput(client: ModbusClient): void {
+  const port = (client as unknown as { _port?: { _buffer?: unknown } })._port;
+  if (port && Buffer.isBuffer(port._buffer) && port._buffer.length > 0) port._buffer = Buffer.alloc(0);
 }
 
 function closeQuietly(client: ModbusClient, done?: () => void): void {

@@ -142,6 +142,10 @@ export class ModbusDriver implements Driver {
           break;
         } catch (err) {
           lastError = err as ModbusFailure;
+          // Every failed attempt is counted by its reason (a CRC error that a retry then turns
+          // into a timeout is still a CRC error on the line).
+          if (lastError.reason !== 'stopped' && lastError.reason !== 'exception')
+            tracker.count(lastError.reason, lastError.message);
           // An exception is the device's deliberate answer; a port that does not open will not open
           // a millisecond later: neither is worth a retry now.
           if (['exception', 'stopped', 'open', 'connect'].includes(lastError.reason)) break;
@@ -164,10 +168,9 @@ export class ModbusDriver implements Driver {
     const now = Date.now();
     let previous: ReturnType<DeviceTracker['success']>;
     if (failure && answered === 0 && refused === 0) {
-      previous = tracker.failure(failure.reason, failure.message);
+      previous = tracker.failure(failure.reason, failure.message, true);
       if (tracker.state === 'down' && previous !== undefined) this.staleReadings(dev, now, events);
     } else {
-      if (failure) tracker.count(failure.reason, failure.message);
       previous = tracker.success(now, refused > 0 || failure !== undefined);
     }
     if (previous !== undefined) {

@@ -1,0 +1,149 @@
+/**
+ * Faults a field bus produces that pymodbus will not: a slave on the far end of a socat pty pair
+ * answers with a bad CRC, a short frame, an answer from another unit id, and a late answer, before it
+ * answers properly. The driver must count each, never emit a value from a bad or stale frame, and
+ * keep polling. And a TCP slave that accepts but never answers must not hold up stop().
+ */
+import { createServer, type Socket } from 'node:net';
+import { SerialPort } from 'serialport';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventInput } from '../../src/event.js';
+import { silentLogger } from '../../src/log.js';
+import { eventually, type Restartable, startSerialPair } from '../../test/drivers/field-peers.js';
+import { tempDir } from '../../test/helpers/peers.js';
+import { ModbusDriver } from './index.js';
+import { modbusRtuSchema, modbusTcpSchema } from './schema.js';
+
+function crc16(buf: Buffer): number {
+  let crc = 0xffff;
+  for (const b of buf) {
+    crc ^= b;
+    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >> 1) ^ 0xa001 : crc >> 1;
+  }
+  return crc;
+}
+
+function frame(unit: number, value: number, corrupt = false): Buffer {
+  const body = Buffer.from([unit, 3, 2, value >> 8, value & 0xff]);
+  const crc = Buffer.alloc(2);
+  crc.writeUInt16LE(crc16(body) ^ (corrupt ? 0x5555 : 0));
+  return Buffer.concat([body, crc]);
+}
+
+describe('modbus-rtu on a faulty line', () => {
+  const dir = tempDir('sluice-rtu-faults-');
+  let cable: Restartable;
+  let slave: SerialPort;
+  beforeAll(async () => {
+    cable = await startSerialPair(`${dir.path}/m`, `${dir.path}/s`);
+    slave = new SerialPort({ path: `${dir.path}/s`, baudRate: 19200 });
+    await new Promise((r) => slave.once('open', r));
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => slave.close(() => r()));
+    await cable.stop();
+    dir.cleanup();
+  });
+
+  it('counts bad CRC, short frames, other units and late answers, and emits only good values', async () => {
+    let requests = 0;
+    slave.on('data', (req: Buffer) => {
+      if (req.length < 8) return;
+      requests++;
+      const unit = req[0];
+      switch (requests) {
+        case 1:
+          slave.write(frame(unit, 999, true)); // bad CRC
+          break;
+        case 2:
+          slave.write(Buffer.from([unit, 3, 2])); // short frame, then silence
+          break;
+        case 3:
+          slave.write(frame(unit + 4, 999)); // a valid frame from another unit
+          break;
+        case 4:
+          setTimeout(() => slave.write(frame(unit, 999)), 230); // too late: after the 200 ms timeout
+          break;
+        default:
+          slave.write(frame(unit, 777));
+      }
+    });
+    const config = modbusRtuSchema.parse({
+      name: 'faulty',
+      type: 'modbus-rtu',
+      path: `${dir.path}/m`,
+      baudRate: 19200,
+      devices: [
+        {
+          unitId: 3,
+          interval: '100ms',
+          timeout: '200ms',
+          retries: 1,
+          points: [{ name: 'v', table: 'holding', address: 0, scale: 0.1, topic: 'f/v' }],
+        },
+      ],
+    });
+    const events: EventInput[] = [];
+    const driver = new ModbusDriver(config);
+    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
+    try {
+      await eventually(() => events.filter((e) => e.topic === 'f/v').length >= 3, 8000, 'three good readings');
+      const values = events.filter((e) => e.topic === 'f/v').map((e) => (e.payload as { value: number }).value);
+      expect(new Set(values)).toEqual(new Set([77.7]));
+      const h = driver.health().devices[0];
+      expect(h.state).toBe('up');
+      // Each bad exchange is counted: a CRC error, and timeouts for the short frame, the other unit and the late answer.
+      expect(h.failures, JSON.stringify(h.failures)).toHaveProperty('crc');
+      expect(
+        (h.failures.timeout ?? 0) + (h.failures['short-frame'] ?? 0) + (h.failures['wrong-unit'] ?? 0),
+      ).toBeGreaterThanOrEqual(1);
+    } finally {
+      await driver.stop(Date.now() + 1000);
+    }
+  });
+});
+
+describe('modbus-tcp against a slave that never answers', () => {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('data', () => undefined); // accepts, reads, never answers
+  });
+  let port = 0;
+  beforeAll(async () => {
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('goes down on timeouts and stops by its deadline with a request in flight', async () => {
+    const driver = new ModbusDriver(
+      modbusTcpSchema.parse({
+        name: 'mute',
+        type: 'modbus-tcp',
+        host: '127.0.0.1',
+        port,
+        devices: [
+          {
+            interval: '50ms',
+            timeout: '300ms',
+            retries: 0,
+            downAfter: 2,
+            points: [{ name: 'x', table: 'input', address: 0 }],
+          },
+        ],
+      }),
+    );
+    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async () => undefined });
+    await eventually(() => driver.health().devices[0].state === 'down', 5000, 'down after timeouts');
+    expect(driver.health().devices[0].failures.timeout).toBeGreaterThanOrEqual(2);
+    await new Promise((r) => setTimeout(r, 120)); // most likely mid-request now
+    const t0 = Date.now();
+    await driver.stop(Date.now() + 500);
+    expect(Date.now() - t0).toBeLessThanOrEqual(600);
+    expect(driver.health().devices[0].state).toBe('stopped');
+  });
+});
