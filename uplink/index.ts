@@ -36,6 +36,10 @@ export async function createSink(config: UplinkConfig, ctx: SinkContext): Promis
       const { EventHubsSink } = await import('./eventhubs/index.js');
       return new EventHubsSink(config, ctx);
     }
+    case 'kafka': {
+      const { KafkaSink } = await import('./kafka/index.js');
+      return new KafkaSink(config, ctx);
+    }
     case 'kinesis': {
       const { KinesisSink } = await import('./kinesis/index.js');
       return new KinesisSink(config, ctx);

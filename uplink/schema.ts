@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { amqpUplinkSchema } from './amqp/schema.js';
 import { eventHubsUplinkSchema } from './eventhubs/schema.js';
 import { httpUplinkSchema } from './http/schema.js';
+import { kafkaUplinkSchema } from './kafka/schema.js';
 import { kinesisUplinkSchema } from './kinesis/schema.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { natsUplinkSchema } from './nats/schema.js';
@@ -14,6 +15,7 @@ export const uplinkSchema = z.discriminatedUnion('type', [
   natsUplinkSchema,
   amqpUplinkSchema,
   eventHubsUplinkSchema,
+  kafkaUplinkSchema,
   kinesisUplinkSchema,
   s3UplinkSchema,
 ]);
