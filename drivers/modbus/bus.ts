@@ -55,7 +55,7 @@ export function classify(err: unknown): ModbusFailure {
     /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH/.test(msg)
   )
     reason = 'connect';
-  else if (/Port Not Open|not open/i.test(msg)) reason = 'not-open';
+  else if (/Port Not Open/i.test(msg)) reason = 'not-open';
   else if (e?.code === 'ENOENT' || /No such file|ENOENT|cannot open|Error: Error/i.test(msg)) reason = 'open';
   return new ModbusFailure(reason, msg);
 }
@@ -178,10 +178,8 @@ export class ModbusBus {
       closeQuietly(client);
       const f = classify(err);
       const where = t.kind === 'tcp' ? `${t.host}:${t.port}` : t.path;
-      throw new ModbusFailure(
-        t.kind === 'tcp' ? 'connect' : f.reason === 'error' ? 'open' : f.reason,
-        `cannot open ${where}: ${f.message}`,
-      );
+      // Whatever the library said, the port did not open: on TCP a connect failure, on serial an open failure.
+      throw new ModbusFailure(t.kind === 'tcp' ? 'connect' : 'open', `cannot open ${where}: ${f.message}`);
     } finally {
       clearTimeout(guard);
     }

@@ -94,6 +94,34 @@ describe('modbus-rtu over a socat serial pair against the pymodbus RTU slave', (
     }
   });
 
+  it('counts a serial path that does not exist as down, and keeps retrying', async () => {
+    const driver = new ModbusDriver(
+      modbusRtuSchema.parse({
+        name: 'nope',
+        type: 'modbus-rtu',
+        path: `${dir.path}/ttyNOPE0`,
+        devices: [
+          { interval: '100ms', downAfter: 1, maxBackoff: '200ms', points: [{ name: 'a', table: 'coil', address: 0 }] },
+        ],
+      }),
+    );
+    const events: EventInput[] = [];
+    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
+    try {
+      await eventually(() => driver.health().devices[0].consecutiveFailures >= 2, 5000, 'two failed polls');
+      const h = driver.health().devices[0];
+      expect(h.state).toBe('down');
+      // One attempt per poll: a port that does not open is not retried within the poll.
+      expect(h.failures).toEqual({ open: h.consecutiveFailures });
+      expect(h.lastError).toMatch(/cannot open .*ttyNOPE0/);
+      expect(events.filter((e) => e.kind === 'status').map((e) => (e.payload as { state: string }).state)).toEqual([
+        'down',
+      ]);
+    } finally {
+      await driver.stop(Date.now() + 1000);
+    }
+  });
+
   it('computes the inter-frame gap from the line speed', () => {
     const line = {
       kind: 'rtu' as const,
