@@ -72,7 +72,17 @@ export function payloadFromBody(body: Buffer | string): { payload: unknown; payl
   const first = text.charCodeAt(0);
   // Only try JSON.parse where the first character can start a JSON value: most text bodies are
   // rejected without the cost of a thrown exception.
-  if (text.length > 0 && (first === 123 || first === 91 || first === 34 || first === 45 || (first >= 48 && first <= 57) || text === 'true' || text === 'false' || text === 'null')) {
+  if (
+    text.length > 0 &&
+    (first === 123 ||
+      first === 91 ||
+      first === 34 ||
+      first === 45 ||
+      (first >= 48 && first <= 57) ||
+      text === 'true' ||
+      text === 'false' ||
+      text === 'null')
+  ) {
     try {
       const payload = JSON.parse(text);
       return { payload, payloadJson: text.trim() };

@@ -1,12 +1,15 @@
 /** Logging: pino, JSON lines by default (for journald and log shippers), pretty in a terminal. */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
 export function createLogger(level = process.env.SLUICE_LOG_LEVEL ?? 'info', pretty = process.stdout.isTTY): Logger {
   const options = { level, base: { name: 'sluice' }, timestamp: pino.stdTimeFunctions.isoTime };
   if (pretty && process.env.SLUICE_LOG_FORMAT !== 'json') {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
+    });
   }
   return pino(options);
 }
