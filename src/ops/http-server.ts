@@ -77,13 +77,23 @@ export class HttpServer {
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) this.logger.error({ err, path: url.pathname }, 'HTTP handler failed');
       if (!res.headersSent) {
-        sendJson(res, status, { error: err instanceof Error ? err.message : String(err) }, err instanceof HttpError ? err.headers : {});
+        sendJson(
+          res,
+          status,
+          { error: err instanceof Error ? err.message : String(err) },
+          err instanceof HttpError ? err.headers : {},
+        );
       } else res.destroy();
     }
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(text);

@@ -94,7 +94,10 @@ export async function startMosquitto(extraConfig = '', persistent = false): Prom
   const dir = tempDir('sluice-mosquitto-');
   const conf = join(dir.path, 'mosquitto.conf');
   const persistence = persistent ? `persistence true\npersistence_location ${dir.path}/` : 'persistence false';
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}\nmax_queued_messages 100000\n${extraConfig}\n`);
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}\nmax_queued_messages 100000\n${extraConfig}\n`,
+  );
   return managed('mosquitto', ['-c', conf], port, `mqtt://127.0.0.1:${port}`, dir.cleanup);
 }
 
@@ -111,7 +114,13 @@ export async function startNats(): Promise<Peer> {
     }
   });
   if (!bin) throw new Error('nats-server is not installed (test/setup.sh installs it)');
-  return managed(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir.path], port, `nats://127.0.0.1:${port}`, dir.cleanup);
+  return managed(
+    bin,
+    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir.path],
+    port,
+    `nats://127.0.0.1:${port}`,
+    dir.cleanup,
+  );
 }
 
 /** The machine's RabbitMQ on 127.0.0.1:5672 (guest/guest), started when it is not running. */
