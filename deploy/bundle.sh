@@ -68,10 +68,11 @@ say "pruning files a device never needs"
 nm=$stage/node_modules
 # C/C++ sources of the native modules (their prebuilds are what loads).
 rm -rf "$nm/classic-level/deps" "$nm/classic-level/binding.cc" "$nm/@serialport/bindings-cpp/src"
-find "$nm" -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.ts.map' \
+# TypeScript sources and declarations (node never loads them), maps, docs, build files.
+find "$nm" -type f \( -name '*.map' -o -name '*.ts' -o -name '*.mts' -o -name '*.cts' \
   -o -name '*.md' ! -iname 'LICENSE*' -o -name '*.markdown' -o -name '*.gyp' -o -name '*.gypi' -o -name '.npmignore' \
   -o -name '.eslintrc*' -o -name '.prettierrc*' -o -name '.editorconfig' -o -name 'tsconfig*.json' -o -name '*.cc' \
-  -o -name '*.h' \) -delete
+  -o -name '*.h' -o -name '*.test.js' -o -name '*.spec.js' \) -delete
 find "$nm" -mindepth 2 -maxdepth 3 -type d \( -name test -o -name tests -o -name __tests__ -o -name .github \
   -o -name example -o -name examples -o -name docs -o -name benchmark -o -name benchmarks -o -name dist-types \) \
   -prune -exec rm -rf {} +

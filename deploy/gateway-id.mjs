@@ -3,12 +3,13 @@
 // Sets gateway.id in a Sluice config (YAML or JSON, rewritten as YAML with its comments kept) to
 // `gw-<board serial>` when the file sets none, so one config can be flashed onto many SD cards.
 // The serial comes from the device tree (Raspberry Pi and most arm boards), else /proc/cpuinfo,
-// else /etc/machine-id. Prints the id in effect. Exit 1 with one sentence when the file is unusable.
+// else /etc/machine-id ($SLUICE_BOARD_SERIAL overrides them all). Prints the id in effect. Exit 1 with one sentence when the file is unusable.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 
 function boardSerial() {
   const sources = [
+    () => process.env.SLUICE_BOARD_SERIAL,
     () => readFileSync('/sys/firmware/devicetree/base/serial-number', 'utf8'),
     () => /^Serial\s*:\s*(\S+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1],
     () => readFileSync('/etc/machine-id', 'utf8').slice(0, 16),
@@ -46,7 +47,7 @@ if (current !== undefined && current !== null && current !== '') {
   process.stdout.write(`${current}\n`);
   process.exit(0);
 }
-const serial = process.env.SLUICE_BOARD_SERIAL || boardSerial();
+const serial = boardSerial();
 if (!serial) {
   process.stderr.write(`${file}: sets no gateway.id and this board has no serial number to derive one from\n`);
   process.exit(1);
