@@ -14,6 +14,13 @@ command -v socat >/dev/null || need+=(socat)
 /usr/bin/python3 -c 'import serial_asyncio' 2>/dev/null || need+=(python3-serial python3-serial-asyncio)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
+# Ops tests (test/ops): the dashboard in Chromium, the units (systemd-analyze), the scripts
+# (shellcheck), and `npm run test:deploy`'s Debian chroot install (debootstrap, curl).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "test/setup.sh: missing Debian packages (${need[*]}) and not root to install them" >&2
