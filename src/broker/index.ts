@@ -44,6 +44,8 @@ interface CompiledUser {
 /** Topic room for a packet besides the payload: the topic (≤ 64 KiB) and headers/properties. */
 const PACKET_OVERHEAD = 65_536 + 1024;
 const RETRY_FULL_MS = 250;
+/** Unsent bytes a subscriber may fall behind by before it is dropped (at least 4 maximal packets). */
+const SLOW_CONSUMER_BYTES = 1024 * 1024;
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -185,6 +187,29 @@ export class LocalBroker {
     conn.once('close', () => this.connections--);
     const client = this.aedes.handle(conn, req) as unknown as ClientInternals;
     this.guardPacketSize(client);
+    this.guardSlowConsumer(client, conn);
+  }
+
+  /**
+   * A subscriber that stops reading must not hold up intake. aedes completes a delivery only once
+   * the subscriber's socket drained (up to drainTimeout), and the publisher's PUBACK waits for its
+   * deliveries, so one stuck subscriber would stall every sensor publishing to its topics. Here a
+   * delivery completes at once while the client's unsent backlog stays under a bound, and a client
+   * past it is disconnected as a slow consumer (as NATS does): bounded memory, intake unaffected.
+   */
+  private guardSlowConsumer(client: ClientInternals, conn: Socket): void {
+    if (typeof client.waitForDrain !== 'function') return;
+    const limit = Math.max(SLOW_CONSUMER_BYTES, 4 * (this.config.maxPayloadBytes + PACKET_OVERHEAD));
+    client.waitForDrain = (callback) => {
+      if (conn.writableLength > limit && !conn.destroyed) {
+        this.ctx.countRejected('slow_consumer');
+        this.ctx.logger.warn({ client: client.id, backlog: conn.writableLength }, 'subscriber dropped: it does not read what it subscribed to (slow consumer)');
+        conn.destroy();
+        setImmediate(callback, new Error('slow consumer'), client);
+        return;
+      }
+      setImmediate(callback, null, client);
+    };
   }
 
   /**
@@ -225,7 +250,7 @@ export class LocalBroker {
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): Promise<void> {
     const address = clientAddress(client);
-    const refuse = (code: 4 | 5, reason: string, msg: string) => {
+    const refuse = (code: 2 | 4 | 5, reason: string, msg: string) => {
       this.ctx.countRejected(reason);
       this.ctx.logger.warn({ client: client.id, address, username }, msg);
       const err = new Error(msg) as AuthenticateError;
@@ -237,12 +262,20 @@ export class LocalBroker {
     if (cn && (client.conn as TLSSocket).authorized) {
       const certUser = this.certUsers.get(String(cn));
       if (certUser) {
+        if (this.isTakeoverByAnotherUser(client, certUser)) {
+          return refuse(2, 'client_id_taken', 'login refused: the client id is in use by another user');
+        }
         (client as ClientWithUser).sluiceUser = certUser;
         return done(null, true);
       }
     }
     if (username === undefined) {
-      if (this.allowAnonymous) return done(null, true);
+      if (this.allowAnonymous) {
+        if (this.isTakeoverByAnotherUser(client, undefined)) {
+          return refuse(2, 'client_id_taken', 'login refused: the client id is in use by another user');
+        }
+        return done(null, true);
+      }
       return refuse(
         5,
         'auth_anonymous',
@@ -265,8 +298,23 @@ export class LocalBroker {
       this.noteFailure(address);
       return refuse(4, 'auth_failed', 'login refused: bad username or password');
     }
+    if (this.isTakeoverByAnotherUser(client, user)) {
+      return refuse(2, 'client_id_taken', 'login refused: the client id is in use by another user');
+    }
     (client as ClientWithUser).sluiceUser = user;
     done(null, true);
+  }
+
+  /**
+   * A CONNECT with the id of a connected client takes its session over (MQTT), which would let any
+   * user knock another user's sensor off by reusing its id. A takeover is allowed only by the same
+   * user (a sensor reconnecting); another user gets CONNACK 2 (identifier rejected).
+   */
+  private isTakeoverByAnotherUser(client: Client, user: CompiledUser | undefined): boolean {
+    // aedes keeps its connected clients by id (not in its typings).
+    const clients = (this.aedes as unknown as { clients?: Record<string, ClientWithUser> } | undefined)?.clients;
+    const existing = clients?.[client.id];
+    return !!existing && !existing.closed && existing.sluiceUser?.user.username !== user?.user.username;
   }
 
   private tooManyFailures(address: string): boolean {
@@ -368,6 +416,7 @@ type ClientWithUser = Client & { sluiceUser?: CompiledUser; closed?: boolean };
 
 interface ClientInternals {
   id: string;
+  waitForDrain?: (callback: (err: Error | null, client: unknown) => void) => void;
   _parser?: {
     _parseLength: () => boolean;
     packet: { length: number };
