@@ -33,7 +33,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     const config = validateConfig({
       gateway: { id: 'gw-dash', dataDir: data.path },
       broker: { listeners: [{ host: '127.0.0.1', port: mqttPort }], allowAnonymous: true },
-      analytics: [{ name: 'temp', match: 'sensors/+/temp', field: 'value', detector: 'auto' }],
+      analytics: [{ name: 'hot', match: 'sensors/+/temp', field: 'value', detector: { type: 'threshold', high: 50 } }],
       http: { host: '127.0.0.1', port: httpPort },
     });
     gateway = new Gateway(config, { logger: silentLogger });
@@ -100,6 +100,15 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     } finally {
       await client.endAsync();
     }
+
+    // An anomaly: a reading above the threshold shows up in the count and the recent list.
+    expect(await number('anomalies-total')).toBe(0);
+    const alarm = await mqtt.connectAsync(mqttUrl, { clientId: 'dash-alarm', reconnectPeriod: 0 });
+    await alarm.publishAsync(TOPIC, JSON.stringify({ value: 99 }), { qos: 1 });
+    await alarm.endAsync();
+    await expect.poll(() => number('anomalies-total'), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => text('anomalies-recent')).toContain(TOPIC);
+    expect(await text('anomalies-recent')).toMatch(/threshold/);
 
     // The chart of the chosen topics (the first few by default) draws a line.
     const chart = page.locator(`.chart[data-topic="${TOPIC}"]`);

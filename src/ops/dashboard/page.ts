@@ -1,8 +1,8 @@
 /**
  * The dashboard page: one HTML document with inline CSS and JS (no framework, no external URL), a
  * few dozen KB, readable on a phone. It listens to `api/stream` (Server-Sent Events; relative, so it
- * works behind a path prefix) and renders every frame; the chart history lives in the page, capped
- * at 120 points per topic. Everything from the gateway is inserted as text, never as HTML.
+ * works behind a path prefix) and renders every frame; the chart samples each topic's latest value
+ * once a second and keeps the history in the page, capped at 120 points per topic. Everything from the gateway is inserted as text, never as HTML.
  *
  * The client code avoids backticks and template placeholders so it can live in this template string.
  */
@@ -245,7 +245,7 @@ ul.plain li{padding:.25rem 0;border-bottom:1px solid var(--line);font-size:.85re
       li.appendChild(el('strong', '', r.topic || r.rule || ''));
       var what = [];
       if (r.detector) what.push(r.detector);
-      if (r.value !== undefined) what.push('value ' + short(r.value));
+      if (r.value !== undefined && !r.reason) what.push('value ' + short(r.value));
       if (r.score !== undefined) what.push('score ' + short(r.score));
       if (r.reason) what.push(r.reason);
       li.appendChild(el('span', '', ' ' + (what.length ? what.join(', ') : JSON.stringify(r))));
