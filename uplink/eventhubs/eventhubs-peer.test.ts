@@ -84,7 +84,9 @@ beforeAll(async () => {
         ),
     );
   });
-  server = c.listen({ port: 0, host: '127.0.0.1', autoaccept: false } as Parameters<typeof c.listen>[0]) as unknown as Server;
+  server = c.listen({ port: 0, host: '127.0.0.1', autoaccept: false } as Parameters<
+    typeof c.listen
+  >[0]) as unknown as Server;
   await new Promise((r) => server.once('listening', r));
   port = (server.address() as AddressInfo).port;
   server.on('connection', (sock: Socket) => sockets.add(sock));
