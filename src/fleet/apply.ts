@@ -37,6 +37,8 @@ export interface ApplyReport {
   applyError?: string;
   health?: HealthReport;
   rollbackError?: string;
+  /** How long each phase took, ms. */
+  timings?: { applyMs: number; healthMs?: number; rollbackMs?: number };
 }
 
 export interface ApplyDeps {
@@ -151,12 +153,14 @@ export async function applyConfigSet(
   } catch (err) {
     applyError = (err as Error).message;
   }
+  const timings: NonNullable<ApplyReport['timings']> = { applyMs: Date.now() - since };
   if (!applyError && !unchanged) {
     health = await waitHealthy(gateway, next, {
       timeoutMs: next.fleet?.healthTimeout ?? 30_000,
       since,
       fleetConnected: deps.fleetConnected,
     });
+    timings.healthMs = health.elapsedMs;
   }
   let keepError: string | undefined;
   if (!applyError && (health?.healthy ?? true)) {
@@ -185,6 +189,7 @@ export async function applyConfigSet(
     : (keepError ?? `it was not healthy within ${next.fleet?.healthTimeout} ms: ${health?.reasons.join('; ')}`);
   logger.warn({ version, previousVersion, why }, 'fleet config rolled back');
   let rollbackError: string | undefined;
+  const rollbackStart = Date.now();
   try {
     await gateway.reconfigure(prev);
   } catch (err) {
@@ -195,6 +200,7 @@ export async function applyConfigSet(
   } catch (err) {
     rollbackError = [rollbackError, (err as Error).message].filter(Boolean).join('; ');
   }
+  timings.rollbackMs = Date.now() - rollbackStart;
   if (rollbackError) logger.error({ rollbackError }, 'rolling back the fleet config met errors');
   return {
     outcome: 'rolled-back',
@@ -206,5 +212,6 @@ export async function applyConfigSet(
     applyError,
     health,
     rollbackError,
+    timings,
   };
 }

@@ -166,6 +166,11 @@ export class FleetAgent {
     const client = mqtt.connect(conn.url, conn.options);
     this.client = client;
     client.on('connect', (ack) => {
+      if (this.client !== client) {
+        // A client this agent already let go of (two with one client id would take over each other's session).
+        client.end(true);
+        return;
+      }
       this.metrics.connected.set(1);
       this.logger.info(
         { url: conn.url, sessionPresent: ack.sessionPresent, topic: conn.topics.cmd },
@@ -176,10 +181,12 @@ export class FleetAgent {
       });
       this.publishState();
     });
-    client.on('close', () => this.metrics.connected.set(0));
+    client.on('close', () => {
+      if (this.client === client) this.metrics.connected.set(0);
+    });
     client.on('error', (err) => this.logger.debug({ err: err.message }, 'fleet connection error'));
     client.on('message', (topic, payload) => {
-      if (topic === conn.topics.cmd) this.enqueue(payload);
+      if (topic === conn.topics.cmd && this.client === client) this.enqueue(payload);
     });
   }
 
@@ -190,11 +197,22 @@ export class FleetAgent {
     this.connection = undefined;
     if (!client || !conn) return;
     this.metrics.connected.set(0);
-    if (client.connected) {
-      await Promise.race([
-        client.publishAsync(conn.topics.state, this.statePayload('offline'), { qos: 1, retain: true }).catch(() => {}),
-        sleep(deadlineMs / 2),
-      ]);
+    if (!client.connected) {
+      // Nothing to say goodbye to (e.g. a dead host after a bad config): drop it at once.
+      client.end(true);
+      return;
+    }
+    const said = await Promise.race([
+      client.publishAsync(conn.topics.state, this.statePayload('offline'), { qos: 1, retain: true }).then(
+        () => true,
+        () => false,
+      ),
+      sleep(deadlineMs / 2).then(() => false),
+    ]);
+    if (!said) {
+      // Closing without DISCONNECT makes the broker publish the last will: the state still ends up offline.
+      client.end(true);
+      return;
     }
     await Promise.race([client.endAsync().catch(() => {}), sleep(deadlineMs / 2)]);
     client.end(true);

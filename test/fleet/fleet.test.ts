@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { validateConfig } from '../../src/config/load.js';
 import { signCommand } from '../../src/fleet/command.js';
-import { FleetAgent, loadEffectiveConfig } from '../../src/fleet/index.js';
+import { type FleetAgent, loadEffectiveConfig } from '../../src/fleet/index.js';
 import { parsePrivateKey } from '../../src/fleet/keys.js';
 import { configHash } from '../../src/fleet/lkg.js';
 import { Gateway } from '../../src/gateway.js';
@@ -30,19 +30,25 @@ interface TestGateway {
 }
 
 /**
- * A real Gateway on free ports, logging into a discarding stream (test/helpers' startTestGateway
- * shares the process-wide silent logger, whose level Gateway.reconfigure would change).
+ * A real Gateway on free ports (or the given ones), started the way `sluice run` starts it: the
+ * last-known-good config wins over an older file. It logs into a discarding stream
+ * (test/helpers' startTestGateway shares the process-wide silent logger, whose level
+ * Gateway.reconfigure would change). The gateway runs its own FleetAgent.
  */
-async function startGateway(input: Record<string, unknown>): Promise<TestGateway> {
-  const mqttPort = await freePort();
-  const httpPort = await freePort();
-  const config = validateConfig({
+async function startGateway(
+  input: Record<string, unknown>,
+  ports?: { mqttPort: number; httpPort: number },
+): Promise<TestGateway> {
+  const mqttPort = ports?.mqttPort ?? (await freePort());
+  const httpPort = ports?.httpPort ?? (await freePort());
+  const fileConfig = validateConfig({
     ...input,
     broker: { listeners: [{ host: '127.0.0.1', port: mqttPort }] },
     http: { host: '127.0.0.1', port: httpPort },
     buffer: { commitInterval: 2 },
   });
   const logger = pino({ level: 'info' }, new Writable({ write: (_c, _e, cb) => cb() }));
+  const { config } = await loadEffectiveConfig(fileConfig, undefined, logger);
   const gateway = new Gateway(config, { logger });
   await gateway.start();
   return { gateway, mqttPort, httpPort, stop: () => gateway.stop() };
@@ -75,7 +81,7 @@ async function sluice(...args: string[]): Promise<{ code: number; out: string }>
 describe('fleet management over MQTT', () => {
   let cloud: Peer;
   let gw: TestGateway;
-  let agent: FleetAgent;
+  const agent = () => gw.gateway.fleet as FleetAgent;
   let operator: mqtt.MqttClient;
   let sensor: mqtt.MqttClient;
   let sensorClosed = 0;
@@ -168,8 +174,6 @@ describe('fleet management over MQTT', () => {
     });
 
     gw = await startGateway(baseConfig());
-    agent = new FleetAgent(gw.gateway);
-    await agent.start();
     await waitFor(() => states.some((s) => s.status === 'online'), 10_000, 'the online state');
 
     // A sensor connected to the gateway's own broker: a config change must not drop it.
@@ -179,7 +183,6 @@ describe('fleet management over MQTT', () => {
 
   afterAll(async () => {
     await sensor?.endAsync().catch(() => {});
-    await agent?.stop();
     await gw?.stop();
     await operator?.endAsync();
     await cloud?.stop();
@@ -307,6 +310,7 @@ describe('fleet management over MQTT', () => {
       health: { healthy: false },
     });
     expect(took).toBeLessThan(4000 + 6000); // the health timeout, plus reconnecting to report
+    console.log(`rollback: result ${took} ms after publishing; phases ${JSON.stringify(res.result?.timings)}`);
     expect(configHash(gw.gateway.config)).toBe(hashBefore);
     await waitFor(
       () =>
@@ -439,9 +443,20 @@ describe('fleet management over MQTT', () => {
     );
   }, 30_000);
 
-  it('applies a command queued while the gateway was offline, and still refuses its replay after a restart', async () => {
-    await agent.stop();
-    await waitFor(() => states.at(-1)?.status === 'offline', 5_000, 'the offline state');
+  it('is marked offline by its last will when the connection dies, and online again when it is back', async () => {
+    const n = states.length;
+    // Cut the TCP connection under the client, as a power cut or a dead link would.
+    (agent() as unknown as { client: mqtt.MqttClient }).client.stream.destroy();
+    await waitFor(() => states.slice(n).some((s) => s.status === 'offline'), 10_000, 'the last will');
+    expect(states.slice(n).find((s) => s.status === 'offline')).toMatchObject({ gateway: ID, configVersion: 1 });
+    await waitFor(() => states.at(-1)?.status === 'online', 10_000, 'online after reconnecting');
+  }, 25_000);
+
+  it('applies a command queued while the gateway was stopped, boots the last-known-good config, and refuses a replay after a restart', async () => {
+    const ports = { mqttPort: gw.mqttPort, httpPort: gw.httpPort };
+    await sensor.endAsync();
+    await gw.stop();
+    await waitFor(() => states.at(-1)?.status === 'offline', 10_000, 'the offline state');
     const config = operatorConfig({
       drivers: [
         ...baseConfig().drivers,
@@ -452,22 +467,31 @@ describe('fleet management over MQTT', () => {
     const r = spawnSync(
       'mosquitto_pub',
       ['-h', '127.0.0.1', '-p', String(cloud.port), '-q', '1', '-t', `${PREFIX}/${ID}/cmd`, '-m', cmd],
-      { encoding: 'utf8' },
+      {
+        encoding: 'utf8',
+      },
     );
     expect(r.status, r.stderr).toBe(0);
     const id = JSON.parse(cmd).id;
-    agent = new FleetAgent(gw.gateway);
-    await agent.start();
+
+    // Restarted with the original file (version 0): it boots version 1, the last-known-good one,
+    // then the broker hands it the queued command.
+    gw = await startGateway(baseConfig(), ports);
+    expect(gw.gateway.config.drivers.map((d) => d.name)).toEqual(['sim1', 'sim2']);
     const res = await waitFor(() => results.find((x) => x.id === id), 20_000, 'the queued command result');
-    expect(res, res.error).toMatchObject({ ok: true, result: { outcome: 'applied', version: 3 } });
+    expect(res, res.error).toMatchObject({ ok: true, result: { outcome: 'applied', version: 3, previousVersion: 1 } });
     expect(gw.gateway.config.drivers.map((d) => d.name)).toContain('sim3');
 
-    // A new agent (as after a restart) still knows the id.
-    await agent.stop();
-    agent = new FleetAgent(gw.gateway);
-    await agent.start();
-    await waitFor(() => states.at(-1)?.status === 'online', 5_000, 'online again');
+    // Restarted again: version 3 runs, and the same command is a replay.
+    await gw.stop();
+    gw = await startGateway(baseConfig(), ports);
+    expect(gw.gateway.config.fleet?.configVersion).toBe(3);
+    await waitFor(
+      () => states.at(-1)?.status === 'online' && states.at(-1)?.configVersion === 3,
+      10_000,
+      'online again',
+    );
     const replay = await publishCommand(cmd);
     expect(replay).toMatchObject({ ok: false, error: expect.stringMatching(/replay/) });
-  }, 40_000);
+  }, 60_000);
 });
