@@ -1,0 +1,63 @@
+/**
+ * Prometheus metrics of the field devices, read from the drivers' `health()` at scrape time (no
+ * work on the poll path): whether each device is up, its consecutive failures, failures by reason
+ * since the driver started, and the time of its last success. Labels come from the config (driver
+ * and device names) and the drivers' fixed reason vocabulary, so cardinality is bounded. The gauges
+ * are reset at every scrape, so a removed driver disappears from the output.
+ */
+import { Gauge, type Registry } from 'prom-client';
+import type { DriverHealth } from './driver.js';
+
+export function registerDriverMetrics(registry: Registry, drivers: () => readonly DriverHealth[]): void {
+  const registers = [registry];
+  const each = (f: (d: DriverHealth, dev: DriverHealth['devices'][number]) => void) => {
+    for (const d of drivers()) for (const dev of d.devices) f(d, dev);
+  };
+  new Gauge({
+    name: 'sluice_driver_device_up',
+    help: '1 when the field device answers (state up), 0 otherwise (starting, degraded, down, stopped).',
+    labelNames: ['driver', 'type', 'device', 'state'],
+    registers,
+    collect() {
+      this.reset();
+      each((d, dev) =>
+        this.set({ driver: d.name, type: d.type, device: dev.device, state: dev.state }, dev.state === 'up' ? 1 : 0),
+      );
+    },
+  });
+  new Gauge({
+    name: 'sluice_driver_device_consecutive_failures',
+    help: 'Failed polls or opens in a row.',
+    labelNames: ['driver', 'device'],
+    registers,
+    collect() {
+      this.reset();
+      each((d, dev) => this.set({ driver: d.name, device: dev.device }, dev.consecutiveFailures));
+    },
+  });
+  new Gauge({
+    name: 'sluice_driver_device_failures_total',
+    help: 'Failures since the driver started, by reason (timeout, exception, crc, checksum, garbage, ...).',
+    labelNames: ['driver', 'device', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      each((d, dev) => {
+        for (const [reason, n] of Object.entries(dev.failures))
+          this.set({ driver: d.name, device: dev.device, reason }, n);
+      });
+    },
+  });
+  new Gauge({
+    name: 'sluice_driver_device_last_success_timestamp_seconds',
+    help: 'When the device last answered (epoch seconds); absent until it has.',
+    labelNames: ['driver', 'device'],
+    registers,
+    collect() {
+      this.reset();
+      each((d, dev) => {
+        if (dev.lastSuccessTs !== null) this.set({ driver: d.name, device: dev.device }, dev.lastSuccessTs / 1000);
+      });
+    },
+  });
+}
