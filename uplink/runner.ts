@@ -103,6 +103,8 @@ export class UplinkRunner {
   /** `ts` of the oldest event read but not yet committed (for lag). */
   private oldestUndoneTs: number | null = null;
   private readonly gaugeSource;
+  /** The chain of cursor persists in flight (awaited at stop). */
+  private commits: Promise<unknown> = Promise.resolve();
 
   constructor(opts: UplinkRunnerOptions) {
     this.config = opts.config;
@@ -159,6 +161,7 @@ export class UplinkRunner {
     }
     this.loop = undefined;
     this.state = 'stopped';
+    await withDeadline(this.commits, Math.max(100, until - Date.now()));
     const left = Math.max(100, until - Date.now());
     await withDeadline(this.sink.stop(), left).catch((err) =>
       this.logger.warn({ err }, 'the uplink did not stop cleanly'),
@@ -270,16 +273,25 @@ export class UplinkRunner {
       }
     }
     attempt = 0;
+    // The next batch is read while the current one is in flight (one batch ahead: reading the log and
+    // waiting for the peer's ack overlap). It is sent after the current one, so order holds; if the
+    // runner stops first, its events were never committed and are read again next time.
+    let ahead: Promise<StoredEvent[][]> | undefined;
     while (!this.stopping) {
       try {
         if (!(await this.gate())) continue;
-        const chunks = await this.collect();
+        const chunks = ahead ? await ahead : await this.collect(false);
+        ahead = undefined;
         if (chunks.length === 0) continue;
+        ahead = this.collect(true);
+        ahead.catch(() => {}); // awaited (and its error handled) on the next turn
         await this.deliver(chunks);
         attempt = 0;
       } catch (err) {
         // Reader or dead-letter failure: nothing past the last commit is lost; read again after a pause.
         this.recordError(message(err));
+        if (ahead) await ahead.catch(() => {});
+        ahead = undefined;
         this.reader.rewind();
         this.oldestUndoneTs = null;
         this.state = 'backoff';
@@ -303,10 +315,13 @@ export class UplinkRunner {
    * One batch: waits for the first events, then up to `batch.maxDelay` for it to fill. Returns the
    * reader's hand-outs as they came (each `next` result is one span the reader can acknowledge).
    */
-  private async collect(): Promise<StoredEvent[][]> {
+  private async collect(readAhead: boolean): Promise<StoredEvent[][]> {
     const { maxEvents, maxBytes, maxDelay } = this.config.batch;
     const first = await this.reader.next(maxEvents, maxBytes, this.filter);
     if (first.length === 0) {
+      // Read ahead, an empty read only means the batch in flight was the last one: the caller comes
+      // back after delivering it. Otherwise everything is delivered: a flush is over.
+      if (readAhead) return [];
       this.flushing = false;
       this.state = 'idle';
       await this.waitForEvents(this.windows ? this.windows.msToNextCheck() : undefined);
@@ -416,7 +431,7 @@ export class UplinkRunner {
         let n = span.committed;
         while (n < span.length && done[span.from + n]) n++;
         if (n > span.committed) {
-          await this.reader.commit(events[span.from + n - 1].seq);
+          this.commit(events[span.from + n - 1].seq);
           span.committed = n;
         }
         if (n < span.length) break;
@@ -440,6 +455,18 @@ export class UplinkRunner {
       await sleep(delay, this.wakeCtl.signal);
       this.state = 'sending';
     }
+  }
+
+  /**
+   * Commits without holding up the next batch: the reader applies the acknowledgement at once (its
+   * read position and pending count move now) and persists it with the log's next write, which may
+   * wait for a group commit's fsync. Waiting for that per batch would cap the drain rate at the fsync
+   * rate; the chain is awaited at stop, and a failed persist is reported (the events are then
+   * re-delivered after a restart: at least once, never lost).
+   */
+  private commit(seq: number): void {
+    const p = this.reader.commit(seq).catch((err) => this.recordError(`could not persist the cursor: ${message(err)}`));
+    this.commits = this.commits.then(() => p);
   }
 
   private async toDeadLetter(events: StoredEvent[], reason: string): Promise<void> {
