@@ -14,6 +14,7 @@
  * - Packets larger than the payload limit are refused while their header is parsed, before the
  *   body is buffered, so a huge remaining-length claim costs no memory.
  */
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
@@ -203,7 +204,10 @@ export class LocalBroker {
     client.waitForDrain = (callback) => {
       if (conn.writableLength > limit && !conn.destroyed) {
         this.ctx.countRejected('slow_consumer');
-        this.ctx.logger.warn({ client: client.id, backlog: conn.writableLength }, 'subscriber dropped: it does not read what it subscribed to (slow consumer)');
+        this.ctx.logger.warn(
+          { client: client.id, backlog: conn.writableLength },
+          'subscriber dropped: it does not read what it subscribed to (slow consumer)',
+        );
         conn.destroy();
         setImmediate(callback, new Error('slow consumer'), client);
         return;
@@ -371,6 +375,17 @@ export class LocalBroker {
     }
     if (!this.isIngest(topic)) {
       done(null);
+      return;
+    }
+    // A body that is not UTF-8 would be stored altered (its bad bytes become U+FFFD in the string
+    // payload): refused and counted instead, as an oversize body is.
+    if (!isUtf8(payload)) {
+      this.ctx.countRejected('invalid_utf8');
+      this.ctx.logger.warn(
+        { client: client?.id, topic },
+        'publish refused: the payload is not valid UTF-8 (binary payloads are not stored); connection closed',
+      );
+      done(new Error('payload is not valid UTF-8'));
       return;
     }
 
