@@ -229,3 +229,16 @@ describe('UplinkRunner', () => {
     expect(runner.status().state).toBe('stopped');
   });
 });
+
+describe('UplinkRunner, disabled', () => {
+  it('sends nothing and keeps its cursor, but reports the backlog', async () => {
+    const sink = new ScriptedSink();
+    const { log, reader, runner } = setup(sink, { enabled: false });
+    log.appendN(7);
+    runner.start();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sink.batches).toHaveLength(0);
+    expect(reader.committed).toBe(0);
+    expect(runner.status()).toMatchObject({ state: 'disabled', pendingEvents: 7 });
+  });
+});

@@ -40,7 +40,7 @@ export interface UplinkRunnerOptions {
   deadLetter?: DeadLetterStore;
 }
 
-export type UplinkState = 'starting' | 'idle' | 'sending' | 'backoff' | 'window-closed' | 'stopped';
+export type UplinkState = 'starting' | 'idle' | 'sending' | 'backoff' | 'window-closed' | 'disabled' | 'stopped';
 
 export interface UplinkStatus {
   name: string;
@@ -135,6 +135,12 @@ export class UplinkRunner {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
+    if (!this.config.enabled) {
+      // Disabled: the cursor stays where it is and nothing connects; status still reports the backlog.
+      this.state = 'disabled';
+      this.metrics.sources.add(this.gaugeSource);
+      return;
+    }
     this.state = 'starting';
     this.metrics.sources.add(this.gaugeSource);
     this.loop = this.run().catch((err) => {
@@ -159,11 +165,12 @@ export class UplinkRunner {
       await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, loopMs)))]);
       clearTimeout(timer);
     }
+    const wasDisabled = this.state === 'disabled';
     this.loop = undefined;
     this.state = 'stopped';
     await withDeadline(this.commits, Math.max(100, until - Date.now()));
     const left = Math.max(100, until - Date.now());
-    await withDeadline(this.sink.stop(), left).catch((err) =>
+    await withDeadline(wasDisabled ? Promise.resolve() : this.sink.stop(), left).catch((err) =>
       this.logger.warn({ err }, 'the uplink did not stop cleanly'),
     );
     this.reader.rewind();
