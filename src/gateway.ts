@@ -367,6 +367,7 @@ export class Gateway {
       gatewayId: this.id,
       logger,
       registry: this.registry,
+      dataDir: this.config.gateway.dataDir,
     });
     return {
       runner,
