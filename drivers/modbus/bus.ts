@@ -66,6 +66,7 @@ export class ModbusBus {
   private tail: Promise<unknown> = Promise.resolve();
   private lastFrameEnd = 0;
   private extraGapMs = 0;
+  private tcpTimeoutsInARow = 0;
   private closed = false;
   readonly gapMs: number;
   refs = 0;
@@ -110,18 +111,22 @@ export class ModbusBus {
         );
       });
       const res = await Promise.race([op, hard]);
+      this.tcpTimeoutsInARow = 0;
       // Coil reads return whole bytes of bits: keep only those asked for.
       return table === 'coil' || table === 'discrete'
         ? (res.data as boolean[]).slice(0, count)
         : (res.data as number[]);
     } catch (err) {
       const failure = classify(err);
+      if (failure.reason === 'exception') this.tcpTimeoutsInARow = 0; // an exception is an answer too
       // After a timeout or a garbled frame, the slave may still be talking: let the line go quiet
       // for a while longer than one frame gap before the next request.
       if (this.target.kind === 'rtu' && failure.reason !== 'exception') this.extraGapMs = Math.max(50, this.gapMs * 10);
-      if (failure.reason === 'timeout' && this.target.kind === 'tcp') {
-        // A TCP slave that stops answering on an open socket usually has a dead connection behind
-        // it (a restarted PLC); reconnecting is cheap and clears stale transactions.
+      if (failure.reason === 'timeout' && this.target.kind === 'tcp' && ++this.tcpTimeoutsInARow >= 2) {
+        // Timeouts on an open socket with no answer in between usually mean a dead connection
+        // behind it (a restarted PLC or NAT); reconnecting clears it. One dead unit id behind a
+        // Modbus gateway does not cause reconnects: the live units' answers reset the count.
+        this.tcpTimeoutsInARow = 0;
         this.dropClient();
       }
       throw failure;
