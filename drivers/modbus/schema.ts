@@ -60,8 +60,18 @@ export const deviceSchema = z.strictObject({
    */
   maxGap: z.number().int().min(0).max(124).default(0),
   /** Registers per request (≤ 125) and bits per request (≤ 2000); lower for devices that need it. */
-  maxRegisters: z.number().int().min(1).max(MAX_REGISTERS_PER_REQUEST).default(MAX_REGISTERS_PER_REQUEST),
-  maxBits: z.number().int().min(1).max(MAX_BITS_PER_REQUEST).default(MAX_BITS_PER_REQUEST),
+  maxRegisters: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_REGISTERS_PER_REQUEST, `is at most ${MAX_REGISTERS_PER_REQUEST} registers per request (the Modbus limit)`)
+    .default(MAX_REGISTERS_PER_REQUEST),
+  maxBits: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_BITS_PER_REQUEST, `is at most ${MAX_BITS_PER_REQUEST} bits per request (the Modbus limit)`)
+    .default(MAX_BITS_PER_REQUEST),
   points: z.array(pointSchema).min(1),
 });
 
