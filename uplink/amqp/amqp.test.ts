@@ -129,7 +129,7 @@ describe('amqp uplink (real RabbitMQ)', () => {
     runner.start();
     await until(() => runner.status().retried > 0);
     const err = runner.status().lastError ?? '';
-    expect(err).toMatch(/ACCESS.REFUSED|403/i);
+    expect(err).toContain('the server refused the credentials');
     expect(err).not.toContain('wrong-password');
     expect(runner.status().pendingEvents).toBe(2);
   });

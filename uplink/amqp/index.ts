@@ -9,6 +9,7 @@ import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
+import { describeNetworkError } from '../errors.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import { loadTls } from '../tls.js';
 import type { AmqpUplinkConfig } from './schema.js';
@@ -61,7 +62,7 @@ export class AmqpSink implements Sink {
         return;
       }
       conn.on('error', (err: Error) => {
-        this.lastError = `${this.safeUrl}: ${err.message}`;
+        this.lastError = `${this.safeUrl}: ${describeNetworkError(err)}`;
       });
       conn.on('close', () => this.lost('connection closed'));
       const channel = await conn.createConfirmChannel();
@@ -89,7 +90,7 @@ export class AmqpSink implements Sink {
         'amqp uplink connected',
       );
     } catch (err) {
-      this.lastError = `${this.safeUrl}: ${(err as Error).message}`;
+      this.lastError = `${this.safeUrl}: ${describeNetworkError(err)}`;
       this.scheduleReconnect();
     }
   }

@@ -17,6 +17,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
 import { VERSION } from '../../src/version.js';
 import { encodeBatch } from '../encode.js';
+import { describeNetworkError } from '../errors.js';
 import { allAccepted, type Batch, batchIdOf, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import { type LoadedTls, loadTls } from '../tls.js';
 import type { HttpUplinkConfig } from './schema.js';
@@ -70,7 +71,7 @@ export class HttpSink implements Sink {
       this.connected = true;
     } catch (err) {
       this.connected = false;
-      this.lastError = `${this.config.url}: ${(err as Error).message}`;
+      this.lastError = `${this.config.url}: ${describeNetworkError(err)}`;
       throw new Error(this.lastError);
     }
     const { status } = res;
@@ -175,7 +176,7 @@ export class HttpSink implements Sink {
       const done = (err?: Error) => {
         clearTimeout(timer);
         socket.destroy();
-        if (err) this.lastError = `${this.config.url}: ${err.message}`;
+        if (err) this.lastError = `${this.config.url}: ${describeNetworkError(err)}`;
         else this.connected = true;
         resolve();
       };

@@ -10,6 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
+import { describeNetworkError } from '../errors.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import { loadTls } from '../tls.js';
 import type { MqttUplinkConfig } from './schema.js';
@@ -68,7 +69,7 @@ export class MqttSink implements Sink {
       for (const w of this.waiters) w();
     });
     client.on('error', (err) => {
-      this.lastError = `${c.url}: ${err.message}`;
+      this.lastError = `${c.url}: ${describeNetworkError(err)}`;
     });
     client.on('close', () => {
       if (this.connected) {

@@ -18,6 +18,7 @@ import {
 import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
+import { describeNetworkError } from '../errors.js';
 import { allAccepted, type Batch, batchIdOf, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import type { NatsUplinkConfig } from './schema.js';
 
@@ -96,7 +97,7 @@ export class NatsSink implements Sink {
       if (this.config.stream?.create) await this.ensureStream(nc);
     } catch (err) {
       // e.g. refused credentials: reported, and tried again by the next send (after the runner's backoff)
-      this.lastError = `${this.config.servers.join(',')}: ${(err as Error).message}`;
+      this.lastError = `${this.config.servers.join(',')}: ${describeNetworkError(err)}`;
     } finally {
       this.settled = true;
     }

@@ -1,0 +1,146 @@
+/** The MQTT uplink over TLS with a client certificate, and through a link that stops answering. */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
+import { startMosquitto, tempDir } from '../../test/helpers/peers.js';
+import { UplinkRunner } from '../runner.js';
+import { MemoryLog } from '../testing/memory-log.js';
+import { MqttSink } from './index.js';
+import { mqttUplinkSchema } from './schema.js';
+
+const pki = tempDir('sluice-mqtt-pki-');
+const file = (name: string) => join(pki.path, name);
+
+beforeAll(() => {
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  // A private CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it.
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=sluice-test-ca', '-keyout', file('ca.key'), '-out', file('ca.pem'));
+  for (const [name, subject, ext] of [
+    ['server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1'],
+    ['client', '/CN=gw-01', 'extendedKeyUsage=clientAuth'],
+  ]) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`));
+    const extFile = file(`${name}.ext`);
+    execFileSync('sh', ['-c', `printf '%s\\n' '${ext}' > ${extFile}`]);
+    ssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', extFile, '-out', file(`${name}.pem`));
+  }
+  // Mosquitto drops root privileges to its own user: let it read the server's files.
+  chmodSync(pki.path, 0o755);
+  for (const f of readdirSync(pki.path)) chmodSync(file(f), 0o644);
+});
+afterAll(() => pki.cleanup());
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function setup(url: string, extra: Record<string, unknown> = {}) {
+  const config = mqttUplinkSchema.parse({
+    name: 'cloud',
+    type: 'mqtt',
+    url,
+    batch: { maxEvents: 100, maxDelay: 5 },
+    retry: { initialDelay: 50, maxDelay: 300 },
+    reconnect: { minDelay: 50, maxDelay: 200 },
+    ...extra,
+  });
+  const log = new MemoryLog('gw-01');
+  const reader = log.reader('cloud');
+  const runner = new UplinkRunner({
+    config,
+    sink: new MqttSink(config, { gatewayId: 'gw-01', logger: silentLogger }),
+    reader,
+    gatewayId: 'gw-01',
+    logger: silentLogger,
+    registry: new Registry(),
+  });
+  cleanups.push(() => runner.stop(2000));
+  return { log, reader, runner };
+}
+
+describe('mqtt uplink, TLS and faults', () => {
+  it('connects with a client certificate to a broker that requires one, verifying the broker against the CA', async () => {
+    const peer = await startMosquitto(
+      `cafile ${file('ca.pem')}\ncertfile ${file('server.pem')}\nkeyfile ${file('server.key')}\nrequire_certificate true\n`,
+    );
+    cleanups.push(() => peer.stop());
+    const url = `mqtts://127.0.0.1:${peer.port}`;
+    const got: number[] = [];
+    const sub = await mqtt.connectAsync(url, {
+      ca: [readPem('ca.pem')],
+      cert: readPem('client.pem'),
+      key: readPem('client.key'),
+    });
+    cleanups.push(() => sub.endAsync(true));
+    sub.on('message', (_t, p) => got.push(...JSON.parse(p.toString()).events.map((e: { seq: number }) => e.seq)));
+    await sub.subscribeAsync('sluice/gw-01/events', { qos: 1 });
+
+    const { log, reader, runner } = setup(url, {
+      tls: { ca: file('ca.pem'), cert: file('client.pem'), key: file('client.key') },
+    });
+    log.appendN(300);
+    runner.start();
+    await until(() => reader.committed === 300 && got.length >= 300);
+    expect(got).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+  });
+
+  it('without the client certificate it is refused, says so, and keeps the events', async () => {
+    const peer = await startMosquitto(
+      `cafile ${file('ca.pem')}\ncertfile ${file('server.pem')}\nkeyfile ${file('server.key')}\nrequire_certificate true\n`,
+    );
+    cleanups.push(() => peer.stop());
+    const { log, reader, runner } = setup(`mqtts://127.0.0.1:${peer.port}`, { tls: { ca: file('ca.pem') }, ackTimeout: '500ms' });
+    log.appendN(3);
+    runner.start();
+    await until(() => runner.status().retried > 0 && runner.status().lastError !== null);
+    expect(runner.status().connected).toBe(false);
+    expect(runner.status().lastError).toMatch(
+      /^mqtts:\/\/127\.0\.0\.1:\d+: the server requires a client certificate \(set tls.cert and tls.key\)$/,
+    );
+    expect(reader.committed).toBe(0);
+  });
+
+  it('a link that stops answering (blackhole): the PUBACK timeout re-makes the connection and nothing is lost', async () => {
+    const peer = await startMosquitto();
+    cleanups.push(() => peer.stop());
+    const proxy = await startFaultProxy({ targetPort: peer.port });
+    cleanups.push(() => proxy.close());
+    const got = new Set<number>();
+    const sub = await mqtt.connectAsync(peer.url);
+    cleanups.push(() => sub.endAsync(true));
+    sub.on('message', (_t, p) => {
+      for (const e of JSON.parse(p.toString()).events) got.add(e.seq);
+    });
+    await sub.subscribeAsync('sluice/gw-01/events', { qos: 1 });
+
+    const { log, reader, runner } = setup(proxy.url('mqtt'), { ackTimeout: '700ms', connectTimeout: '700ms', keepalive: '60s' });
+    runner.start();
+    log.appendN(200);
+    await until(() => reader.committed === 200);
+    proxy.blackhole(true);
+    log.appendN(200);
+    await until(() => runner.status().lastError?.includes('PUBACK') === true);
+    expect(reader.committed).toBe(200);
+    proxy.blackhole(false);
+    await until(() => reader.committed === 400);
+    await until(() => got.size === 400);
+  });
+});
+
+function readPem(name: string): Buffer {
+  return readFileSync(file(name));
+}
