@@ -54,7 +54,7 @@ export async function waitHealthy(gateway: FleetGateway, config: Config, opts: H
   const start = Date.now();
   const poll = opts.pollMs ?? 200;
   let goodPolls = 0;
-  let reasons: string[] = [];
+  let reasons: string[];
   for (;;) {
     reasons = healthReasons(config, gateway.status().uplinks, opts.since, opts.fleetConnected);
     goodPolls = reasons.length === 0 ? goodPolls + 1 : 0;
