@@ -10,7 +10,6 @@
  * The connection is opened lazily by `send` and never reconnects on its own: the runner's backoff
  * with jitter paces reconnects, so a fleet does not stampede the hub after an outage.
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import rhea, {
   type Connection,
@@ -22,6 +21,7 @@ import rhea, {
   type Sender,
 } from 'rhea';
 import { type OutRecord, planRecords } from '../records.js';
+import { loadTls } from '../tls.js';
 import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
 import { CbsClient, describeAmqpError } from './cbs.js';
 import { buildSasToken, sasTokenExpiry } from './sas.js';
@@ -230,11 +230,9 @@ export class EventHubsSink implements Sink {
       container_id: `sluice-${this.ctx.gatewayId}-${c.name}`,
     };
     if (c.transport === 'tls') {
-      o.servername = this.host;
-      if (c.tls?.ca) o.ca = readFileSync(c.tls.ca);
-      if (c.tls?.cert) o.cert = readFileSync(c.tls.cert);
-      if (c.tls?.key) o.key = readFileSync(c.tls.key);
-      o.rejectUnauthorized = c.tls?.rejectUnauthorized ?? true;
+      const tls = loadTls(c.tls, c.name);
+      Object.assign(o, { servername: this.host, rejectUnauthorized: true });
+      for (const [k, v] of Object.entries(tls ?? {})) if (v !== undefined) o[k] = v;
     }
     if (c.auth === 'plain') {
       o.username = this.keyName;

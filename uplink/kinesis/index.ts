@@ -15,8 +15,10 @@ import {
   type PutRecordsCommandOutput,
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
+import { Agent as HttpsAgent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from 'pino';
+import { loadTls } from '../tls.js';
 import { type OutRecord, planRecords } from '../records.js';
 import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
 import type { KinesisUplinkConfig } from './schema.js';
@@ -42,6 +44,7 @@ export class KinesisSink implements Sink {
 
   async start(): Promise<void> {
     const c = this.config;
+    const tls = loadTls(c.tls, c.name);
     this.client = new KinesisClient({
       region: c.region,
       endpoint: c.endpoint,
@@ -56,6 +59,8 @@ export class KinesisSink implements Sink {
         connectionTimeout: c.connectTimeout,
         requestTimeout: c.requestTimeout,
         throwOnRequestTimeout: true,
+        // A private CA or a client certificate (an on-premises endpoint), from the common `tls` option.
+        httpsAgent: tls ? new HttpsAgent({ keepAlive: true, ...tls }) : undefined,
       }),
     });
     // A probe, not awaited: an unknown stream or bad credentials show on status before the first batch.

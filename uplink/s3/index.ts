@@ -12,8 +12,10 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Agent as HttpsAgent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from 'pino';
+import { loadTls } from '../tls.js';
 import type { StoredEvent } from '../../src/event.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import type { S3UplinkConfig } from './schema.js';
@@ -37,6 +39,7 @@ export class S3Sink implements Sink {
 
   async start(): Promise<void> {
     const c = this.config;
+    const tls = loadTls(c.tls, c.name);
     this.client = new S3Client({
       region: c.region,
       endpoint: c.endpoint,
@@ -54,6 +57,8 @@ export class S3Sink implements Sink {
         connectionTimeout: c.connectTimeout,
         requestTimeout: c.requestTimeout,
         throwOnRequestTimeout: true,
+        // A private CA or a client certificate (an on-premises endpoint), from the common `tls` option.
+        httpsAgent: tls ? new HttpsAgent({ keepAlive: true, ...tls }) : undefined,
       }),
     });
     void this.probe();
