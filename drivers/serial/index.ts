@@ -8,7 +8,9 @@
  * backoff, up to `maxBackoff`, until it is back; a partial record from before the loss is discarded.
  * Readings are handed to `emit` in order; while an emit is pending, further records queue up to a
  * bound, beyond which the port is paused (the device's own buffer, then the kernel's, absorb it).
- * `stop` closes the port by its deadline.
+ * When the device goes `down` (port lost) or `degraded` (nothing valid for `staleAfter`), the last
+ * reading of each topic is emitted once more with `quality: "stale"`. `stop` closes the port by its
+ * deadline.
  */
 import { SerialPort } from 'serialport';
 import type { EventInput } from '../../src/event.js';
@@ -28,6 +30,7 @@ import type { SerialConfig } from './schema.js';
 /** Events waiting for the ring log before the port is paused. */
 const MAX_PENDING = 1000;
 const MIN_BACKOFF_MS = 250;
+const MAX_REMEMBERED_TOPICS = 256;
 
 export class SerialDriver implements Driver {
   readonly name: string;
@@ -45,6 +48,8 @@ export class SerialDriver implements Driver {
   private emitting?: Promise<void>;
   private lastRecordTs = 0;
   private staleTimer?: NodeJS.Timeout;
+  /** The last object payload per topic, re-emitted as stale when the device goes away. */
+  private readonly last = new Map<string, { payload: Record<string, unknown>; deviceTs?: number }>();
   /** Rejections logged so far per reason (the first of each is logged, then every 1000th). */
   private logged: Record<string, number> = {};
 
@@ -176,6 +181,7 @@ export class SerialDriver implements Driver {
           ...(r.deviceTs !== undefined ? { deviceTs: r.deviceTs } : {}),
         });
         this.tracker.lastReading = { topic: r.topic, value: r.payload, ts: now };
+        this.remember(r.topic, r.payload, r.deviceTs);
       }
       this.changed(this.tracker.success(now));
     }
@@ -195,8 +201,30 @@ export class SerialDriver implements Driver {
     this.changed(this.tracker.set('degraded'));
   }
 
+  /** Keeps the last object payload per topic (bounded: keys of a key=value line come from the device). */
+  private remember(topic: string, payload: unknown, deviceTs: number | undefined): void {
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return;
+    if (!this.last.has(topic) && this.last.size >= MAX_REMEMBERED_TOPICS) return;
+    this.last.set(topic, { payload: payload as Record<string, unknown>, deviceTs });
+  }
+
   private changed(previous: ReturnType<DeviceTracker['set']>): void {
     if (previous === undefined) return;
+    if (previous === 'up' && (this.tracker.state === 'down' || this.tracker.state === 'degraded')) {
+      // The last values are no longer current: say so once, as readings with quality "stale".
+      const now = Date.now();
+      for (const [topic, { payload, deviceTs }] of this.last) {
+        this.pending.push({
+          source: this.source,
+          topic,
+          kind: 'reading',
+          ts: now,
+          payload: { ...payload, quality: 'stale' },
+          ...(deviceTs !== undefined ? { deviceTs } : {}),
+        });
+      }
+      this.last.clear();
+    }
     this.pending.push(statusEvent(this, this.tracker, previous));
     const msg = `serial device ${this.config.path} of ${this.name} is ${this.tracker.state}`;
     if (this.tracker.state === 'up') this.ctx?.logger.info({ driver: this.name }, msg);

@@ -75,7 +75,7 @@ describe('serial driver over a socat pair', () => {
       });
       expect(rmcEvent?.deviceTs).toBe(Date.UTC(1998, 8, 13, 8, 18, 36));
       expect(events.find((e) => e.topic === 'site/gps/gga')?.deviceTs).toBe(Date.UTC(1998, 8, 13, 8, 18, 37));
-      expect(events.filter((e) => e.kind === 'reading')).toHaveLength(2);
+      expect(events.filter((e) => e.kind === 'reading')).toHaveLength(2); // garbage, bad checksum, GSV and the long line made none
       let h = driver.health().devices[0];
       expect(h.state).toBe('up');
       expect(h.failures).toEqual({ garbage: 1, checksum: 1, 'too-long': 1 });
@@ -86,6 +86,10 @@ describe('serial driver over a socat pair', () => {
       await eventually(() => driver.health().devices[0].state === 'down', 5000, 'device down');
       h = driver.health().devices[0];
       expect((h.failures.disconnected ?? 0) + (h.failures.open ?? 0)).toBeGreaterThan(0);
+      // The last fix is re-emitted once, marked stale.
+      const stale = events.filter((e) => (e.payload as { quality?: string }).quality === 'stale');
+      expect(stale.map((e) => e.topic).sort()).toEqual(['site/gps/gga', 'site/gps/rmc']);
+      expect(stale.find((e) => e.topic === 'site/gps/gga')?.payload).toMatchObject({ lat: -37.8608333, quality: 'stale' });
       await new Promise((r) => setTimeout(r, 400)); // a few failed reopen attempts
 
       // Replug: a new pty behind the same path; readings flow again without restarting the driver.
@@ -101,6 +105,7 @@ describe('serial driver over a socat pair', () => {
         'a reading after the replug',
       );
       expect(driver.health().devices[0].state).toBe('up');
+      expect(events.at(-1)?.payload).not.toHaveProperty('quality');
       const states = events.filter((e) => e.kind === 'status').map((e) => (e.payload as { state: string }).state);
       expect(states).toEqual(expect.arrayContaining(['up', 'down']));
       expect(states.at(-1)).toBe('up');
@@ -109,6 +114,30 @@ describe('serial driver over a socat pair', () => {
       const t0 = Date.now();
       await driver.stop(Date.now() + 1000);
       expect(Date.now() - t0).toBeLessThan(1100);
+    }
+  });
+
+  it('json-lines: a device that goes quiet for staleAfter is degraded, its last value stale', async () => {
+    const config = serialSchema.parse({ name: 'j', type: 'serial', path: gateway, format: 'json-lines', topic: 'lab/j', staleAfter: '300ms' });
+    const events: EventInput[] = [];
+    const driver = new SerialDriver(config);
+    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
+    const writer = await openWriter(device);
+    try {
+      await eventually(() => driver.health().devices[0].failures.open === undefined, 3000, 'port open');
+      await write(writer, '{"value": 4.2, "unit": "mA", "ts": 1700000000}\n{"value": \n');
+      await eventually(() => driver.health().devices[0].state === 'degraded', 5000, 'degraded after silence');
+      expect(events.filter((e) => e.kind === 'reading').map((e) => [e.payload, e.deviceTs])).toEqual([
+        [{ value: 4.2, unit: 'mA', ts: 1700000000 }, 1_700_000_000_000],
+        [{ value: 4.2, unit: 'mA', ts: 1700000000, quality: 'stale' }, 1_700_000_000_000],
+      ]);
+      expect(driver.health().devices[0].failures).toEqual({ 'bad-json': 1 });
+      expect(driver.health().devices[0].lastError).toMatch(/no valid record/);
+      await write(writer, '{"value": 4.3}\n');
+      await eventually(() => driver.health().devices[0].state === 'up', 3000, 'up again');
+    } finally {
+      await closeWriter(writer);
+      await driver.stop(Date.now() + 1000);
     }
   });
 
