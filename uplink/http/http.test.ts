@@ -160,7 +160,7 @@ describe('http uplink (local HTTPS endpoint)', () => {
     expect(runner.status().lastError).toContain('429');
   });
 
-  it('dead-letters a batch the endpoint refuses with a 4xx and goes on', async () => {
+  it('dead-letters only the events the endpoint refuses with a 4xx, and goes on', async () => {
     const ep = await endpoint((r, _n, res) => {
       if (r.doc.events.some((e) => e.payload.i === 13)) res.writeHead(422).end('{"error":"payload.i must not be 13"}');
       else res.writeHead(200).end();
@@ -169,16 +169,44 @@ describe('http uplink (local HTTPS endpoint)', () => {
     log.appendN(30);
     runner.start();
     await until(() => reader.committed === 30);
+    // the batch is bisected: only the poison event (seq 14, payload.i 13) is dead-lettered
     const s = runner.status();
-    expect(s.deadLettered).toBe(10);
-    expect(s.deliveredEvents).toBe(20);
+    expect(s.deadLettered).toBe(1);
+    expect(s.deliveredEvents).toBe(29);
     expect(s.lastError).toContain('422');
     const dead = readFileSync(join(dir, 'dead-letter', 'ingest.ndjson'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(dead.map((d) => d.event.seq)).toEqual(range(11, 20));
+    expect(dead.map((d) => d.event.seq)).toEqual([14]);
     expect(dead[0].reason).toContain('must not be 13');
+    const ok = ep.received.filter((r) => r.doc.events.every((e) => e.payload.i !== 13));
+    expect(seqs(ok).sort((a, b) => a - b)).toEqual(range(1, 30).filter((n) => n !== 14));
+  });
+
+  it('with isolateRejects: false a refused batch is dead-lettered whole', async () => {
+    const ep = await endpoint((r, _n, res) => res.writeHead(r.doc.events.some((e) => e.payload.i === 3) ? 400 : 200).end());
+    const { log, reader, runner } = setup(ep.url, { isolateRejects: false });
+    log.appendN(20);
+    runner.start();
+    await until(() => reader.committed === 20);
+    expect(runner.status()).toMatchObject({ deadLettered: 10, deliveredEvents: 10 });
+  });
+
+  it('retries (never dead-letters) when the credentials are refused, until they are fixed', async () => {
+    let token = 'old';
+    const ep = await endpoint((r, _n, res) =>
+      res.writeHead(r.headers.authorization === `Bearer ${token}` ? 200 : 401).end('bad token'),
+    );
+    const { log, reader, runner } = setup(ep.url, { bearerToken: 'new' });
+    log.appendN(5);
+    runner.start();
+    await until(() => runner.status().retried >= 2);
+    expect(runner.status()).toMatchObject({ deadLettered: 0, deliveredEvents: 0, pendingEvents: 5 });
+    expect(runner.status().lastError).toContain('answered 401: bad token');
+    token = 'new'; // the endpoint now takes the uplink's token
+    await until(() => reader.committed === 5);
+    expect(runner.status().deadLettered).toBe(0);
   });
 
   it('splits a batch on 413 until the halves fit', async () => {

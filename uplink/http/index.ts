@@ -5,9 +5,14 @@
  * Response classes:
  * - 2xx: accepted.
  * - 408, 425, 429 and 5xx: retried, honouring `Retry-After` (seconds or an HTTP date).
+ * - 401, 403, 404, 405, 407, 421 and 3xx: retried. They say the endpoint or its credentials are wrong,
+ *   not that these events are: dead-lettering would drain the whole log into the dead-letter store
+ *   until the operator fixes the config. Status shows the answer.
  * - 413: the batch is split in halves and each half sent on its own (each with its own batchId); a
  *   single event that is still too large is rejected (dead-lettered).
- * - any other 4xx: rejected for good (dead-lettered), with the status and the start of the body as reason.
+ * - any other 4xx (400, 422, ...): the batch is bisected the same way to find the events the endpoint
+ *   refuses (`isolateRejects`); those alone are rejected (dead-lettered) with the status and the start
+ *   of the body as reason, the rest is delivered.
  * - no response (refused, reset, TLS failure, timeout): thrown, so the runner retries the whole batch.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -30,6 +35,8 @@ export interface SinkContext {
 /** Response body kept for an error message; the rest is drained and dropped. */
 const MAX_ERROR_BODY = 4096;
 const RETRY_STATUS = new Set([408, 425, 429]);
+/** Answers about the endpoint or the credentials, not the events: retried until the config is fixed. */
+const CONFIG_STATUS = new Set([401, 403, 404, 405, 407, 421]);
 
 export class HttpSink implements Sink {
   private readonly url: URL;
@@ -79,8 +86,8 @@ export class HttpSink implements Sink {
     if (status >= 200 && status < 300) return { ...allAccepted(batch), bytes: body.length };
     const reason = `${this.config.url} answered ${status}${res.body ? `: ${oneLine(res.body)}` : ''}`;
     this.lastError = reason;
-    if (status === 413) return this.split(batch, reason);
-    if (RETRY_STATUS.has(status) || status >= 500 || status < 200) {
+    if (status === 413) return this.split(batch, reason, 'a single event too large');
+    if (RETRY_STATUS.has(status) || CONFIG_STATUS.has(status) || status >= 500 || status < 400) {
       return {
         accepted: [],
         rejected: [],
@@ -90,14 +97,17 @@ export class HttpSink implements Sink {
         bytes: body.length,
       };
     }
-    // 3xx (redirects are not followed: a moved endpoint is a configuration error) and other 4xx.
+    // Other 4xx: something in these events is refused. Find which, unless told not to.
+    if (this.config.isolateRejects) return this.split(batch, reason, 'refused');
     return { accepted: [], rejected: all, retry: [], error: reason, bytes: body.length };
   }
 
-  /** 413: halves, each sent (and split further) on its own; results mapped back to this batch's indices. */
-  private async split(batch: Batch, reason: string): Promise<SendResult> {
-    if (batch.events.length === 1)
-      return { accepted: [], rejected: [0], retry: [], error: `${reason} (a single event too large)` };
+  /**
+   * 413 and refused events: halves, each sent (and split further) on its own, so only the events the
+   * endpoint cannot take are rejected; results are mapped back to this batch's indices.
+   */
+  private async split(batch: Batch, reason: string, single: string): Promise<SendResult> {
+    if (batch.events.length === 1) return { accepted: [], rejected: [0], retry: [], error: `${reason} (${single})` };
     const mid = Math.ceil(batch.events.length / 2);
     const out: SendResult = { accepted: [], rejected: [], retry: [], bytes: 0 };
     for (const [offset, events] of [

@@ -12,6 +12,11 @@ export const httpUplinkSchema = z.strictObject({
   headers: z.record(z.string(), z.string()).default({}),
   /** Sent as `Authorization: Bearer <token>`. */
   bearerToken: z.string().optional(),
+  /**
+   * On a 4xx that refuses the batch (400, 422, ...), bisect it to dead-letter only the refused events
+   * (about 2·log2(n) extra requests per refused event); false dead-letters the whole batch.
+   */
+  isolateRejects: z.boolean().default(true),
   /** Time allowed for the whole request (connect, upload, response). */
   timeout: duration().default(30_000),
 });
