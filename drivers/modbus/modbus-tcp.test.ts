@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventInput } from '../../src/event.js';
 import { silentLogger } from '../../src/log.js';
@@ -116,6 +118,49 @@ describe('modbus-tcp against a pymodbus slave', () => {
       await driver.stop(Date.now() + 2000);
     }
     expect(driver.health().devices[0].state).toBe('stopped');
+  });
+
+  it('reports on change beyond the deadband, compared with the last reported value', async () => {
+    const writer = new (createRequire(import.meta.url)('modbus-serial') as typeof ModbusRTU)();
+    await writer.connectTCP('127.0.0.1', { port: peer.port });
+    writer.setID(1);
+    await writer.writeRegister(20, 100);
+    const driver = new ModbusDriver(
+      modbusTcpSchema.parse({
+        name: 'roc',
+        type: 'modbus-tcp',
+        host: '127.0.0.1',
+        port: peer.port,
+        devices: [
+          {
+            unitId: 1,
+            interval: '50ms',
+            reportOnChange: true,
+            deadband: 2,
+            points: [
+              { name: 'level', table: 'holding', address: 20, type: 'int16', topic: 'roc/level' },
+              { name: 'slow', table: 'holding', address: 21, topic: 'roc/slow', deadband: 1000 },
+            ],
+          },
+        ],
+      }),
+    );
+    const c = collector();
+    const values = () => c.events.filter((e) => e.topic === 'roc/level').map((e) => (e.payload as Reading).value);
+    await driver.start(c.ctx);
+    try {
+      await eventually(() => values().length === 1, 3000, 'the first reading');
+      for (const v of [101, 102, 103, 99, 98, 96]) {
+        await writer.writeRegister(20, v & 0xffff);
+        await new Promise((r) => setTimeout(r, 150)); // a few polls each
+      }
+      // Compared with the last reported value: 100; 101, 102 within 2; 103; 99 (4 off); 98 within 2; 96 (3 off).
+      expect(values()).toEqual([100, 103, 99, 96]);
+      expect(c.events.filter((e) => e.topic === 'roc/slow')).toHaveLength(1);
+    } finally {
+      await driver.stop(Date.now() + 1000);
+      await new Promise<void>((r) => writer.close(() => r()));
+    }
   });
 
   it('goes down when the slave dies, re-emits stale values, and comes back by itself', async () => {
