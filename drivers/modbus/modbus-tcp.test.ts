@@ -152,7 +152,9 @@ describe('modbus-tcp against a pymodbus slave', () => {
       await eventually(() => values().length === 1, 3000, 'the first reading');
       for (const v of [101, 102, 103, 99, 98, 96]) {
         await writer.writeRegister(20, v & 0xffff);
-        await new Promise((r) => setTimeout(r, 150)); // a few polls each
+        // Two polls completed after the write: the second one started after it, so it read v.
+        const seen = new Set<number | null>([driver.health().devices[0].lastSuccessTs]);
+        await eventually(() => seen.add(driver.health().devices[0].lastSuccessTs).size >= 3, 3000, 'two polls');
       }
       // Compared with the last reported value: 100; 101, 102 within 2; 103; 99 (4 off); 98 within 2; 96 (3 off).
       expect(values()).toEqual([100, 103, 99, 96]);
