@@ -462,6 +462,7 @@ describe('fleet management over MQTT', () => {
         ...baseConfig().drivers,
         { name: 'sim3', type: 'simulator', interval: 100, sensors: [{ topic: 'sim/three/temp' }], seed: 3 },
       ],
+      schedules: [{ name: 'report', cron: '* * * * * *', action: 'status' }],
     });
     const cmd = await signed('config.set', { version: 3, config });
     const r = spawnSync(
@@ -493,5 +494,15 @@ describe('fleet management over MQTT', () => {
     );
     const replay = await publishCommand(cmd);
     expect(replay).toMatchObject({ ok: false, error: expect.stringMatching(/replay/) });
+
+    // The schedule that came with version 3 publishes the status report every second.
+    const reports: Record<string, unknown>[] = [];
+    const watcher = await mqtt.connectAsync(cloud.url, { clientId: 'status-reader' });
+    watcher.on('message', (_t, p) => reports.push(JSON.parse(p.toString())));
+    await watcher.subscribeAsync(`${PREFIX}/${ID}/status`, { qos: 1 });
+    await waitFor(() => reports.length >= 2, 10_000, 'two scheduled status reports');
+    await watcher.endAsync();
+    expect(reports[0]).toMatchObject({ gateway: { id: ID }, uplinks: [expect.objectContaining({ name: 'cloud' })] });
+    expect(gw.gateway.fleet?.status().schedules[0]).toMatchObject({ name: 'report', action: 'status', failures: 0 });
   }, 60_000);
 });

@@ -110,6 +110,10 @@ describe('sluice keygen and sluice fleet sign', () => {
       body: { version: 3, config: { fleet: { uplink: 'cloud' } } },
     });
 
+    writeFileSync(join(d, 'nofleet.yaml'), 'uplinks: []\n');
+    const noFleet = await sluice('fleet', 'sign', '--key', join(d, 'k.key'), '--device', 'gw-07', '--type', 'config.set', '--config', join(d, 'nofleet.yaml'), '--version', '3');
+    expect(noFleet).toMatchObject({ code: 1, err: expect.stringMatching(/must keep a fleet section/) });
+
     writeFileSync(join(d, 'bad.yaml'), `${cfg}drivers: [{name: x, type: warp}]\n`);
     const bad = await sluice(
       'fleet',

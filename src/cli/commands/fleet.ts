@@ -120,11 +120,13 @@ async function readText(file: string): Promise<string> {
 function configProblems(config: Record<string, unknown>, device: string): string[] {
   const gateway = { ...((config.gateway as Record<string, unknown>) ?? {}) };
   gateway.id ??= device;
+  // The gateway refuses a config that would cut it off from the fleet: say so before signing.
+  const fleetMissing = config.fleet === undefined ? ['fleet: a config sent by config.set must keep a fleet section, or the gateway could no longer be reached'] : [];
   try {
     validateConfig({ ...config, gateway });
-    return [];
+    return fleetMissing;
   } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
+    if (err instanceof ConfigError) return [...err.problems, ...fleetMissing];
     throw err;
   }
 }
