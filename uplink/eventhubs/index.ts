@@ -155,6 +155,7 @@ export class EventHubsSink implements Sink {
   /** Sends the records as credit allows and resolves with one outcome per record, never rejects. */
   private transmit(link: Link, records: OutRecord[]): Promise<Outcome[]> {
     const sender = link.sender!;
+    if (link.dead) return Promise.resolve(records.map(() => ({ kind: 'retry', why: 'the connection closed before sending' })));
     return new Promise((resolve) => {
       const outcomes: (Outcome | undefined)[] = new Array(records.length);
       let open = records.length;
@@ -180,8 +181,14 @@ export class EventHubsSink implements Sink {
       const pump = () => {
         while (!done && next < records.length && sender.sendable()) {
           const i = next++;
-          const d = sender.send(this.message(records[i]));
-          link.pending.set(d, (o) => settle(i, o));
+          try {
+            const d = sender.send(this.message(records[i]));
+            link.pending.set(d, (o) => settle(i, o));
+          } catch (err) {
+            // rhea throws when the link closed under us: this and the rest are retried on a new link.
+            this.kill(link, `could not send: ${(err as Error).message}`);
+            return;
+          }
         }
       };
       const timer = setTimeout(() => {

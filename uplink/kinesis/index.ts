@@ -139,6 +139,8 @@ export class KinesisSink implements Sink {
     // A response with fewer entries than sent would be a peer bug: retry what it did not answer for.
     for (let i = out.Records?.length ?? 0; i < records.length; i++) result.retry.push(...records[i].indices);
     const codes = Object.entries(failed);
+    // Throttled: the shard takes about 1,000 records or 1 MiB a second, so waiting a second is enough.
+    if (failed.ProvisionedThroughputExceededException) result.retryAfterMs = 1000;
     if (codes.length > 0) {
       const msg = `Kinesis failed ${out.FailedRecordCount ?? codes.reduce((a, [, v]) => a + v, 0)} of ${records.length} records (${codes.map(([k, v]) => `${k} ×${v}`).join(', ')})${example ? `: ${example}` : ''}`;
       errors.push(msg);
