@@ -128,7 +128,7 @@ describe('TLS and WebSocket listeners', () => {
     const client = c as mqtt.MqttClient;
     await publishKept(client, 'sensors/s2/temp', 'tls-cert');
     // Outside the mapped user's ACL: refused, the connection closed, nothing stored.
-    const closed = new Promise((r) => client.once('close', r));
+    const closed = new Promise<void>((r) => client.once('close', () => r()));
     client.publish('sensors/s1/temp', JSON.stringify({ k: 'tls-escape' }), { qos: 1 });
     await closed;
     client.end(true);
@@ -168,7 +168,7 @@ describe('TLS and WebSocket listeners', () => {
     const client = c as mqtt.MqttClient;
     await publishKept(client, 'sensors/s1/ws', 'ws-1');
     expect(await grantedQos(client, ['#', 'sensors/s2/#'])).toEqual([128, 128]);
-    const closed = new Promise((r) => client.once('close', r));
+    const closed = new Promise<void>((r) => client.once('close', () => r()));
     client.publish('sensors/s2/ws', JSON.stringify({ k: 'ws-escape' }), { qos: 1 });
     await closed;
     client.end(true);
