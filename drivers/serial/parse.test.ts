@@ -74,38 +74,49 @@ describe('NMEA', () => {
   const gga = nmea('GPGGA,123519.00,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,');
   const rmc = nmea('GNRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W');
 
-  it('parses RMC with the date and GGA dated by it', () => {
-    const p = new NmeaParser('gps');
+  it('reads GGA as one {value, unit} reading per quantity, dated by the last RMC; RMC adds motion', () => {
+    let now = Date.UTC(2025, 0, 1);
+    const p = new NmeaParser('gps', () => now);
+    const ts = Date.UTC(1994, 2, 23, 12, 35, 19);
+    // No GGA seen yet: RMC gives the position too.
     expect(p.parse(rmc)).toEqual({
       ok: true,
       readings: [
-        {
-          topic: 'gps/rmc',
-          payload: { lat: 48.1173, lon: 11.5166667, speedKnots: 22.4, course: 84.4, valid: true },
-          deviceTs: Date.UTC(1994, 2, 23, 12, 35, 19),
-        },
+        { topic: 'gps/lat', payload: { value: 48.1173, unit: 'deg' }, deviceTs: ts },
+        { topic: 'gps/lon', payload: { value: 11.5166667, unit: 'deg' }, deviceTs: ts },
+        { topic: 'gps/speed', payload: { value: 22.4, unit: 'kn' }, deviceTs: ts },
+        { topic: 'gps/course', payload: { value: 84.4, unit: 'deg' }, deviceTs: ts },
       ],
     });
     expect(p.parse(gga)).toEqual({
       ok: true,
       readings: [
-        {
-          topic: 'gps/gga',
-          payload: { lat: 48.1173, lon: 11.5166667, altitude: 545.4, fix: 1, satellites: 8, hdop: 0.9 },
-          deviceTs: Date.UTC(1994, 2, 23, 12, 35, 19),
-        },
+        { topic: 'gps/fix', payload: { value: 1 }, deviceTs: ts },
+        { topic: 'gps/satellites', payload: { value: 8 }, deviceTs: ts },
+        { topic: 'gps/lat', payload: { value: 48.1173, unit: 'deg' }, deviceTs: ts },
+        { topic: 'gps/lon', payload: { value: 11.5166667, unit: 'deg' }, deviceTs: ts },
+        { topic: 'gps/altitude', payload: { value: 545.4, unit: 'm' }, deviceTs: ts },
+        { topic: 'gps/hdop', payload: { value: 0.9 }, deviceTs: ts },
       ],
     });
+    // The receiver sends GGA: RMC no longer repeats the position.
+    const r = p.parse(rmc);
+    expect(r.ok === true && r.readings.map((x) => x.topic)).toEqual(['gps/speed', 'gps/course']);
+    now += 10_000;
+    const later = p.parse(rmc);
+    expect(later.ok === true && later.readings.map((x) => x.topic)).toEqual(['gps/lat', 'gps/lon', 'gps/speed', 'gps/course']);
   });
 
   it('dates a GGA by the gateway clock, across midnight', () => {
     const p = new NmeaParser('gps', () => Date.UTC(2025, 5, 2, 0, 0, 1));
     const late = nmea('GPGGA,235959,4807.038,S,01131.000,W,1,08,0.9,545.4,M,46.9,M,,');
     const r = p.parse(late);
-    expect(r.ok === true && r.readings[0]).toMatchObject({
-      payload: { lat: -48.1173, lon: -11.5166667 },
+    expect(r.ok === true && r.readings.find((x) => x.topic === 'gps/lat')).toEqual({
+      topic: 'gps/lat',
+      payload: { value: -48.1173, unit: 'deg' },
       deviceTs: Date.UTC(2025, 5, 1, 23, 59, 59),
     });
+    expect(r.ok === true && r.readings.find((x) => x.topic === 'gps/lon')?.payload).toEqual({ value: -11.5166667, unit: 'deg' });
   });
 
   it('rejects bad checksums, missing checksums, garbage and malformed fields; ignores other sentences', () => {
@@ -126,8 +137,12 @@ describe('NMEA', () => {
     });
   });
 
-  it('marks a sentence without a fix as bad quality', () => {
+  it('without a fix: fix 0 with quality bad, no position; a void RMC is no reading', () => {
     const r = new NmeaParser('gps').parse(nmea('GPGGA,123519,,,,,0,00,,,M,,M,,'));
-    expect(r.ok === true && r.readings[0].payload).toMatchObject({ lat: null, lon: null, fix: 0, quality: 'bad' });
+    expect(r.ok === true && r.readings.map((x) => [x.topic, x.payload])).toEqual([
+      ['gps/fix', { value: 0, quality: 'bad' }],
+      ['gps/satellites', { value: 0 }],
+    ]);
+    expect(new NmeaParser('gps').parse(nmea('GPRMC,123519,V,,,,,,,230394,,'))).toEqual({ ok: 'ignored' });
   });
 });

@@ -175,12 +175,18 @@ export function nmeaSentence(body: string): string {
 
 /**
  * `nmea` format: GGA (fix) and RMC (recommended minimum) sentences of any talker (GP, GN, GL, ...),
- * checksum verified. Readings go to `<topic>/gga` and `<topic>/rmc`; `deviceTs` is the satellite
- * time (RMC gives the date; GGA only the time of day, dated by the last RMC or the gateway's clock).
+ * checksum verified. Each quantity is one reading `{value, unit}` at `<topic>/<quantity>`: from GGA
+ * `fix` (quality 0-8; `quality: "bad"` without a fix), `satellites`, and with a fix `lat`, `lon`
+ * (deg), `altitude` (m), `hdop`; from RMC with a valid fix `speed` (kn), `course` (deg), and `lat`,
+ * `lon` when the receiver sends no GGA. `deviceTs` is the satellite time (RMC gives the date; GGA
+ * only the time of day, dated by the last RMC or the gateway's clock); the readings of one sentence
+ * share it, which pairs a `lat` with its `lon`.
  */
 export class NmeaParser {
   /** UTC midnight (epoch ms) of the last RMC date seen. */
   private lastDate?: number;
+  /** When the last GGA arrived (gateway clock). */
+  private lastGga?: number;
 
   constructor(
     private readonly topic: string,
@@ -220,20 +226,18 @@ export class NmeaParser {
     const tod = timeOfDay(f[1]);
     if (lat === undefined || lon === undefined || Number.isNaN(fix) || tod === undefined)
       return malformed('GGA', 'bad field');
-    const payload: Record<string, unknown> = {
-      lat,
-      lon,
-      altitude: optionalNumber(f[9]),
-      fix,
-      satellites: optionalNumber(f[7]),
-      hdop: optionalNumber(f[8]),
-    };
-    if (fix === 0 || lat === null) payload.quality = 'bad';
-    const deviceTs = tod === null ? undefined : this.dateTime(tod);
-    return {
-      ok: true,
-      readings: [{ topic: `${this.topic}/gga`, payload, ...(deviceTs !== undefined ? { deviceTs } : {}) }],
-    };
+    this.lastGga = this.now();
+    const out = new Readings(this.topic, tod === null ? undefined : this.dateTime(tod));
+    // Fix quality: 0 none, 1 GPS, 2 DGPS, 4 RTK fixed, 5 RTK float, 6 dead reckoning.
+    out.add('fix', fix, undefined, fix === 0 || lat === null);
+    out.add('satellites', optionalNumber(f[7]));
+    if (fix > 0 && lat !== null && lon !== null) {
+      out.add('lat', lat, 'deg');
+      out.add('lon', lon, 'deg');
+      out.add('altitude', optionalNumber(f[9]), 'm');
+      out.add('hdop', optionalNumber(f[8]));
+    }
+    return { ok: true, readings: out.list };
   }
 
   private rmc(f: string[]): ParseResult {
@@ -254,19 +258,18 @@ export class NmeaParser {
         if (tod !== null) deviceTs = midnight + tod;
       }
     }
-    const valid = f[2] === 'A';
-    const payload: Record<string, unknown> = {
-      lat,
-      lon,
-      speedKnots: optionalNumber(f[7]),
-      course: optionalNumber(f[8]),
-      valid,
-    };
-    if (!valid || lat === null) payload.quality = 'bad';
-    return {
-      ok: true,
-      readings: [{ topic: `${this.topic}/rmc`, payload, ...(deviceTs !== undefined ? { deviceTs } : {}) }],
-    };
+    // Status V (void): the receiver has no valid fix; its position and motion are not readings.
+    if (f[2] !== 'A' || lat === null || lon === null) return { ok: 'ignored' };
+    const out = new Readings(this.topic, deviceTs);
+    // A receiver that also sends GGA reports the position there (with altitude and fix quality):
+    // taking it from both would report every position twice.
+    if (this.lastGga === undefined || this.now() - this.lastGga > GGA_FRESH_MS) {
+      out.add('lat', lat, 'deg');
+      out.add('lon', lon, 'deg');
+    }
+    out.add('speed', optionalNumber(f[7]), 'kn');
+    out.add('course', optionalNumber(f[8]), 'deg');
+    return out.list.length ? { ok: true, readings: out.list } : { ok: 'ignored' };
   }
 
   /** A GGA time of day on the last RMC date, or on the gateway's date, taking the nearer midnight. */
@@ -279,6 +282,26 @@ export class NmeaParser {
       else if (now - (midnight + tod) > 43_200_000) midnight += 86_400_000;
     }
     return midnight + tod;
+  }
+}
+
+/** A GGA within this long means the receiver sends GGA: RMC then adds motion only. */
+const GGA_FRESH_MS = 5000;
+
+/** Readings of one sentence, `{value, unit}` each (the contract's reading shape), sharing its time. */
+class Readings {
+  readonly list: ParsedReading[] = [];
+  constructor(
+    private readonly topic: string,
+    private readonly deviceTs: number | undefined,
+  ) {}
+
+  add(quantity: string, value: number | null, unit?: string, bad = false): void {
+    if (value === null) return;
+    const payload: Record<string, unknown> = { value };
+    if (unit !== undefined) payload.unit = unit;
+    if (bad) payload.quality = 'bad';
+    this.list.push({ topic: `${this.topic}/${quantity}`, payload, ...(this.deviceTs !== undefined ? { deviceTs: this.deviceTs } : {}) });
   }
 }
 

@@ -18,7 +18,7 @@ export const serialSchema = z
      * `nmea`: GGA and RMC sentences of a GPS, checksums verified.
      */
     format: z.enum(['lines', 'json-lines', 'nmea']).default('lines'),
-    /** Readings go to `<topic>/<group or key>` (`lines`), `<topic>` (`json-lines`), `<topic>/gga` and `<topic>/rmc` (`nmea`). */
+    /** Readings go to `<topic>/<group or key>` (`lines`), `<topic>` (`json-lines`), `<topic>/<quantity>` (`nmea`: lat, lon, altitude, ...). */
     topic: topicName(),
     /** Ends a record; `\r` before a `\n` delimiter is dropped too. */
     delimiter: z.string().min(1).max(8).default('\n'),

@@ -64,18 +64,23 @@ describe('serial driver over a socat pair', () => {
           Buffer.from(`${gga}\r\n`),
         ]),
       );
-      await eventually(() => events.some((e) => e.topic === 'site/gps/gga'), 5000, 'a GGA reading');
-      const rmcEvent = events.find((e) => e.topic === 'site/gps/rmc');
-      expect(rmcEvent?.payload).toEqual({
-        lat: -37.8608333,
-        lon: 145.1226667,
-        speedKnots: 0,
-        course: 360,
-        valid: true,
-      });
-      expect(rmcEvent?.deviceTs).toBe(Date.UTC(1998, 8, 13, 8, 18, 36));
-      expect(events.find((e) => e.topic === 'site/gps/gga')?.deviceTs).toBe(Date.UTC(1998, 8, 13, 8, 18, 37));
-      expect(events.filter((e) => e.kind === 'reading')).toHaveLength(2); // garbage, bad checksum, GSV and the long line made none
+      await eventually(() => events.some((e) => e.topic === 'site/gps/altitude'), 5000, 'the GGA readings');
+      const readings = events.filter((e) => e.kind === 'reading').map((e) => [e.topic, e.payload, e.deviceTs]);
+      const rmcTs = Date.UTC(1998, 8, 13, 8, 18, 36);
+      const ggaTs = Date.UTC(1998, 8, 13, 8, 18, 37);
+      // Garbage, the bad checksum, GSV and the over-long line made no reading.
+      expect(readings).toEqual([
+        ['site/gps/lat', { value: -37.8608333, unit: 'deg' }, rmcTs],
+        ['site/gps/lon', { value: 145.1226667, unit: 'deg' }, rmcTs],
+        ['site/gps/speed', { value: 0, unit: 'kn' }, rmcTs],
+        ['site/gps/course', { value: 360, unit: 'deg' }, rmcTs],
+        ['site/gps/fix', { value: 1 }, ggaTs],
+        ['site/gps/satellites', { value: 5 }, ggaTs],
+        ['site/gps/lat', { value: -37.8608333, unit: 'deg' }, ggaTs],
+        ['site/gps/lon', { value: 145.1226667, unit: 'deg' }, ggaTs],
+        ['site/gps/altitude', { value: 280.2, unit: 'm' }, ggaTs],
+        ['site/gps/hdop', { value: 1.5 }, ggaTs],
+      ]);
       let h = driver.health().devices[0];
       expect(h.state).toBe('up');
       expect(h.failures).toEqual({ garbage: 1, checksum: 1, 'too-long': 1 });
@@ -88,8 +93,10 @@ describe('serial driver over a socat pair', () => {
       expect((h.failures.disconnected ?? 0) + (h.failures.open ?? 0)).toBeGreaterThan(0);
       // The last fix is re-emitted once, marked stale.
       const stale = events.filter((e) => (e.payload as { quality?: string }).quality === 'stale');
-      expect(stale.map((e) => e.topic).sort()).toEqual(['site/gps/gga', 'site/gps/rmc']);
-      expect(stale.find((e) => e.topic === 'site/gps/gga')?.payload).toMatchObject({ lat: -37.8608333, quality: 'stale' });
+      expect(stale.map((e) => e.topic).sort()).toEqual(
+        ['altitude', 'course', 'fix', 'hdop', 'lat', 'lon', 'satellites', 'speed'].map((q) => `site/gps/${q}`),
+      );
+      expect(stale.find((e) => e.topic === 'site/gps/lat')?.payload).toEqual({ value: -37.8608333, unit: 'deg', quality: 'stale' });
       await new Promise((r) => setTimeout(r, 400)); // a few failed reopen attempts
 
       // Replug: a new pty behind the same path; readings flow again without restarting the driver.
@@ -99,7 +106,7 @@ describe('serial driver over a socat pair', () => {
       await eventually(
         async () => {
           await write(writer, `${gga}\r\n`);
-          return events.slice(before).some((e) => e.topic === 'site/gps/gga');
+          return events.slice(before).some((e) => e.topic === 'site/gps/fix');
         },
         8000,
         'a reading after the replug',

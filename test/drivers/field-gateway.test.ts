@@ -158,7 +158,7 @@ describe('field drivers in a running gateway, to the uplink', () => {
   it('delivers scaled readings of Modbus TCP, two RTU units and an NMEA GPS at their rates', async () => {
     await waitFor(
       () =>
-        ['plant/tank/temp', 'plant/pump/on', 'line/3/temp', 'line/4/count', 'site/gps/gga', 'site/gps/rmc'].every((t) =>
+        ['plant/tank/temp', 'plant/pump/on', 'line/3/temp', 'line/4/count', 'site/gps/lat', 'site/gps/speed'].every((t) =>
           latest(t),
         ),
       15_000,
@@ -170,8 +170,13 @@ describe('field drivers in a running gateway, to the uplink', () => {
     expect(latest('plant/pump/on')?.payload).toEqual({ value: true });
     expect(latest('line/3/temp')?.payload).toEqual({ value: 21.8, unit: '°C' });
     expect(latest('line/4/count')?.payload).toEqual({ value: 1004 });
-    expect(latest('site/gps/gga')?.payload).toMatchObject({ lat: 48.1173, lon: 11.5166667, fix: 1, satellites: 8 });
-    expect(latest('site/gps/rmc')?.deviceTs).toBeGreaterThanOrEqual(Date.UTC(2026, 10, 24, 12, 0, 0));
+    expect(latest('site/gps/lat')?.payload).toEqual({ value: 48.1173, unit: 'deg' });
+    expect(latest('site/gps/lon')?.payload).toEqual({ value: 11.5166667, unit: 'deg' });
+    expect(latest('site/gps/fix')?.payload).toEqual({ value: 1 });
+    expect(latest('site/gps/speed')?.payload).toEqual({ value: 0.5, unit: 'kn' });
+    // The satellite time, dated by the RMC sentence (24 Nov 2026, 12:00:ss).
+    expect(latest('site/gps/lat')?.deviceTs).toBeGreaterThanOrEqual(Date.UTC(2026, 10, 24, 12, 0, 0));
+    expect(latest('site/gps/lat')?.deviceTs).toBeLessThan(Date.UTC(2026, 10, 24, 12, 1, 0));
     expect(latest('plant/tank/temp')?.source).toBe('modbus-tcp:plc1');
 
     // Rates: over a 2 s window, the 250 ms TCP device polls about 8 times, the 500 ms RTU units about 4.
