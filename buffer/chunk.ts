@@ -4,51 +4,113 @@
  * flipped byte is detected on read and the chunk is quarantined instead of served.
  *
  * Layout (little endian):
- *   u8  version (1)
+ *   u8  version (2)
  *   u32 crc32 of bytes [5, end)
  *   u32 count
  *   f64 firstSeq
- *   u32 boot     (process that wrote it; keys the clock correction of unsynced events)
+ *   u32 boot      (process that wrote it; keys the clock correction of unsynced events)
+ *   u32 textBytes
+ *   text          topic0 json0 topic1 json1 ... (UTF-8)
  *   count x { u32 seq - firstSeq, f64 ts, u8 kind | 0x80 when the clock was unsynced,
- *             u32 topic length, u32 json length }   (lengths in UTF-16 code units)
- *   utf8 text: topic0 json0 topic1 json1 ...
+ *             u32 topic bytes, u32 json bytes }
  *
- * The text is decoded with one toString per chunk and sliced by code-unit lengths, so reading a
- * chunk costs one UTF-8 decode, not one per event.
+ * Hot path: `append` writes each event's topic and JSON straight into a per-lane byte arena and its
+ * fixed fields into a table arena, so an event waiting for its commit holds no JS objects at all
+ * (nothing for the garbage collector to scan or promote); a commit is two copies and one CRC.
  */
+import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import type { EventKind, StoredEvent } from '../src/event.js';
 
-export const CHUNK_VERSION = 1;
-const HEADER = 1 + 4 + 4 + 8 + 4;
-const PER_EVENT = 4 + 8 + 1 + 4 + 4;
+export const CHUNK_VERSION = 2;
+const HEADER = 1 + 4 + 4 + 8 + 4 + 4;
+export const PER_EVENT = 4 + 8 + 1 + 4 + 4;
 export const UNSYNCED = 0x80;
 
 const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status'];
 export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, aggregate: 2, status: 3 };
 
-/** Events waiting for a commit, column-wise (one array per field: no object per event). */
-export class PendingColumns {
-  seqs: number[] = [];
-  ts: number[] = [];
-  kinds: number[] = [];
-  topics: string[] = [];
-  jsons: string[] = [];
-  /** UTF-16 code units of topics + jsons: an estimate of the bytes before encoding. */
-  chars = 0;
+/** Events of one lane waiting for a commit, already encoded. */
+export class ChunkBuilder {
+  private text: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private table: Buffer = Buffer.allocUnsafe(1024 * PER_EVENT);
+  textBytes = 0;
+  count = 0;
+  firstSeq = 0;
+  lastSeq = 0;
+  minTs = Number.POSITIVE_INFINITY;
+  maxTs = Number.NEGATIVE_INFINITY;
+  unsynced = false;
 
-  get length(): number {
-    return this.seqs.length;
+  /** Bytes the chunk will take. */
+  get bytes(): number {
+    return HEADER + this.textBytes + this.count * PER_EVENT;
   }
 
-  push(seq: number, ts: number, kind: number, topic: string, json: string): void {
-    this.seqs.push(seq);
-    this.ts.push(ts);
-    this.kinds.push(kind);
-    this.topics.push(topic);
-    this.jsons.push(json);
-    this.chars += topic.length + json.length;
+  add(seq: number, ts: number, kind: number, topic: string, json: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: grow first, then write without measuring.
+    const need = this.textBytes + 3 * (topic.length + json.length);
+    if (need > this.text.length) this.text = grow(this.text, need, this.textBytes);
+    const topicBytes = this.text.write(topic, this.textBytes, 'utf8');
+    const jsonBytes = this.text.write(json, this.textBytes + topicBytes, 'utf8');
+    this.textBytes += topicBytes + jsonBytes;
+    const o = this.count * PER_EVENT;
+    if (o + PER_EVENT > this.table.length) this.table = grow(this.table, o + PER_EVENT, o);
+    if (this.count === 0) this.firstSeq = seq;
+    const t = this.table;
+    t.writeUInt32LE(seq - this.firstSeq, o);
+    t.writeDoubleLE(ts, o + 4);
+    t[o + 12] = kind;
+    t.writeUInt32LE(topicBytes, o + 13);
+    t.writeUInt32LE(jsonBytes, o + 17);
+    this.count++;
+    this.lastSeq = seq;
+    if (ts < this.minTs) this.minTs = ts;
+    if (ts > this.maxTs) this.maxTs = ts;
+    if (kind & UNSYNCED) this.unsynced = true;
   }
+
+  /** A position to roll back to (an append call that fails halfway accepts nothing). */
+  mark(): { textBytes: number; count: number; lastSeq: number; minTs: number; maxTs: number; unsynced: boolean } {
+    return { textBytes: this.textBytes, count: this.count, lastSeq: this.lastSeq, minTs: this.minTs, maxTs: this.maxTs, unsynced: this.unsynced };
+  }
+
+  rollback(m: ReturnType<ChunkBuilder['mark']>): void {
+    Object.assign(this, m);
+  }
+
+  build(boot: number): Buffer {
+    const n = this.count;
+    const buf = Buffer.allocUnsafe(this.bytes);
+    buf[0] = CHUNK_VERSION;
+    buf.writeUInt32LE(n, 5);
+    buf.writeDoubleLE(this.firstSeq, 9);
+    buf.writeUInt32LE(boot >>> 0, 17);
+    buf.writeUInt32LE(this.textBytes, 21);
+    this.text.copy(buf, HEADER, 0, this.textBytes);
+    this.table.copy(buf, HEADER + this.textBytes, 0, n * PER_EVENT);
+    buf.writeUInt32LE(crc32(buf.subarray(5)), 1);
+    return buf;
+  }
+
+  reset(): void {
+    this.textBytes = 0;
+    this.count = 0;
+    this.firstSeq = 0;
+    this.lastSeq = 0;
+    this.minTs = Number.POSITIVE_INFINITY;
+    this.maxTs = Number.NEGATIVE_INFINITY;
+    this.unsynced = false;
+    // Do not keep a huge arena from one burst forever.
+    if (this.text.length > 8 * 1024 * 1024) this.text = Buffer.allocUnsafe(64 * 1024);
+    if (this.table.length > 64 * 1024 * PER_EVENT) this.table = Buffer.allocUnsafe(1024 * PER_EVENT);
+  }
+}
+
+function grow(buf: Buffer, need: number, used: number): Buffer {
+  const next = Buffer.allocUnsafe(Math.max(need, buf.length * 2));
+  buf.copy(next, 0, 0, used);
+  return next;
 }
 
 export interface DecodedChunk {
@@ -56,40 +118,9 @@ export interface DecodedChunk {
   lastSeq: number;
   boot: number;
   events: StoredEvent[];
-  /** Per event: stamped while the clock was unsynced (parallel to `events`). */
+  /** Per event: stamped while the clock was unsynced (parallel to `events`), or null when none was. */
   unsynced: boolean[] | null;
   bytes: number;
-}
-
-export function encodeChunk(p: PendingColumns, boot: number): Buffer {
-  const n = p.length;
-  const text = joinText(p);
-  const textBytes = Buffer.byteLength(text, 'utf8');
-  const buf = Buffer.allocUnsafe(HEADER + n * PER_EVENT + textBytes);
-  const firstSeq = p.seqs[0];
-  buf.writeUInt8(CHUNK_VERSION, 0);
-  buf.writeUInt32LE(n, 5);
-  buf.writeDoubleLE(firstSeq, 9);
-  buf.writeUInt32LE(boot >>> 0, 17);
-  let o = HEADER;
-  for (let i = 0; i < n; i++) {
-    buf.writeUInt32LE(p.seqs[i] - firstSeq, o);
-    buf.writeDoubleLE(p.ts[i], o + 4);
-    buf.writeUInt8(p.kinds[i], o + 12);
-    buf.writeUInt32LE(p.topics[i].length, o + 13);
-    buf.writeUInt32LE(p.jsons[i].length, o + 17);
-    o += PER_EVENT;
-  }
-  buf.write(text, o, 'utf8');
-  buf.writeUInt32LE(crc32(buf.subarray(5)), 1);
-  return buf;
-}
-
-function joinText(p: PendingColumns): string {
-  // One string for the whole chunk: V8 builds it as a rope and flattens it once in Buffer.write.
-  let s = '';
-  for (let i = 0; i < p.topics.length; i++) s += p.topics[i] + p.jsons[i];
-  return s;
 }
 
 export class ChunkCorruptError extends Error {
@@ -97,6 +128,11 @@ export class ChunkCorruptError extends Error {
     super(`chunk is damaged: ${reason}`);
     this.name = 'ChunkCorruptError';
   }
+}
+
+/** The seq range of a chunk from its header, without decoding it (the caller knows it is sound). */
+export function chunkSpan(buf: Buffer): { firstSeq: number; count: number } {
+  return { firstSeq: buf.readDoubleLE(9), count: buf.readUInt32LE(5) };
 }
 
 /** Decodes and verifies a chunk; throws ChunkCorruptError when it is damaged. */
@@ -107,12 +143,15 @@ export function decodeChunk(buf: Buffer): DecodedChunk {
   const n = buf.readUInt32LE(5);
   const firstSeq = buf.readDoubleLE(9);
   const boot = buf.readUInt32LE(17);
-  const textStart = HEADER + n * PER_EVENT;
-  if (textStart > buf.length) throw new ChunkCorruptError('event table overruns the chunk');
-  const text = buf.toString('utf8', textStart);
+  const textBytes = buf.readUInt32LE(21);
+  const tableStart = HEADER + textBytes;
+  if (tableStart + n * PER_EVENT !== buf.length) throw new ChunkCorruptError('sizes do not add up');
+  // ASCII text (the usual case) decodes once and is sliced by byte offsets; otherwise per field.
+  const ascii = isAscii(buf.subarray(HEADER, tableStart));
+  const whole = ascii ? buf.toString('latin1', HEADER, tableStart) : '';
   const events: StoredEvent[] = new Array(n);
   let unsynced: boolean[] | null = null;
-  let o = HEADER;
+  let o = tableStart;
   let t = 0;
   for (let i = 0; i < n; i++) {
     const seq = firstSeq + buf.readUInt32LE(o);
@@ -121,9 +160,10 @@ export function decodeChunk(buf: Buffer): DecodedChunk {
     const topicLen = buf.readUInt32LE(o + 13);
     const jsonLen = buf.readUInt32LE(o + 17);
     o += PER_EVENT;
-    const topic = text.slice(t, t + topicLen);
+    if (t + topicLen + jsonLen > textBytes) throw new ChunkCorruptError('event overruns the text');
+    const topic = ascii ? whole.slice(t, t + topicLen) : buf.toString('utf8', HEADER + t, HEADER + t + topicLen);
     t += topicLen;
-    const json = text.slice(t, t + jsonLen);
+    const json = ascii ? whole.slice(t, t + jsonLen) : buf.toString('utf8', HEADER + t, HEADER + t + jsonLen);
     t += jsonLen;
     if (k & UNSYNCED) {
       unsynced ??= new Array(n).fill(false);
@@ -131,22 +171,6 @@ export function decodeChunk(buf: Buffer): DecodedChunk {
     }
     events[i] = { seq, ts, kind: KINDS[k & 0x7f] ?? 'reading', topic, json };
   }
-  if (t !== text.length) throw new ChunkCorruptError('text length does not match the event table');
+  if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
   return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, events, unsynced, bytes: buf.length };
-}
-
-/** The decoded form of a chunk just written, built from its columns without a decode. */
-export function chunkFromColumns(p: PendingColumns, boot: number, bytes: number): DecodedChunk {
-  const n = p.length;
-  const events: StoredEvent[] = new Array(n);
-  let unsynced: boolean[] | null = null;
-  for (let i = 0; i < n; i++) {
-    const k = p.kinds[i];
-    if (k & UNSYNCED) {
-      unsynced ??= new Array(n).fill(false);
-      unsynced[i] = true;
-    }
-    events[i] = { seq: p.seqs[i], ts: p.ts[i], kind: KINDS[k & 0x7f], topic: p.topics[i], json: p.jsons[i] };
-  }
-  return { firstSeq: p.seqs[0], lastSeq: p.seqs[n - 1], boot, events, unsynced, bytes };
 }

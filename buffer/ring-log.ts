@@ -23,16 +23,7 @@ import type { Logger } from 'pino';
 import type { BufferConfig } from '../src/config/schema.js';
 import { type EventInput, encodeEvent, type StoredEvent } from '../src/event.js';
 import { silentLogger } from '../src/log.js';
-import {
-  ChunkCorruptError,
-  chunkFromColumns,
-  type DecodedChunk,
-  decodeChunk,
-  encodeChunk,
-  KIND_CODE,
-  PendingColumns,
-  UNSYNCED,
-} from './chunk.js';
+import { ChunkBuilder, ChunkCorruptError, type DecodedChunk, decodeChunk, KIND_CODE, PER_EVENT, UNSYNCED } from './chunk.js';
 import { ClockWatch, correctJsonTs, SYNCED_AFTER } from './clock.js';
 import {
   chunkEnd,
@@ -152,14 +143,36 @@ function emptyMeta(nextSeq = 1): Meta {
   };
 }
 
+/** Callback form of append (the broker's PUBACK gate uses it: no promise per message). */
+export type AppendCallback = (err: Error | null, result?: AppendResult) => void;
+
+/**
+ * Appends waiting for their commit, column-wise: `ok[i]` is a promise's resolve (with `fail[i]` its
+ * reject) or an AppendCallback (with `fail[i]` null).
+ */
 interface Waiters {
-  resolve: Array<(r: AppendResult) => void>;
-  reject: Array<(e: Error) => void>;
+  ok: Array<((r: AppendResult) => void) | AppendCallback>;
+  fail: Array<((e: Error) => void) | null>;
   first: number[];
   last: number[];
 }
 
-const newWaiters = (): Waiters => ({ resolve: [], reject: [], first: [], last: [] });
+const newWaiters = (): Waiters => ({ ok: [], fail: [], first: [], last: [] });
+
+/** A recently committed chunk, kept encoded; decoded once when a reader first asks for it. */
+interface RecentChunk {
+  firstSeq: number;
+  lastSeq: number;
+  buf: Buffer;
+  decoded: DecodedChunk | null;
+}
+
+/**
+ * Encoded events waiting for their commit, at most; past it appends are refused (a QoS 1 publish is
+ * then not acknowledged and comes again). Bounds memory when the disk cannot keep up: every pending
+ * event also holds its producer's objects (promise, payload) until it is durable.
+ */
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 /** The oldest chunks of a lane, in order, as far as loaded. */
 class OldestQueue {
@@ -182,7 +195,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private readonly now: () => number;
   private lease = 0;
 
-  private pending: [PendingColumns, PendingColumns] = [new PendingColumns(), new PendingColumns()];
+  private readonly pending: [ChunkBuilder, ChunkBuilder] = [new ChunkBuilder(), new ChunkBuilder()];
   private waiters: Waiters = newWaiters();
   private pendingCount = 0;
   private pendingBytes = 0;
@@ -193,7 +206,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private afterWrite: Array<() => void> = [];
 
   private readonly oldest: [OldestQueue, OldestQueue] = [new OldestQueue(0), new OldestQueue(1)];
-  private readonly recent: [DecodedChunk[], DecodedChunk[]] = [[], []];
+  private readonly recent: [RecentChunk[], RecentChunk[]] = [[], []];
   private recentBytes = 0;
   private readonly diskCache = new Map<string, DecodedChunk>();
 
@@ -320,7 +333,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
       throw new RingLogOpenError(`no ring log in ${this.opts.dir} (expected ${this.paths.db})`);
     const db = new ClassicLevel<Buffer, Buffer>(this.paths.db, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     // Small write buffer and cache: RAM is scarce on a Pi, and chunks are written once, read rarely.
-    await db.open({ createIfMissing: !ro, writeBufferSize: 4 * 1024 * 1024, cacheSize: 2 * 1024 * 1024 });
+    // An 8 MiB memtable: fewer flushes and write stalls under bursts of large commits; two of them
+    // (active + flushing) are the bulk of LevelDB's memory here.
+    await db.open({ createIfMissing: !ro, writeBufferSize: 8 * 1024 * 1024, cacheSize: 2 * 1024 * 1024 });
     return db;
   }
 
@@ -393,22 +408,62 @@ export class LevelRingLog implements RingLog, ReaderHost {
   // ---------------------------------------------------------------- append and group commit
 
   append(events: EventInput[]): Promise<AppendResult> {
-    if (this.closed) return Promise.reject(new Error('the ring log is closed'));
-    if (this.opts.readOnly) return Promise.reject(new Error('the ring log is open for inspection only'));
+    const r = this.enqueue(events);
+    if (r instanceof Error) return Promise.reject(r);
+    if (r === null) return Promise.resolve({ firstSeq: this.meta.nextSeq, lastSeq: this.meta.nextSeq - 1 });
+    const w = this.waiters;
+    return new Promise<AppendResult>((resolve, reject) => {
+      w.ok.push(resolve);
+      w.fail.push(reject);
+      w.first.push(r);
+      w.last.push(this.meta.nextSeq - 1);
+    });
+  }
+
+  /**
+   * `append` with a callback instead of a promise, called once the events are durable (or with the
+   * error that refused them). For the hottest path (one call per MQTT PUBLISH): no promise, no
+   * closure per call beyond the callback itself.
+   */
+  appendWith(events: EventInput[], callback: AppendCallback): void {
+    const r = this.enqueue(events);
+    if (r instanceof Error) {
+      queueMicrotask(() => callback(r));
+      return;
+    }
+    if (r === null) {
+      const result = { firstSeq: this.meta.nextSeq, lastSeq: this.meta.nextSeq - 1 };
+      queueMicrotask(() => callback(null, result));
+      return;
+    }
+    const w = this.waiters;
+    w.ok.push(callback);
+    w.fail.push(null);
+    w.first.push(r);
+    w.last.push(this.meta.nextSeq - 1);
+  }
+
+  /** Encodes the events into the pending chunks; returns their first seq, null for none, or why not. */
+  private enqueue(events: EventInput[]): number | null | Error {
+    if (this.closed) return new Error('the ring log is closed');
+    if (this.opts.readOnly) return new Error('the ring log is open for inspection only');
     const n = events.length;
-    if (n === 0) return Promise.resolve({ firstSeq: this.meta.nextSeq, lastSeq: this.meta.nextSeq - 1 });
+    if (n === 0) return null;
     if (this.failure) {
       this.meta.refused += n;
-      return Promise.reject(new Error(`the ring log cannot write: ${this.failure.message}`));
+      return new Error(`the ring log cannot write: ${this.failure.message}`);
+    }
+    if (this.pendingBytes > MAX_PENDING_BYTES) {
+      this.meta.refused += n;
+      return new Error('the ring log is behind on writing (disk too slow); try again');
     }
     const first = this.meta.nextSeq;
     const now = this.now();
     const p0 = this.pending[0];
     const p1 = this.pending[1];
-    const len0 = p0.length;
-    const len1 = p1.length;
-    const chars0 = p0.chars;
-    const chars1 = p1.chars;
+    const m0 = p0.mark();
+    const m1 = p1.mark();
+    const before = p0.bytes + p1.bytes;
     let seq = first;
     try {
       for (let i = 0; i < n; i++, seq++) {
@@ -418,37 +473,30 @@ export class LevelRingLog implements RingLog, ReaderHost {
         const json = encodeEvent(this.opts.gatewayId, seq, ts, e, unsynced);
         const kind = e.kind ?? 'reading';
         const code = (KIND_CODE[kind] ?? 0) | (unsynced ? UNSYNCED : 0);
-        (kind === 'anomaly' ? p1 : p0).push(seq, ts, code, e.topic, json);
+        (kind === 'anomaly' ? p1 : p0).add(seq, ts, code, e.topic, json);
       }
     } catch (err) {
-      // Nothing of this call is accepted: undo the columns it touched.
-      truncate(p0, len0, chars0);
-      truncate(p1, len1, chars1);
-      return Promise.reject(new Error(`event not encodable: ${(err as Error).message}`));
+      // Nothing of this call is accepted: roll the pending chunks back.
+      p0.rollback(m0);
+      p1.rollback(m1);
+      return new Error(`event not encodable: ${(err as Error).message}`);
     }
-    const added = p0.chars - chars0 + p1.chars - chars1 + n * 21;
+    const added = p0.bytes + p1.bytes - before;
     if (this.cfg.onFull === 'reject' && this.bytes() + this.pendingBytes + added > this.capacity()) {
-      truncate(p0, len0, chars0);
-      truncate(p1, len1, chars1);
+      p0.rollback(m0);
+      p1.rollback(m1);
       this.meta.refused += n;
       // Remember how much room the refused call needed: the next write releases that much of what
       // every reader already delivered.
       this.roomWanted = Math.max(this.roomWanted, added);
-      return Promise.reject(new BufferFullError());
+      return new BufferFullError();
     }
     this.meta.nextSeq = seq;
     this.pendingBytes += added;
     if (this.pendingCount === 0) this.groupStartedAt = performance.now();
     this.pendingCount += n;
-    const w = this.waiters;
-    const promise = new Promise<AppendResult>((resolve, reject) => {
-      w.resolve.push(resolve);
-      w.reject.push(reject);
-    });
-    w.first.push(first);
-    w.last.push(seq - 1);
     this.schedule();
-    return promise;
+    return first;
   }
 
   private bytes(): number {
@@ -513,10 +561,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
   }
 
   private async commitOnce(): Promise<void> {
-    const cols = this.pending;
     const waiters = this.waiters;
     const count = this.pendingCount;
-    this.pending = [new PendingColumns(), new PendingColumns()];
     this.waiters = newWaiters();
     this.pendingCount = 0;
     this.pendingBytes = 0;
@@ -525,37 +571,28 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.afterWrite = [];
 
     const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
-    const newChunks: Array<{ lane: Lane; chunk: DecodedChunk; entry: IndexEntry }> = [];
+    const newChunks: Array<{ lane: Lane; chunk: RecentChunk; entry: IndexEntry }> = [];
     let newBytes = 0;
     for (const lane of LANES) {
-      const p = cols[lane];
-      if (p.length === 0) continue;
-      const value = encodeChunk(p, this.boot);
-      const lastSeq = p.seqs[p.length - 1];
-      let minTs = p.ts[0];
-      let maxTs = p.ts[0];
-      let unsynced = false;
-      for (let i = 0; i < p.length; i++) {
-        const t = p.ts[i];
-        if (t < minTs) minTs = t;
-        if (t > maxTs) maxTs = t;
-        if (p.kinds[i] & UNSYNCED) unsynced = true;
-      }
-      // A chunk stamped by an unsynced clock is not aged by retention (its ts says 1970): capacity still bounds it.
-      if (unsynced) maxTs = Number.MAX_VALUE;
+      const p = this.pending[lane];
+      if (p.count === 0) continue;
+      // build() copies out of the arenas, so the builder takes new appends while this one is written.
+      const value = p.build(this.boot);
       const entry: IndexEntry = {
         lane,
-        firstSeq: p.seqs[0],
-        lastSeq,
-        count: p.length,
+        firstSeq: p.firstSeq,
+        lastSeq: p.lastSeq,
+        count: p.count,
         bytes: value.length,
-        minTs,
-        maxTs,
+        minTs: p.minTs,
+        // A chunk stamped by an unsynced clock is not aged by retention (its ts says 1970): capacity still bounds it.
+        maxTs: p.unsynced ? Number.MAX_VALUE : p.maxTs,
       };
-      ops.push({ type: 'put', key: chunkKey(lane, lastSeq), value });
-      ops.push({ type: 'put', key: indexKey(lane, lastSeq), value: encodeIndex(entry) });
+      p.reset();
+      ops.push({ type: 'put', key: chunkKey(lane, entry.lastSeq), value });
+      ops.push({ type: 'put', key: indexKey(lane, entry.lastSeq), value: encodeIndex(entry) });
       newBytes += value.length;
-      newChunks.push({ lane, chunk: chunkFromColumns(p, this.boot, value.length), entry });
+      newChunks.push({ lane, chunk: { firstSeq: entry.firstSeq, lastSeq: entry.lastSeq, buf: value, decoded: null }, entry });
     }
 
     // Evictions and quarantine are planned here and applied to memory only after the write succeeded.
@@ -632,8 +669,16 @@ export class LevelRingLog implements RingLog, ReaderHost {
       await this.ensureLease(meta.nextSeq).catch((err) =>
         this.logger.error({ err: err.message }, 'seq lease not written'),
       );
-    for (let i = 0; i < waiters.resolve.length; i++)
-      waiters.resolve[i]({ firstSeq: waiters.first[i], lastSeq: waiters.last[i] });
+    for (let i = 0; i < waiters.ok.length; i++) {
+      const result = { firstSeq: waiters.first[i], lastSeq: waiters.last[i] };
+      if (waiters.fail[i] === null) {
+        try {
+          (waiters.ok[i] as AppendCallback)(null, result);
+        } catch (err) {
+          this.logger.error({ err: (err as Error).message }, 'append callback threw');
+        }
+      } else (waiters.ok[i] as (r: AppendResult) => void)(result);
+    }
     for (const f of doneCallbacks) f();
     for (const r of this.readers.values()) r.wake();
   }
@@ -752,7 +797,11 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private failWrite(err: Error, waiters: Waiters, count: number): void {
     this.meta.refused += count;
     const e = new Error(`the ring log write failed: ${err.message}`);
-    for (const reject of waiters.reject) reject(e);
+    for (let i = 0; i < waiters.ok.length; i++) {
+      const fail = waiters.fail[i];
+      if (fail) fail(e);
+      else (waiters.ok[i] as AppendCallback)(e);
+    }
     if (!this.failure) {
       this.failure = err;
       this.logger.error({ err: err.message }, 'ring log write failed; refusing appends until the database reopens');
@@ -816,14 +865,14 @@ export class LevelRingLog implements RingLog, ReaderHost {
     if (j >= 0) {
       // Chunks leave the recent list from its front only, so it stays contiguous.
       const gone = r.splice(0, j + 1);
-      for (const c of gone) this.recentBytes -= c.bytes;
+      for (const c of gone) this.recentBytes -= c.buf.length;
     }
     this.diskCache.delete(`${e.lane}:${e.lastSeq}`);
   }
 
-  private addRecent(lane: Lane, chunk: DecodedChunk): void {
+  private addRecent(lane: Lane, chunk: RecentChunk): void {
     this.recent[lane].push(chunk);
-    this.recentBytes += chunk.bytes;
+    this.recentBytes += chunk.buf.length;
     while (this.recentBytes > RECENT_BYTES) {
       // Trim the lane with the oldest front chunk.
       const a = this.recent[0][0];
@@ -831,7 +880,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       const lane2 = !b || (a && a.firstSeq < b.firstSeq) ? 0 : 1;
       const gone = this.recent[lane2].shift();
       if (!gone) break;
-      this.recentBytes -= gone.bytes;
+      this.recentBytes -= gone.buf.length;
     }
   }
 
@@ -939,7 +988,11 @@ export class LevelRingLog implements RingLog, ReaderHost {
         if (recent[mid].lastSeq <= p) lo = mid + 1;
         else hi = mid;
       }
-      return lo < recent.length ? { chunk: recent[lo] } : null;
+      if (lo >= recent.length) return null;
+      const rc = recent[lo];
+      // Written by this process moments ago and checked by its CRC on the way: decode once, share.
+      rc.decoded ??= decodeChunk(rc.buf);
+      return { chunk: rc.decoded };
     }
     if (this.closedDb) return null;
     let k: Buffer;
@@ -1081,6 +1134,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       lastSeq: m.nextSeq - 1,
       bytesWritten: this.bytesWritten,
       commits: this.commits,
+      pendingBytes: this.pendingBytes,
     };
   }
 
@@ -1105,13 +1159,4 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.closedDb = true;
     await this.db.close();
   }
-}
-
-function truncate(p: PendingColumns, len: number, chars: number): void {
-  p.seqs.length = len;
-  p.ts.length = len;
-  p.kinds.length = len;
-  p.topics.length = len;
-  p.jsons.length = len;
-  p.chars = chars;
 }

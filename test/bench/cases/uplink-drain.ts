@@ -28,7 +28,7 @@ import { batchDocument, type Sink } from '../../../uplink/sink.js';
 import { type Peer, startMosquitto, startNats } from '../../helpers/peers.js';
 import type { BenchCase, BenchContext, BenchResult } from '../types.js';
 
-const BATCH = 1000;
+const BATCH = Number(process.env.SLUICE_BENCH_BATCH ?? 1000);
 const LIVE_RATE = 5000;
 
 function reading(i: number): EventInput {

@@ -1,0 +1,41 @@
+/** Process figures from /proc: anonymous resident memory and bytes written to storage. */
+import { readFileSync } from 'node:fs';
+
+/** RssAnon of `pid` in MB (anonymous memory: what the kernel cannot reclaim), or NaN. */
+export function rssAnonMB(pid: number): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Bytes `pid` caused to be written to storage (/proc/<pid>/io write_bytes), or NaN. */
+export function writeBytes(pid: number): number {
+  try {
+    const m = /^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Samples RssAnon of `pid` every `everyMs` and keeps the peak, until stop(). */
+export function rssSampler(pid: number, everyMs = 100): { peak(): number; stop(): number } {
+  let peak = 0;
+  const sample = () => {
+    const v = rssAnonMB(pid);
+    if (v > peak) peak = v;
+  };
+  sample();
+  const t = setInterval(sample, everyMs);
+  return {
+    peak: () => peak,
+    stop: () => {
+      clearInterval(t);
+      sample();
+      return peak;
+    },
+  };
+}
