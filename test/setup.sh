@@ -15,11 +15,12 @@ command -v socat >/dev/null || need+=(socat)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 # Ops tests (test/ops): the dashboard in Chromium, the units (systemd-analyze), the scripts
-# (shellcheck), and `npm run test:deploy`'s Debian chroot install (debootstrap, curl).
+# (shellcheck), and `npm run test:deploy`'s Debian chroot install and boot (debootstrap, curl, nspawn).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
