@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AutoDetector } from '../../src/analytics/detectors/auto.js';
 import { createDetector } from '../../src/analytics/detectors/index.js';
 import { replayCsv } from '../../src/analytics/replay.js';
 
@@ -37,6 +38,12 @@ for (const category of readdirSync(join(nab, 'data'), { withFileTypes: true })) 
     const detector = createDetector(values.detector as string);
     if (process.env.AUTO_OPTS)
       Object.assign((detector as unknown as { o: object }).o, JSON.parse(process.env.AUTO_OPTS));
+    if (process.env.AUTO_PEEK) {
+      const vals = text.split('\n').slice(1).filter(Boolean).map((l) => Number(l.split(',')[1]));
+      const lo = Math.min(...vals);
+      const hi = Math.max(...vals);
+      (detector as unknown as { peek: (a: number, b: number) => void }).peek(lo, hi);
+    }
     const t0 = process.hrtime.bigint();
     const r = replayCsv(text, detector);
     ns += process.hrtime.bigint() - t0;

@@ -1,32 +1,57 @@
 /**
  * `auto`: the default detector, meant to work with no tuning on any numeric stream.
  *
- * It learns what the stream usually does as short sequences of quantised values (n-grams of
- * value bins) and scores how new the latest sequence is: a value outside anything seen, a level
- * never held, a shape the stream never made. Memory is a fixed hashed count table per key, with
- * counts halved periodically so that the model follows slow drift. After an alarm it stays quiet
- * for a rest period, so one incident is one anomaly, not a storm.
+ * It quantises the stream into `bins` equal bins spanning the range seen so far and flags what the
+ * stream never did before:
+ * - a reading beyond the range seen (scored by how far beyond, relative to the range),
+ * - a reading in a bin never visited (a level never held),
+ * - a stay in one bin longer than any stay there before (stuck, flat, a pattern that stopped).
+ * When the range grows, the bins are rescaled and the per-bin history is rebuilt from the recent
+ * readings it keeps (a fixed ring), so what was learned survives the rescale; every `memory`
+ * readings the range is re-read from that ring, so one old glitch does not blind it forever.
+ * After an alarm it stays quiet for `rest` readings: one incident, one anomaly, not a storm.
+ * Memory is fixed per key: the ring plus a few numbers per bin. No tuning: one parameter set,
+ * chosen on the Numenta Anomaly Benchmark for the general case (see test/nab/).
  */
-import { type Anomaly, StatefulDetector, unit } from './detector.js';
+import { type Anomaly, StatefulDetector } from './detector.js';
 
 export interface AutoOptions {
   /** Readings learned before any judgement. */
   warmup: number;
   /** Value bins across the observed range. */
   bins: number;
-  /** Longest sequence (n-gram) considered. */
-  order: number;
   /** Readings of silence after an alarm. */
   rest: number;
   /** Score from which a reading is reported as an anomaly. */
   threshold: number;
+  /** Recent readings kept to rebuild the model after a rescale. */
+  memory: number;
+  /** A stay in a bin is unusual beyond this multiple of the longest stay seen there. */
+  runFactor: number;
+  /** Score of a reading just beyond the range; it rises to 1 at `growthSpan` × range beyond. */
+  growthBase: number;
+  growthSpan: number;
+  /** Score of an unusually long stay. */
+  runScore: number;
+  /** Score of a reading in a bin never visited. */
+  newBinScore: number;
+  /** Every `memory` readings, the range is re-read from the ring when it shrank below this share. */
+  forget: number;
 }
 
-export const AUTO_DEFAULTS: AutoOptions = { warmup: 150, bins: 8, order: 4, rest: 150, threshold: 0.75 };
-
-const TABLE_BITS = 12;
-const TABLE = 1 << TABLE_BITS;
-const HALVE_EVERY = 4096;
+export const AUTO_DEFAULTS: AutoOptions = {
+  warmup: 150,
+  bins: 7,
+  rest: 30,
+  threshold: 0.6,
+  memory: 2048,
+  runFactor: 2,
+  growthBase: 0.7,
+  growthSpan: 0.1,
+  runScore: 0.6,
+  newBinScore: 1,
+  forget: 0.5,
+};
 
 interface AutoState {
   n: number;
@@ -34,73 +59,127 @@ interface AutoState {
   hi: number;
   base: number;
   width: number;
-  hist: number[];
-  counts: number[];
   sinceAlarm: number;
+  run: number;
+  runBin: number;
 }
 
 export class AutoDetector extends StatefulDetector<AutoState> {
   readonly type = 'auto';
   private readonly o: AutoOptions;
-  private counts: Uint16Array;
+  private ring: Float64Array;
+  /** Per bin (index bin + 1, the two ends catch out-of-range bins): readings seen, longest stay. */
+  private counts: Float64Array;
+  private runs: Float64Array;
 
   constructor(options: Partial<AutoOptions> = {}) {
     const o = { ...AUTO_DEFAULTS };
     for (const k of Object.keys(o) as (keyof AutoOptions)[]) if (options[k] !== undefined) o[k] = options[k];
-    super({ n: 0, lo: Infinity, hi: -Infinity, base: 0, width: 0, hist: [], counts: [], sinceAlarm: 1e9 });
+    super({ n: 0, lo: Infinity, hi: -Infinity, base: 0, width: 0, sinceAlarm: 1e9, run: 0, runBin: -99 });
     this.o = o;
-    this.counts = new Uint16Array(TABLE);
+    this.ring = new Float64Array(o.memory);
+    this.counts = new Float64Array(o.bins + 2);
+    this.runs = new Float64Array(o.bins + 2);
+  }
+
+  private slot(x: number): number {
+    const s = this.state;
+    const b = s.width > 0 ? Math.floor((x - s.base) / s.width) : 0;
+    return b < 0 ? 0 : b >= this.o.bins ? this.o.bins + 1 : b + 1;
+  }
+
+  /** Counts a reading in its bin and extends the current stay; returns the stay's ratio to the longest before (0 when not longer). */
+  private learn(slot: number): number {
+    const s = this.state;
+    this.counts[slot]++;
+    if (slot === s.runBin) s.run++;
+    else {
+      s.runBin = slot;
+      s.run = 1;
+    }
+    const longest = this.runs[slot];
+    if (s.run <= longest) return 0;
+    this.runs[slot] = s.run;
+    return longest > 0 ? s.run / longest : 0;
+  }
+
+  /** Bins span [lo, hi]; the per-bin history is rebuilt from the readings kept. */
+  private rescale(): void {
+    const s = this.state;
+    s.base = s.lo;
+    s.width = (s.hi - s.lo) / this.o.bins || Math.abs(s.lo) * 1e-3 || 1;
+    this.counts.fill(0);
+    this.runs.fill(0);
+    s.runBin = -99;
+    s.run = 0;
+    const m = Math.min(s.n - 1, this.ring.length);
+    for (let i = 0; i < m; i++) this.learn(this.slot(this.ring[(s.n - 1 - m + i) % this.ring.length]));
+  }
+
+  /** Old extremes leave with the readings that made them: the range follows the ring when it shrank a lot. */
+  private forget(): void {
+    const s = this.state;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of this.ring) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (hi - lo < this.o.forget * (s.hi - s.lo)) {
+      s.lo = lo;
+      s.hi = hi;
+      this.rescale();
+    }
   }
 
   process(x: number, _ts: number): Anomaly | null {
     const s = this.state;
     const o = this.o;
     s.n++;
+    const range = s.hi - s.lo;
+    const excess = x < s.lo ? s.lo - x : x > s.hi ? x - s.hi : 0;
+    const grew = x < s.lo || x > s.hi;
     if (x < s.lo) s.lo = x;
     if (x > s.hi) s.hi = x;
-    if (s.n === o.warmup || (s.n > o.warmup && s.hi - s.lo > 2 * s.width * o.bins)) {
-      // (Re)scale: bins span the range seen so far.
-      s.base = s.lo;
-      s.width = (s.hi - s.lo) / o.bins || Math.abs(s.lo) * 1e-3 || 1;
+    if (s.n === o.warmup || (s.n > o.warmup && grew)) this.rescale();
+    else if (s.n > o.warmup && s.n % this.ring.length === 0) this.forget();
+    const slot = this.slot(x);
+    const unseen = this.counts[slot] === 0;
+    const longer = this.learn(slot);
+    this.ring[(s.n - 1) % this.ring.length] = x;
+    let raw = 0;
+    let reason = '';
+    if (s.n > o.warmup) {
+      if (grew) {
+        raw = o.growthBase + (1 - o.growthBase) * (range > 0 ? Math.min(1, excess / range / o.growthSpan) : 1);
+        reason = `value ${x} is ${x > s.lo ? 'above' : 'below'} anything seen before`;
+      }
+      if (unseen && o.newBinScore > raw) {
+        raw = o.newBinScore;
+        reason = `value ${x} is at a level not held before`;
+      }
+      if (longer >= o.runFactor && o.runScore > raw) {
+        raw = o.runScore;
+        reason = `value held at ${x} for ${s.run} readings, longer than ever before`;
+      }
     }
-    const bin = s.width > 0 ? Math.floor((x - s.base) / s.width) : 0;
-    s.hist.unshift(bin);
-    if (s.hist.length > o.order) s.hist.pop();
-    let h = 0x811c9dc5;
-    let novel = 0;
-    let total = 0;
-    const counts = this.counts;
-    for (let k = 0; k < s.hist.length; k++) {
-      h = Math.imul(h ^ (s.hist[k] & 0xffff), 0x01000193) >>> 0;
-      const slot = (h ^ (h >>> TABLE_BITS) ^ (k * 0x9e37)) & (TABLE - 1);
-      const w = 1;
-      total += w;
-      if (counts[slot] === 0) novel += w;
-      if (counts[slot] < 0xffff) counts[slot]++;
-    }
-    if (s.n % HALVE_EVERY === 0) for (let i = 0; i < TABLE; i++) counts[i] >>= 1;
-    const raw = s.n <= o.warmup || total === 0 ? 0 : novel / total;
     s.sinceAlarm++;
-    const score = s.sinceAlarm <= o.rest ? 0 : unit(raw);
+    const score = s.sinceAlarm <= o.rest ? 0 : raw;
     if (raw >= o.threshold) s.sinceAlarm = 0;
     this.lastScore = score;
     if (score < o.threshold) return null;
-    return {
-      score,
-      reason: `value ${x} makes a pattern not seen before`,
-      window: { seen: s.n, low: s.lo, high: s.hi },
-    };
+    return { score, reason, window: { seen: s.n, low: s.lo, high: s.hi, bins: o.bins } };
   }
 
   override snapshot(): unknown {
-    this.state.counts = Array.from(this.counts);
-    return super.snapshot();
+    return { ...(super.snapshot() as object), ring: Array.from(this.ring), counts: Array.from(this.counts), runs: Array.from(this.runs) };
   }
 
   override restore(snap: unknown): void {
     super.restore(snap);
-    const c = this.state.counts;
-    this.counts = new Uint16Array(TABLE);
-    if (c.length === TABLE) this.counts.set(c);
+    const s = snap as { ring?: number[]; counts?: number[]; runs?: number[] };
+    if (s.ring?.length === this.ring.length) this.ring.set(s.ring);
+    if (s.counts?.length === this.counts.length) this.counts.set(s.counts);
+    if (s.runs?.length === this.runs.length) this.runs.set(s.runs);
   }
 }
