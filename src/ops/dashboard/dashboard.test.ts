@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { request } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../broker/password.js';
@@ -12,9 +13,10 @@ function get(
   port: number,
   path: string,
   headers: Record<string, string> = {},
+  host = '127.0.0.1',
 ): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers }, (res) => {
+    const req = request({ host, port, path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -185,6 +187,27 @@ describe('basic auth', () => {
     }
     expect(isLoopback('::1')).toBe(true);
     expect(isLoopback('10.0.0.1')).toBe(false);
+  });
+
+  // A real listener on this machine's LAN address: the client is not on loopback.
+  const lan = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  it.skipIf(!lan)('guards a LAN listener end to end: 401 with a challenge, 200 with the password', async () => {
+    const http = new HttpServer(silentLogger);
+    servers.push(http);
+    http.route('GET', '/healthz', (_req, res) => res.end('{"ok":true}'));
+    registerDashboard(http, { status: () => ({ gateway: { id: 'gw-lan' } }) }, { auth: { username: 'tech', passwordHash: await hashPassword('pw') } });
+    await http.listen(lan!, 0);
+    const port = http.address!.port;
+    const denied = await get(port, '/', {}, lan);
+    expect(denied.status).toBe(401);
+    expect(denied.headers['www-authenticate']).toMatch(/^Basic realm="sluice"/);
+    expect((await get(port, '/api/stream', { authorization: basic('tech', 'nope') }, lan)).status).toBe(401);
+    expect((await get(port, '/healthz', {}, lan)).status).toBe(200);
+    const page = await get(port, '/', { authorization: basic('tech', 'pw') }, lan);
+    expect(page.status).toBe(200);
+    expect(page.body.toString()).toContain('<title>Sluice</title>');
   });
 
   it('is installed on the HTTP server when auth is configured', async () => {
