@@ -23,7 +23,8 @@ import type { FleetGateway } from './gateway-port.js';
 import { type HealthReport, waitHealthy } from './health.js';
 import { configHash, configVersion, writeLastKnownGood } from './lkg.js';
 
-export type ApplyOutcome = 'applied' | 'noop' | 'rolled-back' | 'refused';
+/** `interrupted`: the gateway stopped during the health check; the config was not kept, so the next start runs the last-known-good one. */
+export type ApplyOutcome = 'applied' | 'noop' | 'rolled-back' | 'refused' | 'interrupted';
 
 export interface ApplyReport {
   outcome: ApplyOutcome;
@@ -47,6 +48,8 @@ export interface ApplyDeps {
   /** Brings the fleet's own state (connection, keys, schedules) in line with the config now running. */
   adopt(config: Config): Promise<void>;
   fleetConnected(): boolean;
+  /** Aborted when the gateway stops: the apply ends without keeping or rolling back anything. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -142,6 +145,7 @@ export async function applyConfigSet(
   }
   const problems = await dryRun(next, prev);
   if (problems.length) return refuse(`config version ${version} failed its dry run: ${problems.join('; ')}`);
+  if (deps.signal?.aborted) return refuse('the gateway is stopping');
 
   const unchanged = hashAtVersion(next, previousVersion) === prevHash;
   const since = Date.now();
@@ -159,8 +163,24 @@ export async function applyConfigSet(
       timeoutMs: next.fleet?.healthTimeout ?? 30_000,
       since,
       fleetConnected: deps.fleetConnected,
+      signal: deps.signal,
     });
     timings.healthMs = health.elapsedMs;
+  }
+  if (deps.signal?.aborted) {
+    // The gateway is stopping: neither keep an unproven config nor reconfigure a gateway on its way down.
+    logger.warn({ version }, 'fleet config apply interrupted by shutdown; the last-known-good config runs at the next start');
+    return {
+      outcome: 'interrupted',
+      ok: false,
+      error: `config version ${version} was interrupted by a shutdown before it proved healthy; it was not kept`,
+      version,
+      previousVersion,
+      configHash: configHash(gateway.config),
+      applyError,
+      health,
+      timings,
+    };
   }
   let keepError: string | undefined;
   if (!applyError && (health?.healthy ?? true)) {

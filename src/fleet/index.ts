@@ -81,6 +81,7 @@ export class FleetAgent {
   private levelBefore?: string;
   private applying = false;
   private refusalLog = { minute: 0, n: 0 };
+  private stopSignal = new AbortController();
   private readonly counts = { ok: 0, refused: 0, failed: 0 };
   private started = false;
   private schedules?: string;
@@ -101,6 +102,7 @@ export class FleetAgent {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    this.stopSignal = new AbortController();
     const dataDir = resolve(this.config.gateway.dataDir);
     this.replay = await ReplayStore.open(
       join(dataDir, 'fleet', 'replay.json'),
@@ -124,6 +126,7 @@ export class FleetAgent {
     this.schedules = undefined;
     clearTimeout(this.logLevelTimer);
     this.queue.length = 0;
+    this.stopSignal.abort();
     await Promise.race([this.idle, sleep(deadlineMs / 2)]);
     await this.disconnect(deadlineMs / 2);
   }
@@ -350,6 +353,7 @@ export class FleetAgent {
             logger: this.logger,
             adopt: (c) => this.adopt(c),
             fleetConnected: () => this.client?.connected ?? false,
+            signal: this.stopSignal.signal,
           },
           cmd.id,
           cmd.body as CommandBody<'config.set'>,
