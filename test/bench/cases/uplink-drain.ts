@@ -230,6 +230,8 @@ async function drain(ctx: BenchContext, t: Target): Promise<BenchResult[]> {
         backlog,
         seconds: Number(seconds.toFixed(2)),
         complete: seenBacklog >= backlog,
+        retried: runner.status().retried,
+        lastError: runner.status().lastError,
         batchEvents: BATCH,
       },
       {
