@@ -26,6 +26,7 @@ import { BufferFullError } from '../../buffer/types.js';
 import { type EventInput, payloadFromBody } from '../event.js';
 import { verifyPassword } from './password.js';
 import type { BrokerConfig, BrokerUser } from './schema.js';
+import { limitSessionQueues, type OutgoingPersistence } from './session-limit.js';
 import { filterSet } from './topics.js';
 
 export interface BrokerContext {
@@ -45,6 +46,9 @@ interface CompiledUser {
 /** Topic room for a packet besides the payload: the topic (≤ 64 KiB) and headers/properties. */
 const PACKET_OVERHEAD = 65_536 + 1024;
 const RETRY_FULL_MS = 250;
+/** Offline persistent sessions: messages queued per client, and bytes over all (src/broker/session-limit.ts). */
+const MAX_QUEUED_PER_SESSION = 1000;
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 /** Unsent bytes a subscriber may fall behind by before it is dropped (at least 4 maximal packets). */
 const SLOW_CONSUMER_BYTES = 1024 * 1024;
 
@@ -61,6 +65,8 @@ export class LocalBroker {
   private readonly allowAnonymous: boolean;
   private authFailures = new Map<string, { count: number; since: number }>();
   private connections = 0;
+  /** Sessions whose full queue was logged already (once per client, bounded). */
+  private readonly queueFullLogged = new Set<string>();
   private closing = false;
 
   constructor(
@@ -101,6 +107,17 @@ export class LocalBroker {
       maxClientsIdLength: 256,
     });
     this.aedes = aedes;
+    limitSessionQueues((aedes as unknown as { persistence: OutgoingPersistence }).persistence, {
+      maxPerClient: MAX_QUEUED_PER_SESSION,
+      maxBytesTotal: MAX_QUEUED_BYTES,
+      onDrop: (clientId) => {
+        this.ctx.countRejected('session_queue_full');
+        if (!this.queueFullLogged.has(clientId) && this.queueFullLogged.size < 1000) {
+          this.queueFullLogged.add(clientId);
+          this.ctx.logger.warn({ client: clientId }, 'message not queued for an offline persistent session: its queue is full');
+        }
+      },
+    });
     aedes.authenticate = (client, username, password, done) => void this.authenticate(client, username, password, done);
     aedes.authorizePublish = (client, packet, done) => this.authorizePublish(client, packet, done);
     aedes.authorizeSubscribe = (client, sub, done) => {

@@ -131,6 +131,29 @@ describe('hostile clients', () => {
     record('slow-subscriber', { bulkPublishes: 400, bulkSeconds: Math.round(bulkSeconds * 10) / 10 });
   });
 
+  it('bounds what it queues for a persistent subscriber that went away', async () => {
+    const away = await mqtt.connectAsync(url(), { clientId: 'tap-away', clean: false, username: 'tap', password: 'pw-tap', reconnectPeriod: 0 });
+    await away.subscribeAsync('sensors/#', { qos: 1 });
+    await away.endAsync();
+    cases++;
+    const bulk = await mqtt.connectAsync(url(), { username: 's2', password: 'pw-s2', reconnectPeriod: 0 });
+    const body = 'q'.repeat(1000);
+    await Promise.all(Array.from({ length: 3000 }, (_, i) => bulk.publishAsync('sensors/s2/queued', JSON.stringify({ i, body }), { qos: 1 })));
+    await bulk.endAsync();
+    // Everything was stored and acknowledged; only the offline session's copies are capped.
+    const status = await gw.status();
+    expect(status.ingest.rejectedByReason.session_queue_full).toBeGreaterThanOrEqual(2000);
+    // Back online, the session gets what was queued for it: the cap's worth, not everything.
+    let received = 0;
+    const back = await mqtt.connectAsync(url(), { clientId: 'tap-away', clean: false, username: 'tap', password: 'pw-tap', reconnectPeriod: 0 });
+    back.on('message', () => {
+      received++;
+    });
+    await waitFor(() => received >= 1000, 15_000, 'the queued messages');
+    await back.endAsync();
+    expect(gw.logs.some((l) => /queue is full/.test(l.msg) && l.client === 'tap-away')).toBe(true);
+  });
+
   it('rate-limits password guessing per address, logs it, and lets other addresses in', async () => {
     const results: number[] = [];
     for (let i = 0; i < 30; i++) {

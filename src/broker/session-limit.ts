@@ -1,0 +1,86 @@
+/**
+ * Bounds what the local broker keeps for persistent sessions (clean session = false).
+ *
+ * aedes' in-memory persistence queues every QoS 1/2 message for each persistent subscriber that
+ * is offline, and keeps such a session forever: one sensor or tool that once subscribed to `#`
+ * with a persistent session and went away would grow the gateway's memory with every reading.
+ *
+ * Guarantees (the way Mosquitto's `max_queued_messages` works):
+ * - a message for an offline client is queued only while that client has fewer than
+ *   `maxPerClient` queued and all clients together hold less than `maxBytesTotal` bytes; else it is
+ *   not queued for that client (it is still in the ring log and delivered to everyone else), and
+ *   counted through `onDrop`;
+ * - a queued message leaves the count when the client acknowledges it after reconnecting.
+ * The wrapper changes no other behaviour of the persistence it wraps.
+ */
+
+interface QueuedPacket {
+  payload?: Buffer | string;
+  topic?: string;
+}
+
+/** The slice of an aedes persistence this wraps (aedes-persistence's async API). */
+export interface OutgoingPersistence {
+  outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void>;
+  outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<QueuedPacket | undefined>;
+}
+
+export interface SessionLimits {
+  maxPerClient: number;
+  maxBytesTotal: number;
+  /** Called once per message not queued for a client. */
+  onDrop(clientId: string): void;
+}
+
+/** What a queued copy costs: the payload, the topic, and the packet object around them. */
+function packetBytes(p: QueuedPacket | undefined): number {
+  if (!p) return 0;
+  const payload = p.payload === undefined ? 0 : typeof p.payload === 'string' ? p.payload.length : p.payload.length;
+  return payload + (p.topic?.length ?? 0) + 200;
+}
+
+export function limitSessionQueues(persistence: OutgoingPersistence, limits: SessionLimits): { queuedBytes(): number } {
+  const perClient = new Map<string, number>();
+  let total = 0;
+  const admit = (clientId: string, bytes: number): boolean => {
+    const n = perClient.get(clientId) ?? 0;
+    if (n >= limits.maxPerClient || total + bytes > limits.maxBytesTotal) {
+      limits.onDrop(clientId);
+      return false;
+    }
+    perClient.set(clientId, n + 1);
+    total += bytes;
+    return true;
+  };
+
+  const enqueue = persistence.outgoingEnqueue.bind(persistence);
+  const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
+  const clear = persistence.outgoingClearMessageId.bind(persistence);
+
+  // An online persistent client's copy is queued until it acknowledges it: always admitted (aedes
+  // would fail the delivery otherwise), but counted. A client that does not read is dropped by the
+  // broker's slow-consumer guard, which clears nothing here: its queue then counts as offline.
+  persistence.outgoingEnqueue = async (sub, packet) => {
+    const bytes = packetBytes(packet);
+    perClient.set(sub.clientId, (perClient.get(sub.clientId) ?? 0) + 1);
+    total += bytes;
+    await enqueue(sub, packet);
+  };
+  persistence.outgoingEnqueueCombi = async (subs, packet) => {
+    const bytes = packetBytes(packet);
+    const admitted = subs.filter((s) => admit(s.clientId, bytes));
+    if (admitted.length) await enqueueCombi(admitted, packet);
+  };
+  persistence.outgoingClearMessageId = async (client, packet) => {
+    const removed = await clear(client, packet);
+    if (removed) {
+      const n = (perClient.get(client.id) ?? 1) - 1;
+      if (n <= 0) perClient.delete(client.id);
+      else perClient.set(client.id, n);
+      total = Math.max(0, total - packetBytes(removed));
+    }
+    return removed;
+  };
+  return { queuedBytes: () => total };
+}
