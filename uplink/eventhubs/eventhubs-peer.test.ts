@@ -124,7 +124,7 @@ const batch = (evs: StoredEvent[]): Batch => ({
   events: evs,
 });
 
-async function sink(key = KEY) {
+async function sink(key = KEY, extra: Record<string, unknown> = {}) {
   const cfg = eventHubsUplinkSchema.parse({
     name: 'eh',
     type: 'eventhubs',
@@ -133,6 +133,7 @@ async function sink(key = KEY) {
     transport: 'tcp',
     connectTimeout: '3s',
     ackTimeout: '3s',
+    ...extra,
   });
   const s = new EventHubsSink(cfg, { gatewayId: 'gw-t', logger: silentLogger });
   await s.start();
@@ -161,6 +162,18 @@ describe('eventhubs uplink against an Event Hubs-like AMQP 1.0 peer', () => {
     expect(res.accepted).toHaveLength(3);
     expect(res.error).toMatch(/amqp:invalid-field/);
     expect(res.error).toMatch(/com.microsoft:server-busy/);
+    await s.stop();
+  });
+
+  it('renews the token before it expires, on the same connection', async () => {
+    received.length = 0;
+    const s = await sink(KEY, { tokenTtl: '2s' });
+    expect((await s.send(batch(events(1)))).accepted).toEqual([0]);
+    const before = tokensPut;
+    await new Promise((r) => setTimeout(r, 1900)); // renewed at 80 % of 2 s
+    expect(tokensPut).toBeGreaterThan(before);
+    expect((await s.send(batch(events(2)))).accepted).toEqual([0, 1]);
+    expect(s.health()).toEqual({ connected: true, lastError: undefined });
     await s.stop();
   });
 
