@@ -138,9 +138,12 @@ export class ModbusBus {
 
   private async waitGap(): Promise<void> {
     if (this.gapMs === 0 && this.extraGapMs === 0) return;
-    const wait = this.lastFrameEnd + this.gapMs + this.extraGapMs - performance.now();
+    const until = this.lastFrameEnd + this.gapMs + this.extraGapMs;
     this.extraGapMs = 0;
-    if (wait > 0) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+    // Node's timers may fire up to a millisecond early against the monotonic clock: check again.
+    for (let wait = until - performance.now(); wait > 0; wait = until - performance.now()) {
+      await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+    }
   }
 
   private async open(timeoutMs: number): Promise<ModbusClient> {

@@ -103,6 +103,52 @@ describe('modbus-rtu on a faulty line', () => {
   });
 });
 
+describe('modbus-rtu inter-frame gap', () => {
+  const dir = tempDir('sluice-rtu-gap-');
+  let cable: Restartable;
+  let slave: SerialPort;
+  beforeAll(async () => {
+    cable = await startSerialPair(`${dir.path}/m`, `${dir.path}/s`);
+    slave = new SerialPort({ path: `${dir.path}/s`, baudRate: 9600 });
+    await new Promise((r) => slave.once('open', r));
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => slave.close(() => r()));
+    await cable.stop();
+    dir.cleanup();
+  });
+
+  it('leaves at least 3.5 character times of silence between an answer and the next request', async () => {
+    let answeredAt = 0;
+    const silences: number[] = [];
+    slave.on('data', (req: Buffer) => {
+      if (req.length < 8) return;
+      if (answeredAt) silences.push(performance.now() - answeredAt);
+      slave.write(frame(req[0], 1));
+      answeredAt = performance.now();
+    });
+    const driver = new ModbusDriver(
+      modbusRtuSchema.parse({
+        name: 'gap',
+        type: 'modbus-rtu',
+        path: `${dir.path}/m`,
+        baudRate: 9600,
+        // Three units polled as fast as the bus allows: the gap is all that separates their frames.
+        devices: [1, 2, 3].map((unitId) => ({ unitId, interval: '1ms', points: [{ name: 'v', table: 'holding', address: 0 }] })),
+      }),
+    );
+    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async () => undefined });
+    try {
+      await eventually(() => silences.length >= 30, 8000, '30 exchanges');
+    } finally {
+      await driver.stop(Date.now() + 1000);
+    }
+    // 3.5 × 10 bits / 9600 baud = 3.65 ms (measured from our write of the answer, so a lower bound).
+    expect(Math.min(...silences)).toBeGreaterThanOrEqual(3.6);
+    expect(driver.health().devices.every((d) => Object.keys(d.failures).length === 0)).toBe(true);
+  });
+});
+
 describe('modbus-tcp against a slave that never answers', () => {
   const sockets = new Set<Socket>();
   const server = createServer((s) => {
