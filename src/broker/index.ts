@@ -291,6 +291,12 @@ export class LocalBroker {
       }
     }
     if (username === undefined) {
+      if (this.allowAnonymous && isForeignWebOrigin(client.req)) {
+        // Any web page the operator opens could otherwise talk to a loopback WebSocket listener
+        // (cross-site WebSocket hijacking): a browser sends its page's Origin, so a page from
+        // elsewhere must log in with a username.
+        return refuse(5, 'auth_anonymous', 'login refused: anonymous WebSocket clients from a web page on another site must log in with a username');
+      }
       if (this.allowAnonymous) {
         if (this.isTakeoverByAnotherUser(client, undefined)) {
           return refuse(2, 'client_id_taken', 'login refused: the client id is in use by another user');
@@ -456,6 +462,18 @@ interface ClientInternals {
     emit(event: string, ...args: unknown[]): boolean;
     on(event: string, listener: (err: Error) => void): void;
   };
+}
+
+/** A WebSocket upgrade made by a browser page that is not served from this machine. */
+export function isForeignWebOrigin(req: { headers?: Record<string, string | string[] | undefined> } | undefined | null): boolean {
+  const origin = req?.headers?.origin;
+  if (origin === undefined) return false; // not a browser (mqtt.js in Node, MQTT tools, plain TCP)
+  try {
+    const host = new URL(String(origin)).hostname.replace(/^\[|\]$/g, '');
+    return !isLoopback(host);
+  } catch {
+    return true; // "null" (a file or sandboxed page) or garbage
+  }
 }
 
 function clientAddress(client: Client): string {

@@ -181,3 +181,44 @@ describe('TLS and WebSocket listeners', () => {
     expect(await gw.healthz()).toBe(200);
   });
 });
+
+describe('anonymous WebSocket clients and web origins', () => {
+  let gw: ChildGateway;
+  let wsPort: number;
+
+  beforeAll(async () => {
+    wsPort = await freePort();
+    // Loopback listeners only: anonymous clients are allowed by default.
+    gw = await startChildGateway({
+      broker: { listeners: [{ host: '127.0.0.1', port: await freePort() }, { host: '127.0.0.1', port: wsPort, ws: true }] },
+    });
+  });
+
+  afterAll(async () => {
+    record('ws-origin', { cases: 4, peakRssKb: gw?.peakRssKb });
+    await gw?.stop();
+    gw?.cleanup();
+  });
+
+  const connectWs = async (origin?: string) => {
+    try {
+      const c = await mqtt.connectAsync(`ws://127.0.0.1:${wsPort}`, {
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+        wsOptions: origin ? { origin } : {},
+      });
+      await c.endAsync();
+      return 'connected';
+    } catch (err) {
+      return `connack ${(err as { code?: number }).code}`;
+    }
+  };
+
+  it('refuses an anonymous login from a page on another site (cross-site WebSocket hijacking)', async () => {
+    expect(await connectWs('https://evil.example')).toBe('connack 5');
+    expect(await connectWs('null')).toBe('connack 5');
+    expect(await connectWs('http://127.0.0.1:8080')).toBe('connected'); // the gateway's own page
+    expect(await connectWs()).toBe('connected'); // a tool, not a browser
+    expect((await gw.status()).ingest.rejectedByReason.auth_anonymous).toBe(2);
+  });
+});
