@@ -11,7 +11,7 @@
  * - Events are handed to the sink in the order the reader gives them (seq order within each lane);
  *   a retry resends only what is not yet done, oldest first.
  * - A slow or dead peer never blocks intake or another uplink: the runner only reads the log.
- * - Memory is bounded by one batch (`batch.maxEvents`, `batch.maxBytes`).
+ * - Memory is bounded by two batches (`batch.maxEvents`, `batch.maxBytes`): one in flight, one read ahead.
  * - The runner starts and stops its sink (`sink.start()` is retried with backoff until it succeeds).
  */
 import type { Logger } from 'pino';

@@ -23,7 +23,8 @@ import type { Logger } from 'pino';
 import { VERSION } from '../../src/version.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
-import { allAccepted, type Batch, batchIdOf, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { sendInHalves } from '../split.js';
 import { type LoadedTls, loadTls } from '../tls.js';
 import type { HttpUplinkConfig } from './schema.js';
 
@@ -104,36 +105,14 @@ export class HttpSink implements Sink {
 
   /**
    * 413 and refused events: halves, each sent (and split further) on its own, so only the events the
-   * endpoint cannot take are rejected; results are mapped back to this batch's indices.
+   * endpoint cannot take are rejected.
    */
-  private async split(batch: Batch, reason: string, single: string): Promise<SendResult> {
-    if (batch.events.length === 1) return { accepted: [], rejected: [0], retry: [], error: `${reason} (${single})` };
-    const mid = Math.ceil(batch.events.length / 2);
-    const out: SendResult = { accepted: [], rejected: [], retry: [], bytes: 0 };
-    for (const [offset, events] of [
-      [0, batch.events.slice(0, mid)],
-      [mid, batch.events.slice(mid)],
-    ] as const) {
-      const half: Batch = { gateway: batch.gateway, batchId: batchIdOf(events), events };
-      let r: SendResult;
-      try {
-        r = await this.send(half);
-      } catch (err) {
-        r = { accepted: [], rejected: [], retry: events.map((_, i) => i), error: (err as Error).message };
-      }
-      out.accepted.push(...r.accepted.map((i) => i + offset));
-      out.rejected.push(...r.rejected.map((i) => i + offset));
-      out.retry.push(...r.retry.map((i) => i + offset));
-      out.bytes = (out.bytes ?? 0) + (r.bytes ?? 0);
-      if (r.error) out.error = r.error;
-      if (r.retryAfterMs !== undefined) out.retryAfterMs = Math.max(out.retryAfterMs ?? 0, r.retryAfterMs);
-      // A half that must wait: the other half waits too (the peer is overloaded or down).
-      if (r.retry.length > 0 && offset === 0) {
-        out.retry.push(...batch.events.slice(mid).map((_, i) => i + mid));
-        break;
-      }
-    }
-    return out;
+  private split(batch: Batch, reason: string, single: string): Promise<SendResult> {
+    return sendInHalves(
+      batch,
+      (half) => this.send(half),
+      () => ({ accepted: [], rejected: [0], retry: [], error: `${reason} (${single})` }),
+    );
   }
 
   private post(

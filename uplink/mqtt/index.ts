@@ -12,6 +12,7 @@ import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { sendInHalves } from '../split.js';
 import { loadTls } from '../tls.js';
 import type { MqttUplinkConfig } from './schema.js';
 
@@ -28,6 +29,7 @@ export class MqttSink implements Sink {
   private reconnectAttempt = 0;
   private stopped = false;
   private waiters = new Set<() => void>();
+  private serverMaxPacket?: number;
   readonly topic: string;
 
   constructor(
@@ -61,7 +63,8 @@ export class MqttSink implements Sink {
     };
     const client = mqtt.connect(c.url, options);
     this.mqtt = client;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
+      this.serverMaxPacket = connack.properties?.maximumPacketSize;
       this.connected = true;
       this.reconnectAttempt = 0;
       this.lastError = undefined;
@@ -120,6 +123,16 @@ export class MqttSink implements Sink {
       throw new Error(`not connected to ${c.url}${this.lastError ? ` (${this.lastError})` : ''}`);
     }
     const payload = await encodeBatch(batch, c.gzip);
+    // The broker's limit (MQTT 5 CONNACK Maximum Packet Size) or the configured one: a larger batch
+    // would get the connection dropped on every attempt, so it is split instead.
+    const limit = Math.min(c.maxMessageBytes ?? Number.POSITIVE_INFINITY, this.serverMaxPacket ?? Number.POSITIVE_INFINITY);
+    if (payload.length + this.topic.length + 64 > limit) {
+      return sendInHalves(
+        batch,
+        (half) => this.send(half),
+        () => ({ accepted: [], rejected: [0], retry: [], error: `the event is larger than the broker's message limit (${limit} bytes)` }),
+      );
+    }
     const properties =
       c.protocolVersion === 5 ? { contentType: c.gzip ? 'application/gzip' : 'application/json' } : undefined;
     let timer: NodeJS.Timeout | undefined;

@@ -158,6 +158,37 @@ describe('mqtt uplink (real Mosquitto)', () => {
     expect(runner.status().deliveredEvents).toBeGreaterThanOrEqual(3000);
   });
 
+  it('splits batches over the broker limit: announced (MQTT 5) or configured', async () => {
+    const peer = await startMosquitto('max_packet_size 6000\n');
+    cleanups.push(() => peer.stop());
+    const sizes: number[] = [];
+    const docs: Doc[] = [];
+    const sub = await mqtt.connectAsync(peer.url, { protocolVersion: 5 });
+    cleanups.push(() => sub.endAsync(true));
+    sub.on('message', (_t, p) => {
+      sizes.push(p.length);
+      docs.push(JSON.parse(p.toString()));
+    });
+    await sub.subscribeAsync('sluice/gw-01/events', { qos: 1 });
+    const v5 = setup(peer, { protocolVersion: 5 });
+    v5.log.appendN(300);
+    v5.runner.start();
+    await until(() => v5.reader.committed === 300 && seqsOf(docs).length >= 300);
+    expect(seqsOf(docs)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(Math.max(...sizes)).toBeLessThan(6000);
+    expect(docs.every((d) => d.batchId === `${d.events[0].seq}-${d.events[d.events.length - 1].seq}`)).toBe(true);
+    await v5.runner.stop(1000);
+
+    sizes.length = 0;
+    docs.length = 0;
+    const v4 = setup(peer, { maxMessageBytes: '3KiB', name: 'cloud2', clientId: 'v4' });
+    v4.log.appendN(100);
+    v4.runner.start();
+    await until(() => v4.reader.committed === 100 && seqsOf(docs).length >= 100);
+    expect(seqsOf(docs)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(3072);
+  });
+
   it('reports a clear error when the broker is unreachable', async () => {
     const peer = await startMosquitto();
     await peer.stop();

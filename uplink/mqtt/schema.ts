@@ -1,6 +1,6 @@
 /** Options of the MQTT uplink: contract batches at QoS 1 to `<topicPrefix>/<gateway id>/events`. */
 import { z } from 'zod';
-import { duration } from '../../src/config/types.js';
+import { duration, size } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const mqttUplinkSchema = z.strictObject({
@@ -19,6 +19,11 @@ export const mqttUplinkSchema = z.strictObject({
   keepalive: duration().default(30_000),
   /** Time allowed for the TCP/TLS connect and CONNACK. */
   connectTimeout: duration().default(15_000),
+  /**
+   * Largest PUBLISH the broker takes (e.g. AWS IoT Core: 128KB); bigger batches are split. MQTT 5
+   * brokers announce theirs, which is used as well.
+   */
+  maxMessageBytes: size().optional(),
   /** PUBACK wait before the batch is retried (the connection is then dropped and re-made). */
   ackTimeout: duration().default(10_000),
 });

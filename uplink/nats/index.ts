@@ -19,7 +19,8 @@ import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
-import { allAccepted, type Batch, batchIdOf, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { sendInHalves } from '../split.js';
 import type { NatsUplinkConfig } from './schema.js';
 
 export interface SinkContext {
@@ -53,6 +54,9 @@ export class NatsSink implements Sink {
       pass: c.pass,
       token: c.token,
       timeout: c.ackTimeout,
+      // A link that stops answering is noticed within about a minute, not nats.js's default four.
+      pingInterval: 20_000,
+      maxPingOut: 3,
       reconnect: true,
       maxReconnectAttempts: -1,
       // Keep trying in the background when the server is down at start: the gateway starts anyway.
@@ -176,28 +180,11 @@ export class NatsSink implements Sink {
     return { ...allAccepted(batch), bytes: payload.length };
   }
 
-  private async split(batch: Batch, max: number): Promise<SendResult> {
-    if (batch.events.length === 1) {
-      return {
-        accepted: [],
-        rejected: [0],
-        retry: [],
-        error: `the event is larger than the server's max_payload (${max} bytes)`,
-      };
-    }
-    const mid = Math.ceil(batch.events.length / 2);
-    const out: SendResult = { accepted: [], rejected: [], retry: [], bytes: 0 };
-    for (const [offset, events] of [
-      [0, batch.events.slice(0, mid)],
-      [mid, batch.events.slice(mid)],
-    ] as const) {
-      const r = await this.send({ gateway: batch.gateway, batchId: batchIdOf(events), events });
-      out.accepted.push(...r.accepted.map((i) => i + offset));
-      out.rejected.push(...r.rejected.map((i) => i + offset));
-      out.retry.push(...r.retry.map((i) => i + offset));
-      out.bytes = (out.bytes ?? 0) + (r.bytes ?? 0);
-      if (r.error) out.error = r.error;
-    }
-    return out;
+  private split(batch: Batch, max: number): Promise<SendResult> {
+    return sendInHalves(
+      batch,
+      (half) => this.send(half),
+      () => ({ accepted: [], rejected: [0], retry: [], error: `the event is larger than the server's max_payload (${max} bytes)` }),
+    );
   }
 }
