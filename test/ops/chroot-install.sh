@@ -66,6 +66,22 @@ if [ "${1:-}" = --inside ]; then
   after=$(snapshot)
   [ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after") >&2 || true; fail "a second install.sh run changed things"; }
 
+  step "an upgrade switches current atomically, keeps the previous release, prunes older ones, keeps the config"
+  config_sum=$(md5sum <"$root/etc/sluice/sluice.yaml")
+  for v in 9.9.8 9.9.9; do
+    rm -rf "$root/tmp/up" && mkdir -p "$root/tmp/up" && cp -a "$root/tmp/sluice" "$root/tmp/up/"
+    in_root node -e 'const f="/tmp/up/sluice/package.json",p=require(f);p.version=process.argv[1];require("fs").writeFileSync(f,JSON.stringify(p))' "$v"
+    in_root /tmp/up/sluice/deploy/install.sh >/dev/null
+  done
+  [ "$(readlink "$root/opt/sluice/current")" = releases/9.9.9 ] || fail "current is $(readlink "$root/opt/sluice/current") after the upgrade"
+  [ "$(in_root sluice --version)" = 9.9.9 ] || fail "sluice --version after the upgrade: $(in_root sluice --version)"
+  releases=$(cd "$root/opt/sluice/releases" && printf '%s ' *)
+  [ "$releases" = "9.9.8 9.9.9 " ] || fail "releases kept after two upgrades: $releases"
+  [ "$(md5sum <"$root/etc/sluice/sluice.yaml")" = "$config_sum" ] || fail "an upgrade changed the config"
+  in_root /tmp/sluice/deploy/install.sh >/dev/null
+  [ "$(readlink "$root/opt/sluice/current")" = "releases/$(in_root node -p 'require("/tmp/sluice/package.json").version')" ] ||
+    fail "reinstalling the first release did not switch back"
+
   step "first boot: an invalid config on the boot partition is refused and explained"
   # An x86 chroot has no board serial: the machine id stands in (the script's fallback).
   echo 0123456789abcdef0123456789abcdef >"$root/etc/machine-id"

@@ -62,14 +62,17 @@ cp -a "$BASE/." "$root/"
 cp "$bundle" "$root/tmp/sluice-bundle.tar.gz"
 chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   sh -c 'cd /tmp && tar -xzf sluice-bundle.tar.gz && ./sluice/deploy/install.sh' >/dev/null
-cat >"$root/etc/sluice/sluice.yaml" <<EOF
-gateway: {id: gw-nspawn, dataDir: /var/lib/sluice}
+# The config arrives the way a flashed fleet gets it: on the boot partition, without a gateway id.
+mkdir -p "$root/boot/firmware"
+cat >"$root/boot/firmware/sluice.yaml" <<EOF
+gateway: {dataDir: /var/lib/sluice}
 broker: {listeners: [{host: 127.0.0.1, port: $mqtt_port}], allowAnonymous: true}
 http: {host: 127.0.0.1, port: $http_port}
 EOF
 mkdir -p "$root/etc/systemd/system/sluice.service.d"
 printf '[Service]\nWatchdogSec=%s\n' "$WATCHDOG_SEC" >"$root/etc/systemd/system/sluice.service.d/test.conf"
-tr -d '-' </proc/sys/kernel/random/uuid >"$root/etc/machine-id"
+machine_id=$(tr -d '-' </proc/sys/kernel/random/uuid)
+echo "$machine_id" >"$root/etc/machine-id"
 
 step "booting it with systemd-nspawn"
 # The host may use the hybrid cgroup layout; systemd >= 256 in the guest needs the unified one.
@@ -111,6 +114,13 @@ for _ in $(seq 1 300); do
 done
 [ -n "$ok" ] || { in_ct journalctl -u sluice --no-pager -n 40 >&2 || true; fail "sluice.service did not become active"; }
 [ "$(prop Type)" = notify ] || fail "the unit is not Type=notify"
+[ "$(in_ct systemctl show sluice-firstboot.service -p Result --value)" = success ] || fail "sluice-firstboot.service failed"
+[ ! -e "$root/boot/firmware/sluice.yaml" ] || fail "first boot left the config on the boot partition"
+# No board serial in a container: the machine id stands in (gateway-id.mjs's last fallback).
+expected_id=gw-${machine_id:0:16}
+curl -sf "http://127.0.0.1:$http_port/api/status" | grep -q "\"id\":\"$expected_id\"" ||
+  fail "the gateway does not run with the first-boot id $expected_id"
+echo "first boot: applied the boot-partition config as $expected_id before the gateway started"
 pid=$(prop MainPID)
 [ "$(in_ct stat -c %U "/proc/$pid")" = sluice ] || fail "the gateway does not run as the sluice user"
 in_ct grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$pid/status" || fail "NoNewPrivileges is not in effect"
