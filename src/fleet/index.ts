@@ -82,6 +82,8 @@ export class FleetAgent {
   private applying = false;
   private refusalLog = { minute: 0, n: 0 };
   private stopSignal = new AbortController();
+  /** Config version and hash named by the current connection's last will. */
+  private willOf?: string;
   private readonly counts = { ok: 0, refused: 0, failed: 0 };
   private started = false;
   private schedules?: string;
@@ -159,17 +161,28 @@ export class FleetAgent {
     if (schedules !== this.schedules) this.scheduler.set(config.schedules);
     this.schedules = schedules;
     const next = fleetConnection(config, this.statePayload('offline'));
-    if (next?.key === this.connection?.key && next?.topics.state === this.connection?.topics.state) {
-      if (this.client) this.client.options.will = next?.options.will; // the next reconnect carries the current versions
+    const sameLink = next?.key === this.connection?.key && next?.topics.state === this.connection?.topics.state;
+    if (sameLink && this.client && this.willOf === willKey(config)) {
       this.publishState();
       return;
     }
-    await this.disconnect(2000);
-    if (next) this.connect(next);
+    if (sameLink && this.client) {
+      // Same broker, new config version: the broker holds the will given at CONNECT, so reconnect
+      // (a clean DISCONNECT: no will fires, and the persistent session keeps queued commands) to have
+      // the will name the version now running.
+      const old = this.client;
+      this.client = undefined;
+      await Promise.race([old.endAsync().catch(() => {}), sleep(1000)]);
+      old.end(true);
+    } else {
+      await this.disconnect(2000);
+    }
+    if (next) this.connect(next, willKey(config));
   }
 
-  private connect(conn: FleetConnection): void {
+  private connect(conn: FleetConnection, will: string): void {
     this.connection = conn;
+    this.willOf = will;
     const client = mqtt.connect(conn.url, conn.options);
     this.client = client;
     client.on('connect', (ack) => {
@@ -450,6 +463,10 @@ export class FleetAgent {
       if (err) this.logger.warn({ err: err.message }, 'fleet state not published');
     });
   }
+}
+
+function willKey(config: Config): string {
+  return `${configVersion(config)}:${configHash(config)}`;
 }
 
 function peekId(payload: Buffer): string | null {

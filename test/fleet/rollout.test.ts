@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
@@ -124,6 +125,16 @@ describe('the README rollout script', () => {
     expect(ok.err).toMatch(/gw-gone: no answer yet \(offline\?\)/);
     expect(ok.code).toBe(0);
     expect(gateways.map((g) => g.gw.config.fleet?.configVersion)).toEqual([1, 1]);
+
+    // The last will names the version now running (the fleet link reconnected to update it).
+    const wills: Record<string, unknown>[] = [];
+    const watcher = await mqtt.connectAsync(cloud.url, { clientId: 'will-watcher' });
+    watcher.on('message', (_t, p) => wills.push(JSON.parse(p.toString())));
+    await watcher.subscribeAsync('sluice/gw-b/state', { qos: 1 });
+    (gateways[1].gw.fleet as unknown as { client: mqtt.MqttClient }).client.stream.destroy();
+    await waitFor(() => wills.find((w) => w.status === 'offline'), 10_000, 'the last will of gw-b');
+    expect(wills.find((w) => w.status === 'offline')).toMatchObject({ gateway: 'gw-b', configVersion: 1 });
+    await watcher.endAsync();
 
     const dead = `mqtt://127.0.0.1:${await freePort()}`;
     const bad = { ...fleetConfig(dead), uplinks: [{ name: 'cloud', type: 'mqtt', url: dead, connectTimeout: '1s' }] };
