@@ -196,6 +196,8 @@ describe('UplinkRunner', () => {
     expect(sink.batches).toHaveLength(0);
     expect(runner.status().windowOpen).toBe(false);
     expect(runner.status().pendingEvents).toBe(10);
+    // waiting events show as lag even though none is in flight
+    expect(runner.status().lagSeconds).toBeGreaterThan(0);
     runner.flush();
     await until(() => reader.committed === 10);
     // once caught up, the window applies again

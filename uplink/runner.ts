@@ -102,6 +102,9 @@ export class UplinkRunner {
   private lastDeliveryAt: number | null = null;
   /** `ts` of the oldest event read but not yet committed (for lag). */
   private oldestUndoneTs: number | null = null;
+  /** `ts` of the newest event of the last batch wholly delivered. */
+  private lastDeliveredTs: number | null = null;
+  private startedAt = Date.now();
   private readonly gaugeSource;
   /** The chain of cursor persists in flight (awaited at stop). */
   private commits: Promise<unknown> = Promise.resolve();
@@ -135,6 +138,7 @@ export class UplinkRunner {
   start(): void {
     if (this.loop) return;
     this.stopping = false;
+    this.startedAt = Date.now();
     if (!this.config.enabled) {
       // Disabled: the cursor stays where it is and nothing connects; status still reports the backlog.
       this.state = 'disabled';
@@ -243,8 +247,16 @@ export class UplinkRunner {
     return this.readerStats()?.pendingEvents ?? 0;
   }
 
+  /**
+   * Age of the oldest event not yet delivered. Exact while a batch is in flight; between batches (a
+   * closed window, a stalled start) the next event's time is not known without reading it, so the
+   * newest delivered event's time (or the runner's start) stands in: an upper bound once something
+   * was delivered, a lower bound before.
+   */
   private lagSeconds(): number {
-    return this.oldestUndoneTs === null ? 0 : Math.max(0, (Date.now() - this.oldestUndoneTs) / 1000);
+    const since =
+      this.oldestUndoneTs ?? (this.pendingEvents() > 0 ? (this.lastDeliveredTs ?? this.startedAt) : null);
+    return since === null ? 0 : Math.max(0, (Date.now() - since) / 1000);
   }
 
   private wake(): void {
@@ -445,6 +457,7 @@ export class UplinkRunner {
       }
       todo = todo.filter((i) => !done[i]);
       this.oldestUndoneTs = minTs(todo.map((i) => events[i]));
+      if (todo.length === 0) this.lastDeliveredTs = maxTs(events);
       if (todo.length === 0) {
         if (attempt > 0) this.logger.info({ retries: attempt }, 'uplink delivering again');
         return;
@@ -500,6 +513,12 @@ export class UplinkRunner {
       this.lastLoggedAt = this.lastErrorAt;
     }
   }
+}
+
+function maxTs(events: StoredEvent[]): number | null {
+  let max: number | null = null;
+  for (const e of events) if (max === null || e.ts > max) max = e.ts;
+  return max;
 }
 
 function minTs(events: StoredEvent[]): number | null {
