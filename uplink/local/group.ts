@@ -50,6 +50,8 @@ export class ConsumerGroup {
   private expiryTimer?: NodeJS.Timeout;
   readonly counters: GroupCounters = { delivered: 0, redelivered: 0, acked: 0 };
   lastActivity = Date.now();
+  /** Requests (long polls, streams) currently reading under this name. */
+  openRequests = 0;
 
   constructor(
     readonly name: string,

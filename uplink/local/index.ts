@@ -148,6 +148,7 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
     const sse = url.searchParams.get('mode') === 'sse' || (req.headers.accept ?? '').includes('text/event-stream');
     const ac = admit(req, res);
     const owner = Symbol(g.name);
+    g.openRequests++;
     try {
       if (!sse) {
         const b = await nextBatch(g, owner, max, maxBytes, Date.now() + wait, ac.signal);
@@ -166,6 +167,7 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
       }
       await stream(g, owner, req, res, url, max, maxBytes, ac.signal);
     } finally {
+      g.openRequests--;
       if (sse) g.release(owner);
       ac.abort();
     }
@@ -261,6 +263,20 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
 
   http.route('GET', '/api/events/consumers', (_req, res) => sendJson(res, 200, status()));
 
+  // Removes a consumer name: its persisted cursor and its slot under maxConsumers.
+  http.route('DELETE', '/api/events/consumers', async (_req, res, url) => {
+    const name = url.searchParams.get('consumer');
+    if (!name || !NAME.test(name)) throw new HttpError(400, 'give the consumer to remove as ?consumer=NAME');
+    const g = groups.get(name);
+    if (g && g.openRequests > 0) throw new HttpError(409, `consumer "${name}" has ${g.openRequests} open request(s); close them first`);
+    if (g) {
+      g.close();
+      groups.delete(name);
+    }
+    await log.dropReader(`local:${name}`);
+    sendJson(res, 200, { consumer: name, removed: true });
+  });
+
   const status = () => ({
     requests: open.size,
     consumers: [...groups.values()].map((g) => {
@@ -285,6 +301,7 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
       http.unroute('GET', '/api/events');
       http.unroute('POST', '/api/events/ack');
       http.unroute('GET', '/api/events/consumers');
+      http.unroute('DELETE', '/api/events/consumers');
       for (const ac of [...open]) ac.abort();
       for (const g of groups.values()) g.close();
     },

@@ -221,5 +221,9 @@ describe('local consumers', () => {
     // nothing was lost by any of that
     expect((await ack(env, { consumer: 'one', batchId: '1-5' })).json.acked).toBe(5);
     expect((await poll(env, 'consumer=one&max=5')).batchId).toBe('6-10');
+    // removing a name frees its slot and its cursor: a new reader of it starts from the oldest event
+    const del = await fetch(`${env.base}/api/events/consumers?consumer=one`, { method: 'DELETE' });
+    expect(await del.json()).toEqual({ consumer: 'one', removed: true });
+    expect((await poll(env, 'consumer=two&max=5')).batchId).toBe('1-5');
   });
 });
