@@ -4,9 +4,9 @@
  * Guarantees: requests on one bus run one at a time, in arrival order, each bounded by its timeout
  * (plus a hard guard, so a lost callback in the library cannot stall the queue); on a serial line,
  * consecutive frames are separated by the inter-frame gap of the line's speed (3.5 character
- * times, 1.75 ms above 19200 baud), and a timed-out request is followed by a further gap so a late
- * answer cannot be taken for the next one. The connection is (re)opened lazily by the next request
- * after it dropped. Buses are shared by key (the serial path, or host:port): two drivers naming the
+ * times, 1.75 ms above 19200 baud), and a timed-out or garbled exchange is followed by one more
+ * timeout of silence (50 ms to 1 s) so a late answer is discarded rather than taken for the next
+ * one. The connection is (re)opened lazily by the next request after it dropped. Buses are shared by key (the serial path, or host:port): two drivers naming the
  * same port use the same master and queue, as an RS-485 line allows only one.
  */
 import { createRequire } from 'node:module';
@@ -119,9 +119,13 @@ export class ModbusBus {
     } catch (err) {
       const failure = classify(err);
       if (failure.reason === 'exception') this.tcpTimeoutsInARow = 0; // an exception is an answer too
-      // After a timeout or a garbled frame, the slave may still be talking: let the line go quiet
-      // for a while longer than one frame gap before the next request.
-      if (this.target.kind === 'rtu' && failure.reason !== 'exception') this.extraGapMs = Math.max(50, this.gapMs * 10);
+      // After a timeout or a garbled frame the slave may still be talking, and RTU has no
+      // transaction id to tell its late answer from the answer to the next request. Keep the line
+      // quiet for one more timeout (50 ms to 1 s) so a late answer lands in the gap and is
+      // discarded. A dead unit costs bus time for it; its circuit breaker bounds how often.
+      if (this.target.kind === 'rtu' && failure.reason !== 'exception') {
+        this.extraGapMs = Math.min(1000, Math.max(50, this.gapMs * 10, timeoutMs));
+      }
       if (failure.reason === 'timeout' && this.target.kind === 'tcp' && ++this.tcpTimeoutsInARow >= 2) {
         // Timeouts on an open socket with no answer in between usually mean a dead connection
         // behind it (a restarted PLC or NAT); reconnecting clears it. One dead unit id behind a

@@ -62,7 +62,7 @@ describe('modbus-rtu on a faulty line', () => {
           slave.write(frame(unit + 4, 999)); // a valid frame from another unit
           break;
         case 4:
-          setTimeout(() => slave.write(frame(unit, 999)), 230); // too late: after the 200 ms timeout
+          setTimeout(() => slave.write(frame(unit, 999)), 450); // too late: 50 ms after the 400 ms timeout
           break;
         default:
           slave.write(frame(unit, 777));
@@ -77,7 +77,7 @@ describe('modbus-rtu on a faulty line', () => {
         {
           unitId: 3,
           interval: '100ms',
-          timeout: '200ms',
+          timeout: '400ms',
           retries: 1,
           points: [{ name: 'v', table: 'holding', address: 0, scale: 0.1, topic: 'f/v' }],
         },
