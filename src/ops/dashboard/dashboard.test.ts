@@ -196,7 +196,9 @@ describe('basic auth', () => {
   it.skipIf(!lan)('guards a LAN listener end to end: 401 with a challenge, 200 with the password', async () => {
     const http = new HttpServer(silentLogger);
     servers.push(http);
-    http.route('GET', '/healthz', (_req, res) => res.end('{"ok":true}'));
+    http.route('GET', '/healthz', (_req, res) => {
+      res.end('{"ok":true}');
+    });
     registerDashboard(http, { status: () => ({ gateway: { id: 'gw-lan' } }) }, { auth: { username: 'tech', passwordHash: await hashPassword('pw') } });
     await http.listen(lan!, 0);
     const port = http.address!.port;
