@@ -62,6 +62,8 @@ interface AutoState {
   sinceAlarm: number;
   run: number;
   runBin: number;
+  /** Longest stay in the current bin before the current stay began. */
+  runRef: number;
 }
 
 export class AutoDetector extends StatefulDetector<AutoState> {
@@ -75,7 +77,7 @@ export class AutoDetector extends StatefulDetector<AutoState> {
   constructor(options: Partial<AutoOptions> = {}) {
     const o = { ...AUTO_DEFAULTS };
     for (const k of Object.keys(o) as (keyof AutoOptions)[]) if (options[k] !== undefined) o[k] = options[k];
-    super({ n: 0, lo: Infinity, hi: -Infinity, base: 0, width: 0, sinceAlarm: 1e9, run: 0, runBin: -99 });
+    super({ n: 0, lo: Infinity, hi: -Infinity, base: 0, width: 0, sinceAlarm: 1e9, run: 0, runBin: -99, runRef: 0 });
     this.o = o;
     this.ring = new Float64Array(o.memory);
     this.counts = new Float64Array(o.bins + 2);
@@ -88,7 +90,11 @@ export class AutoDetector extends StatefulDetector<AutoState> {
     return b < 0 ? 0 : b >= this.o.bins ? this.o.bins + 1 : b + 1;
   }
 
-  /** Counts a reading in its bin and extends the current stay; returns the stay's ratio to the longest before (0 when not longer). */
+  /**
+   * Counts a reading in its bin and extends the current stay; returns the stay's length as a multiple
+   * of the longest stay in that bin before it began, on the one reading where it crosses
+   * `runFactor` (0 otherwise): a long stay is reported once, when it becomes unusual.
+   */
   private learn(slot: number): number {
     const s = this.state;
     this.counts[slot]++;
@@ -96,11 +102,11 @@ export class AutoDetector extends StatefulDetector<AutoState> {
     else {
       s.runBin = slot;
       s.run = 1;
+      s.runRef = this.runs[slot];
     }
-    const longest = this.runs[slot];
-    if (s.run <= longest) return 0;
-    this.runs[slot] = s.run;
-    return longest > 0 ? s.run / longest : 0;
+    if (s.run > this.runs[slot]) this.runs[slot] = s.run;
+    const limit = this.o.runFactor * s.runRef;
+    return s.runRef > 0 && s.run >= limit && s.run - 1 < limit ? s.run / s.runRef : 0;
   }
 
   /** Bins span [lo, hi]; the per-bin history is rebuilt from the readings kept. */
@@ -112,6 +118,7 @@ export class AutoDetector extends StatefulDetector<AutoState> {
     this.runs.fill(0);
     s.runBin = -99;
     s.run = 0;
+    s.runRef = 0;
     const m = Math.min(s.n - 1, this.ring.length);
     for (let i = 0; i < m; i++) this.learn(this.slot(this.ring[(s.n - 1 - m + i) % this.ring.length]));
   }

@@ -186,12 +186,14 @@ class SessionWindows implements WindowOp {
   ) {}
 
   add(x: number, t: number, now: number, out: WindowResult[]): 'ok' | 'late' {
-    if (t <= this.closedUpTo) return 'late';
+    // Late: it would have joined a session already emitted, or its own session would be over already.
+    if (t <= this.closedUpTo + this.gap || t + this.gap < this.clock.maxT - this.lateness) return 'late';
     let hit = this.sessions.findIndex((s) => t >= s.start - this.gap && t <= s.end + this.gap);
     if (hit >= 0 && this.maxSpan !== undefined) {
       const s = this.sessions[hit];
       if (Math.max(s.end, t) - Math.min(s.start, t) > this.maxSpan) {
-        this.emit(hit, out);
+        // Cut at the longest span; the reading starts the next session (not late).
+        this.emit(hit, out, false);
         hit = -1;
       }
     }
@@ -221,9 +223,9 @@ class SessionWindows implements WindowOp {
     while (this.sessions.length > 0 && this.sessions[0].end + this.gap < watermark) this.emit(0, out);
   }
 
-  private emit(i: number, out: WindowResult[]): void {
+  private emit(i: number, out: WindowResult[], closes = true): void {
     const [s] = this.sessions.splice(i, 1);
-    this.closedUpTo = Math.max(this.closedUpTo, s.end);
+    if (closes) this.closedUpTo = Math.max(this.closedUpTo, s.end);
     out.push({ start: s.start, end: s.end, values: s.acc.result(s.end - s.start) });
   }
 }
