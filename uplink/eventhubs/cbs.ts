@@ -52,7 +52,9 @@ export class CbsClient {
   private async open(timeoutMs: number): Promise<void> {
     if (this.sender && this.receiver) return;
     const c = this.connection;
+    // As the Azure SDKs do: the reply link is named after reply_to (and targets it too).
     this.receiver = c.open_receiver({
+      name: this.replyTo,
       source: { address: '$cbs' },
       target: { address: this.replyTo },
       credit_window: 16,
