@@ -149,6 +149,7 @@ export async function applyConfigSet(
 
   const unchanged = hashAtVersion(next, previousVersion) === prevHash;
   const since = Date.now();
+  const receivedBefore = gateway.status().ingest?.received ?? 0;
   let applyError: string | undefined;
   let health: HealthReport | undefined;
   try {
@@ -164,6 +165,7 @@ export async function applyConfigSet(
       since,
       fleetConnected: deps.fleetConnected,
       signal: deps.signal,
+      receivedBefore,
     });
     timings.healthMs = health.elapsedMs;
   }

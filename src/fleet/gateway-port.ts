@@ -28,7 +28,12 @@ export interface FleetGateway {
   reconfigure(next: Config): Promise<void>;
   restartDriver(name: string): Promise<void>;
   flushUplinks(name?: string): void;
-  status(): { uplinks: FleetUplinkStatus[]; [key: string]: unknown };
+  status(): {
+    uplinks: FleetUplinkStatus[];
+    drivers?: { name: string; devices: { state: string }[] }[];
+    ingest?: { received: number };
+    [key: string]: unknown;
+  };
   /** The ring log, for the scheduled retention sweep (when it offers one). */
   readonly log?: unknown;
 }

@@ -30,6 +30,17 @@ export const fleetSchema = z
     trustedKeys: z.array(trustedKeySchema).min(1, 'needs at least one key (make one with `sluice keygen`)'),
     /** How long an applied config has to become healthy (uplinks connected, data flowing) before it is rolled back. */
     healthTimeout: duration().default(30_000),
+    /** What "healthy" means after a config change (the fleet connection being up always counts). */
+    healthCheck: z
+      .strictObject({
+        /** Every enabled uplink connected, and delivering when it has a backlog. */
+        uplinks: z.boolean().default(true),
+        /** Every enabled driver has at least one device up. */
+        drivers: z.boolean().default(false),
+        /** At least one event was ingested after the change. */
+        ingest: z.boolean().default(false),
+      })
+      .prefault({}),
     /**
      * Version of this config. A fleet `config.set` must carry a higher one; at start the gateway runs
      * the last-known-good fleet config instead of this file when that one's version is higher.

@@ -84,4 +84,25 @@ describe('config.set apply', () => {
     expect(gw.config.drivers.map((d) => d.name)).toEqual(['sim']); // no rollback on the way down
     expect(existsSync(lastKnownGoodPath(dataDir))).toBe(false); // not kept: the next start runs the file
   });
+
+  it('checks drivers and ingest when fleet.healthCheck asks for them', async () => {
+    const { gw, operator } = await gateway();
+    const deps = { gateway: gw, logger, adopt: async () => {}, fleetConnected: () => true };
+    const fleet = { ...operator.fleet, healthTimeout: '3s', healthCheck: { uplinks: false, drivers: true, ingest: true } };
+    const sim = { name: 'sim', type: 'simulator', interval: 100 };
+    const good = await applyConfigSet(deps, 'h1', { version: 1, config: { ...operator, fleet, drivers: [sim] } });
+    expect(good, good.error).toMatchObject({ ok: true, outcome: 'applied' });
+
+    const plc = {
+      name: 'plc',
+      type: 'modbus-tcp',
+      host: '127.0.0.1',
+      port: await freePort(),
+      devices: [{ unitId: 1, interval: '200ms', timeout: '200ms', points: [{ name: 't', table: 'holding', address: 0, topic: 'plc/t' }] }],
+    };
+    const bad = await applyConfigSet(deps, 'h2', { version: 2, config: { ...operator, fleet, drivers: [sim, plc] } });
+    expect(bad).toMatchObject({ ok: false, outcome: 'rolled-back', previousVersion: 1 });
+    expect(bad.error).toMatch(/driver "plc" has no device up/);
+    expect(gw.config.drivers.map((d) => d.name)).toEqual(['sim']);
+  });
 });
