@@ -208,7 +208,8 @@ install_units() {
     [ "$journald_changed" = 0 ] || systemctl restart systemd-journald.service
     systemctl enable sluice.service sluice-firstboot.service >/dev/null 2>&1
     if [ "$start" = 1 ]; then
-      systemctl restart sluice.service
+      systemctl restart sluice.service ||
+        die "sluice.service did not start; see why with: journalctl -u sluice -n 50"
       say "sluice.service (re)started; follow it with: journalctl -u sluice -f"
     fi
   elif command -v systemctl >/dev/null; then
