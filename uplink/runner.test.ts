@@ -158,6 +158,7 @@ describe('UplinkRunner', () => {
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]);
     expect(entry).toMatchObject({ uplink: 'cloud', reason: 'event 3 is too large', event: { seq: 3, id: 'gw-t:3' } });
+    expect(s.deadLetterStore).toMatchObject({ held: 1, discarded: 0, path: join(dir, 'dead-letter', 'cloud.ndjson') });
   });
 
   it('honours retryAfterMs', async () => {

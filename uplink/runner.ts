@@ -62,6 +62,8 @@ export interface UplinkStatus {
   windowOpen: boolean | null;
   /** Events the log evicted before this uplink delivered them. */
   skipped: number;
+  /** The dead-letter store: entries held, bytes, entries dropped by its bound, file. */
+  deadLetterStore: { held: number; bytes: number; discarded: number; path: string } | null;
 }
 
 /** The reader options an uplink's config asks for (`log.reader(name, readerOptions(config))`). */
@@ -220,7 +222,14 @@ export class UplinkRunner {
       lastDeliveryAt: this.lastDeliveryAt,
       windowOpen: this.windows ? this.windows.isOpen() : null,
       skipped: stats?.skipped ?? 0,
+      deadLetterStore: this.deadLetterStats(),
     };
+  }
+
+  private deadLetterStats(): UplinkStatus['deadLetterStore'] {
+    if (!this.deadLetter) return null;
+    const { held, bytes, discarded, path } = this.deadLetter.stats();
+    return { held, bytes, discarded, path };
   }
 
   private health(): { connected: boolean; lastError?: string } {
