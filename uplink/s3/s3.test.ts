@@ -1,4 +1,4 @@
-import { createServer as createTcpServer, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
@@ -144,6 +144,45 @@ describe('s3 uplink against s3rver', () => {
     await sink.stop();
     for (const s of sockets) s.destroy();
     await new Promise((r) => hole.close(r));
+  });
+});
+
+describe('s3 uplink with a reset mid-upload', () => {
+  it('leaves no object behind, and the retry writes it whole', async () => {
+    // A TCP proxy in front of s3rver that resets the connection after 20 kB of the upload.
+    let cutAt = 20_000;
+    const sockets = new Set<Socket>();
+    const proxy = createTcpServer((c) => {
+      const u = connect(Number(new URL(endpoint).port), '127.0.0.1');
+      sockets.add(c).add(u);
+      let seen = 0;
+      c.on('data', (d) => {
+        seen += d.length;
+        if (seen > cutAt) {
+          c.resetAndDestroy();
+          u.destroy();
+        } else u.write(d);
+      });
+      u.on('data', (d) => c.write(d));
+      const end = () => {
+        c.destroy();
+        u.destroy();
+      };
+      c.on('error', end).on('close', end);
+      u.on('error', end).on('close', end);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const sink = await started(config({ endpoint: `http://127.0.0.1:${(proxy.address() as { port: number }).port}`, gzip: false, prefix: 'reset' }));
+    const evs = events(2000, 1, Date.UTC(2026, 1, 1, 1));
+    await expect(sink.send(batch(evs))).rejects.toThrow(/S3|reach/);
+    const key = 'reset/gw-t/2026/02/01/01/1-2000.ndjson';
+    await expect(getObject(key)).rejects.toThrow();
+    cutAt = Number.POSITIVE_INFINITY;
+    expect((await sink.send(batch(evs))).accepted).toHaveLength(2000);
+    expect((await getObject(key)).toString().trimEnd().split('\n').map((l) => JSON.parse(l).seq)).toEqual(evs.map((e) => e.seq));
+    await sink.stop();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => proxy.close(r));
   });
 });
 
