@@ -165,7 +165,7 @@ describe('POST /api/events through a real HttpServer into a real ring log', () =
     expect(big.status).toBe(413);
     expect(appendsStarted).toBe(before);
     expect(await stored()).toEqual([]);
-    expect(rejected).toMatchObject({ http_auth: 3, acl_publish: 2, oversize: 1 });
+    expect(rejected).toMatchObject({ auth_anonymous: 1, auth_failed: 2, acl_publish: 2, oversize: 1 });
   });
 
   it('names the index or line of a malformed item (400)', async () => {
@@ -202,5 +202,31 @@ describe('POST /api/events through a real HttpServer into a real ring log', () =
     expect(r.headers['retry-after']).toBe('1');
     expect(rejected.buffer_full).toBe(1);
     expect(await stored()).toEqual([]);
+  });
+});
+
+describe('POST /api/events token brute force', () => {
+  it('refuses an address with 429 after too many unknown tokens in a minute', async () => {
+    const http = new HttpServer(silentLogger);
+    const rejected: string[] = [];
+    registerHttpIngest(http, {
+      users: [userSchema.parse({ username: 'u', passwordHash: await hashPassword('x'), tokenHash: await hashPassword('good'), publish: ['#'] })],
+      maxPayloadBytes: 1024,
+      anonymous: false,
+      maxAuthFailuresPerMinute: 2,
+      countRejected: (reason) => void rejected.push(reason),
+      ingest: async () => ({ firstSeq: 1, lastSeq: 1 }),
+    });
+    await http.listen('127.0.0.1', 0);
+    try {
+      const port = http.address?.port ?? 0;
+      const body = JSON.stringify({ topic: 'a', payload: 1 });
+      const statuses: number[] = [];
+      for (const token of ['bad1', 'bad2', 'bad3', 'good']) statuses.push((await post(port, body, { authorization: `Bearer ${token}` })).status);
+      expect(statuses).toEqual([401, 401, 429, 429]);
+      expect(rejected).toEqual(['auth_failed', 'auth_failed', 'auth_rate_limited', 'auth_rate_limited']);
+    } finally {
+      await http.close();
+    }
   });
 });

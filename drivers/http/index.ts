@@ -11,7 +11,8 @@
  *   without a token only when anonymous clients are allowed. 401 for a missing or wrong token, 403
  *   for a topic outside the ACL, 413 over the size limit, 400 naming the item (index) or line of a
  *   malformed one, 503 (with Retry-After) when the ring log refuses or fails; each refusal is
- *   counted by reason through `countRejected`.
+ *   counted by reason through `countRejected`, with the broker's names (`auth_failed`,
+ *   `auth_anonymous`, `auth_rate_limited`, `acl_publish`, `oversize`, `malformed`, `buffer_full`).
  * - verified tokens are remembered as SHA-256 digests (bounded), so scrypt runs once per token, not
  *   once per request; failed tokens are not remembered, and failures per client address are limited.
  */
@@ -56,7 +57,8 @@ export function registerHttpIngest(http: HttpServer, opts: HttpIngestOptions): (
     try {
       principal = await auth.authenticate(req, opts.anonymous);
     } catch (err) {
-      opts.countRejected('http_auth');
+      // The broker's reasons for the same refusals, so /api/status counts logins one way.
+      opts.countRejected(err instanceof AuthRefused ? err.reason : 'auth_failed');
       throw err;
     }
     let body: Buffer;
@@ -177,6 +179,18 @@ function toEvent(item: unknown, where: string): EventInput {
   return event;
 }
 
+/** A refused authentication, with the reason it is counted under. */
+class AuthRefused extends HttpError {
+  constructor(
+    status: number,
+    message: string,
+    headers: Record<string, string>,
+    readonly reason: 'auth_anonymous' | 'auth_failed' | 'auth_rate_limited',
+  ) {
+    super(status, message, headers);
+  }
+}
+
 class TokenAuth {
   private readonly tokenUsers: { user: BrokerUser; principal: Principal }[];
   /** SHA-256 of a verified token → its principal. */
@@ -204,10 +218,10 @@ class TokenAuth {
     const challenge = { 'www-authenticate': 'Bearer realm="sluice"' };
     if (!header) {
       if (anonymous) return this.anonymous;
-      throw new HttpError(401, 'a bearer token is required (Authorization: Bearer <token>)', challenge);
+      throw new AuthRefused(401, 'a bearer token is required (Authorization: Bearer <token>)', challenge, 'auth_anonymous');
     }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new HttpError(401, 'the Authorization header must be "Bearer <token>"', challenge);
+    if (!m) throw new AuthRefused(401, 'the Authorization header must be "Bearer <token>"', challenge, 'auth_failed');
     const token = m[1];
     const digest = createHash('sha256').update(token).digest('base64');
     const known = this.verified.get(digest);
@@ -232,6 +246,6 @@ class TokenAuth {
     if (!f || now - f.since >= 60_000) this.failures.set(address, { count: 1, since: now });
     else f.count++;
     if (this.failures.size > MAX_TRACKED_ADDRESSES) this.failures.delete(this.failures.keys().next().value as string);
-    throw new HttpError(401, 'unknown bearer token', challenge);
+    throw new AuthRefused(401, 'unknown bearer token', challenge, 'auth_failed');
   }
 }

@@ -47,6 +47,6 @@ describe('POST /api/events on a running gateway', () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/^line 2: not JSON/);
     const status = (await (await fetch(`${gw.url}/api/status`)).json()) as { ingest: { rejected: number; rejectedByReason: Record<string, number> } };
-    expect(status.ingest.rejectedByReason).toMatchObject({ acl_publish: 1, http_auth: 1, malformed: 1 });
+    expect(status.ingest.rejectedByReason).toMatchObject({ acl_publish: 1, auth_anonymous: 1, malformed: 1 });
   });
 });
