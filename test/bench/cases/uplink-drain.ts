@@ -10,6 +10,7 @@
  *   publishing pre-built batch documents of the same size, one at a time waiting for each ack.
  */
 
+import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import mqtt from 'mqtt';
 import { connect as natsConnect } from 'nats';
@@ -230,6 +231,8 @@ async function drain(ctx: BenchContext, t: Target): Promise<BenchResult[]> {
         backlog,
         seconds: Number(seconds.toFixed(2)),
         complete: seenBacklog >= backlog,
+        // Other work on the machine skews the figure: the 1-minute load average when the drain ended.
+        loadAverage: Number(loadavg()[0].toFixed(1)),
         retried: runner.status().retried,
         lastError: runner.status().lastError,
         batchEvents: BATCH,
