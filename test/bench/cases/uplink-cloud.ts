@@ -189,7 +189,16 @@ async function bareRhea(address: string, bodies: Buffer[], n: number): Promise<n
         }
       };
       const pump = () => {
-        while (next < bodies.length && sender.sendable()) sender.send({ body: rhea.message.data_section(bodies[next++]) });
+        while (next < bodies.length && sender.sendable()) {
+          // The same message the sink sends: id, content type and partition key.
+          const i = next++;
+          sender.send({
+            body: rhea.message.data_section(bodies[i]),
+            message_id: `gw-bench:${sent + i + 1}`,
+            content_type: 'application/json',
+            message_annotations: { 'x-opt-partition-key': reading(i).topic },
+          });
+        }
       };
       sender.on('accepted', settled);
       sender.on('sendable', pump);
