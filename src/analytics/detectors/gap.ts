@@ -12,6 +12,7 @@ export interface GapOptions {
 }
 
 interface GapState {
+  seen: number;
   lastTs: number;
   learned: number;
   intervals: number;
@@ -22,7 +23,7 @@ export class GapDetector extends StatefulDetector<GapState> {
   readonly type = 'gap';
 
   constructor(private readonly o: GapOptions) {
-    super({ lastTs: 0, learned: 0, intervals: 0, fired: 0 });
+    super({ seen: 0, lastTs: 0, learned: 0, intervals: 0, fired: 0 });
   }
 
   private expected(): number {
@@ -33,7 +34,7 @@ export class GapDetector extends StatefulDetector<GapState> {
     const s = this.state;
     let anomaly: Anomaly | null = null;
     this.lastScore = 0;
-    if (s.lastTs > 0) {
+    if (s.seen) {
       const dt = ts - s.lastTs;
       const expected = this.expected();
       if (expected > 0 && dt > this.o.factor * expected && !s.fired) {
@@ -44,6 +45,7 @@ export class GapDetector extends StatefulDetector<GapState> {
         s.intervals++;
       }
     }
+    s.seen = 1;
     s.lastTs = ts;
     s.fired = 0;
     return anomaly;
@@ -52,7 +54,7 @@ export class GapDetector extends StatefulDetector<GapState> {
   tick(now: number): Anomaly | null {
     const s = this.state;
     const expected = this.expected();
-    if (s.fired || s.lastTs === 0 || !(expected > 0)) return null;
+    if (s.fired || !s.seen || !(expected > 0)) return null;
     const dt = now - s.lastTs;
     if (dt <= this.o.factor * expected) return null;
     s.fired = 1;
