@@ -230,9 +230,12 @@ class TokenAuth {
     const now = Date.now();
     const f = this.failures.get(address);
     if (f && now - f.since < 60_000 && f.count >= this.maxFailuresPerMinute) {
-      throw new HttpError(429, 'too many failed token checks from this address; wait a minute', {
-        'retry-after': '60',
-      });
+      throw new AuthRefused(
+        429,
+        'too many failed token checks from this address; wait a minute',
+        { 'retry-after': '60' },
+        'auth_rate_limited',
+      );
     }
     // One scrypt per user with a token, on the libuv pool; the digest cache makes it once per token.
     for (const { user, principal } of this.tokenUsers) {
