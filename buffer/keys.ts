@@ -1,17 +1,20 @@
 /**
  * Key layout of the ring log's LevelDB (buffer/SPEC.md "Key layout"). All keys are binary and sort
  * bytewise:
- *   0x01                      meta (JSON): nextSeq, per-lane totals, counters; written in every commit
- *   0x02 <reader name utf8>   a reader's cursor (JSON)
  *   0x10 <lane> <lastSeq u64> a chunk, keyed by the seq of its LAST event, so that a seek to
  *                             "first key >= (lane, p + 1)" lands on the chunk holding the event after p
- *   0x11 <lane> <lastSeq u64> the chunk's index entry (firstSeq, count, bytes, ts range): small, so
+ *   0xe0 <lane> <lastSeq u64> the chunk's index entry (firstSeq, count, bytes, ts range): small, so
  *                             eviction and retention walk the index, never the chunks
+ *   0xf0                      meta (JSON): nextSeq, per-lane totals, counters; written in every commit
+ *   0xf1 <reader name utf8>   a reader's cursor (JSON)
+ * The keys written in every commit (index, meta, cursors) sort AFTER all chunks: a table LevelDB
+ * flushes then spans only the newest chunks and the small tail, not the whole key space, so its
+ * compactions do not rewrite older chunks (write amplification).
  */
-export const META_KEY = Buffer.from([0x01]);
-const READER = 0x02;
+export const META_KEY = Buffer.from([0xf0]);
+const READER = 0xf1;
 const CHUNK = 0x10;
-const INDEX = 0x11;
+const INDEX = 0xe0;
 
 /** Lane 0 holds readings, aggregates and status; lane 1 (the priority lane) holds anomalies. */
 export const LANE_NORMAL = 0;
@@ -42,6 +45,9 @@ export function seqOfKey(k: Buffer): number {
 export const readerKey = (name: string) => Buffer.concat([Buffer.from([READER]), Buffer.from(name, 'utf8')]);
 export const READERS_START = Buffer.from([READER]);
 export const READERS_END = Buffer.from([READER + 1]);
+/** Bounds of everything but the tail (for a compaction after evictions). */
+export const CHUNKS_START = Buffer.from([CHUNK]);
+export const INDEX_END = Buffer.from([INDEX + 1]);
 
 /** Index entry: what eviction and retention need to know about a chunk without reading it. */
 export interface IndexEntry {

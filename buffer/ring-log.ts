@@ -16,22 +16,24 @@
  */
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import type { BufferConfig } from '../src/config/schema.js';
 import { type EventInput, encodeEvent, type StoredEvent } from '../src/event.js';
 import { silentLogger } from '../src/log.js';
-import { ChunkBuilder, ChunkCorruptError, type DecodedChunk, decodeChunk, KIND_CODE, PER_EVENT, UNSYNCED } from './chunk.js';
+import { ChunkBuilder, ChunkCorruptError, type DecodedChunk, decodeChunk, KIND_CODE, UNSYNCED } from './chunk.js';
 import { ClockWatch, correctJsonTs, SYNCED_AFTER } from './clock.js';
 import {
+  CHUNKS_START,
   chunkEnd,
   chunkKey,
   decodeIndex,
   encodeIndex,
   type IndexEntry,
   indexEnd,
+  INDEX_END,
   indexKey,
   LANE_NORMAL,
   LANE_PRIORITY,
@@ -220,6 +222,14 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private roomWanted = 0;
   private failure: Error | null = null;
   private diskLimit = Number.POSITIVE_INFINITY;
+  private diskFree = Number.POSITIVE_INFINITY;
+  private diskLow = false;
+  private diskCritical = false;
+  private compacting = false;
+  /** The compaction in flight: closing the database waits for it. */
+  private compaction: Promise<void> | null = null;
+  private writeBufferSize = 8 * 1024 * 1024;
+  private writtenSinceStatfs = 0;
   private lastRetention = 0;
   private quarantineBytes = 0;
   private warnedOversize = false;
@@ -335,7 +345,16 @@ export class LevelRingLog implements RingLog, ReaderHost {
     // Small write buffer and cache: RAM is scarce on a Pi, and chunks are written once, read rarely.
     // An 8 MiB memtable: fewer flushes and write stalls under bursts of large commits; two of them
     // (active + flushing) are the bulk of LevelDB's memory here.
-    await db.open({ createIfMissing: !ro, writeBufferSize: 8 * 1024 * 1024, cacheSize: 2 * 1024 * 1024 });
+    // On a small filesystem the memtable (and so the write-ahead log) is scaled down to 1/32 of it.
+    let writeBufferSize = 8 * 1024 * 1024;
+    try {
+      const s = await statfs(this.opts.dir);
+      writeBufferSize = Math.max(256 * 1024, Math.min(writeBufferSize, Math.floor((s.blocks * s.bsize) / 32)));
+    } catch {
+      // keep the default
+    }
+    this.writeBufferSize = writeBufferSize;
+    await db.open({ createIfMissing: !ro, writeBufferSize, cacheSize: 2 * 1024 * 1024 });
     return db;
   }
 
@@ -453,6 +472,10 @@ export class LevelRingLog implements RingLog, ReaderHost {
       this.meta.refused += n;
       return new Error(`the ring log cannot write: ${this.failure.message}`);
     }
+    if (this.diskCritical) {
+      this.meta.refused += n;
+      return new BufferFullError('the disk is nearly full (below half of buffer.diskReserve free); the event was not accepted');
+    }
     if (this.pendingBytes > MAX_PENDING_BYTES) {
       this.meta.refused += n;
       return new Error('the ring log is behind on writing (disk too slow); try again');
@@ -489,7 +512,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
       // Remember how much room the refused call needed: the next write releases that much of what
       // every reader already delivered.
       this.roomWanted = Math.max(this.roomWanted, added);
-      return new BufferFullError();
+      return this.diskLow
+        ? new BufferFullError('the disk reserve (buffer.diskReserve) is reached; the event was not accepted')
+        : new BufferFullError();
     }
     this.meta.nextSeq = seq;
     this.pendingBytes += added;
@@ -595,6 +620,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
       newChunks.push({ lane, chunk: { firstSeq: entry.firstSeq, lastSeq: entry.lastSeq, buf: value, decoded: null }, entry });
     }
 
+    // Close to the reserve, free space is checked before every commit, not once a second.
+    this.writtenSinceStatfs += newBytes;
+    if (this.diskFree - 2 * this.writtenSinceStatfs < 2 * this.cfg.diskReserve) await this.checkDisk();
     // Evictions and quarantine are planned here and applied to memory only after the write succeeded.
     const evict = await this.planEvictions(newBytes);
     const evicting = new Set(evict.map((e) => `${e.lane}:${e.lastSeq}`));
@@ -749,7 +777,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
         if (!e) break;
         // With onFull: reject, only chunks every reader has acknowledged may go (no loss).
         if (reject && !this.deliveredToAll(e)) break;
-        plan.push({ ...e, reason: this.diskLimit < this.cfg.maxBytes ? 'disk' : 'capacity' });
+        plan.push({ ...e, reason: this.diskLimit < this.cfg.maxBytes && bytes - e.bytes < this.cfg.maxBytes ? 'disk' : 'capacity' });
         taken[lane]++;
         bytes -= e.bytes;
       }
@@ -813,6 +841,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private async reopenAfterFailure(): Promise<void> {
     if (this.closed) return;
     try {
+      await this.compaction;
       await this.db.close();
       this.db = await this.openDb();
       const raw = await this.db.get(META_KEY);
@@ -896,33 +925,66 @@ export class LevelRingLog implements RingLog, ReaderHost {
       const retentionDue =
         now > SYNCED_AFTER && this.oldest.some((q) => q.entries.length > 0 && q.entries[0].maxTs < horizon);
       const overCapacity = this.bytes() > this.capacity();
-      if (retentionDue || overCapacity || this.clock.syncPending()) {
+      if (retentionDue || overCapacity || this.roomWanted > 0 || this.clock.syncPending()) {
         this.maintenanceDue = true;
         this.schedule();
       }
     });
   }
 
-  /** Disk-headroom reserve: the log may hold only what leaves `diskReserve` free on its filesystem. */
+  /**
+   * Disk-headroom reserve: the log never fills its filesystem past `diskReserve` free. LevelDB needs
+   * room beyond the data it holds (write-ahead log, compaction writes new tables before it deletes
+   * the old; deleted chunks hold their space until compacted), so the log holds at most a third of
+   * what it could use (its own files plus the free space over the reserve): a third live, a third of
+   * deleted chunks before a compaction is forced, a third for the compaction's output. Above that it evicts (drop-oldest) or refuses (reject); below half the reserve
+   * free, it refuses whatever the policy, since writing into a full disk would fail LevelDB itself.
+   */
   private async checkDisk(): Promise<void> {
+    let free: number;
+    let own = 0;
     try {
       const s = await statfs(this.opts.dir);
-      const free = s.bavail * s.bsize;
-      const limit = this.bytes() + free - this.cfg.diskReserve;
-      const before = this.diskLimit;
-      this.diskLimit = limit < this.cfg.maxBytes ? Math.max(0, limit) : Number.POSITIVE_INFINITY;
-      if (
-        this.diskLimit !== before &&
-        this.diskLimit !== Number.POSITIVE_INFINITY &&
-        before === Number.POSITIVE_INFINITY
-      ) {
-        this.logger.warn(
-          { free, reserve: this.cfg.diskReserve },
-          'disk reserve reached: the buffer holds less than buffer.maxBytes',
-        );
-      }
+      free = s.bavail * s.bsize;
+      for (const f of await readdir(this.paths.db)) own += (await stat(join(this.paths.db, f)).catch(() => ({ size: 0 }))).size;
     } catch {
-      // statfs unsupported: rely on maxBytes alone
+      return; // statfs unsupported: maxBytes alone
+    }
+    this.diskFree = free;
+    this.writtenSinceStatfs = 0;
+    const reserve = this.cfg.diskReserve;
+    const usable = own + free - reserve;
+    const limit = Math.max(0, usable / 3);
+    this.diskLimit = limit >= this.cfg.maxBytes ? Number.POSITIVE_INFINITY : limit;
+    this.diskCritical = free < reserve / 2;
+    const low = free < reserve || this.bytes() > limit;
+    if (low && !this.diskLow) {
+      this.logger.warn(
+        { free, reserve, bytes: this.bytes(), limit: Math.round(limit) },
+        this.cfg.onFull === 'reject'
+          ? 'disk space limits the buffer (buffer.diskReserve): new events are refused until space frees'
+          : 'disk space limits the buffer (buffer.diskReserve): the oldest events are evicted to keep the reserve free',
+      );
+    } else if (!low && this.diskLow) {
+      this.logger.info({ free, reserve }, 'disk space is no longer limiting the buffer');
+    }
+    this.diskLow = low;
+    // Evicted chunks free their space only once LevelDB compacts them, which a ring (puts at the
+    // end, deletes at the front) does not trigger by itself on a small log: when the files hold a
+    // third of the usable space more than the live data, compact (affordable, see above).
+    if (!this.compacting && this.diskLimit !== Number.POSITIVE_INFINITY && own > this.bytes() + usable / 3 + 2 * this.writeBufferSize) {
+      this.compacting = true;
+      this.compaction = this.db
+        .compactRange(CHUNKS_START, INDEX_END)
+        .catch((err) => this.logger.warn({ err: (err as Error).message }, 'compaction after evictions failed'))
+        .finally(() => {
+          this.compacting = false;
+          this.compaction = null;
+        });
+    }
+    if (this.bytes() > this.capacity()) {
+      this.maintenanceDue = true;
+      this.schedule();
     }
   }
 
@@ -1157,6 +1219,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     for (const f of this.afterWrite.splice(0)) f();
     for (const r of this.readers.values()) r.wake(true);
     this.closedDb = true;
+    await this.compaction;
     await this.db.close();
   }
 }

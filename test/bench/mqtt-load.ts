@@ -156,7 +156,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       };
       let pending = Buffer.alloc(0);
       s.on('data', (d: Buffer) => {
-        let buf = pending.length ? Buffer.concat([pending, d]) : d;
+        const buf = pending.length ? Buffer.concat([pending, d]) : d;
         let o = 0;
         while (buf.length - o >= 2) {
           const type = buf[o] >> 4;
@@ -195,7 +195,6 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
           o = i + len;
         }
         pending = o < buf.length ? Buffer.from(buf.subarray(o)) : Buffer.alloc(0);
-        buf = pending;
       });
       s.on('error', (err) => {
         if (!done) reject(new Error(`client ${c}: ${err.message}`));

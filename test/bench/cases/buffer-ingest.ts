@@ -6,11 +6,10 @@
  * byte of event). Rounds alternate between the two sides so machine noise hits both alike; the
  * median round is reported.
  */
-import { join } from 'node:path';
 import { openRingLog } from '../../../buffer/index.js';
 import { encodeEvent } from '../../../src/event.js';
 import { freePort } from '../../helpers/peers.js';
-import { apiStatus, type Child, type GatewayChild, startBareAedes, startGateway } from '../gateway-proc.js';
+import { apiStatus, type Child, startBareAedes, startGateway } from '../gateway-proc.js';
 import { runLoad } from '../mqtt-load.js';
 import { rssSampler, writeBytes } from '../proc.js';
 import type { BenchCase, BenchContext, BenchResult } from '../types.js';
