@@ -162,6 +162,7 @@ describe('eventhubs uplink against an Event Hubs-like AMQP 1.0 peer', () => {
     expect(res.accepted).toHaveLength(3);
     expect(res.error).toMatch(/amqp:invalid-field/);
     expect(res.error).toMatch(/com.microsoft:server-busy/);
+    expect(res.retryAfterMs).toBe(4000);
     await s.stop();
   });
 

@@ -139,6 +139,8 @@ export class EventHubsSink implements Sink {
         }
       });
       for (const [why, n] of reasons) errors.push(`${n} message(s): ${why}`);
+      // Throttled: Event Hubs asks clients to back off for a few seconds, not a few milliseconds.
+      if ([...reasons.keys()].some((why) => why.includes('com.microsoft:server-busy'))) result.retryAfterMs = 4000;
       // Nothing got through and nothing was refused for good: a plain failure of the whole batch.
       if (result.accepted.length === 0 && result.rejected.length === 0 && errors.length > 0) {
         this.lastError = `Event Hubs ${errors.join('; ')}`;
