@@ -6,7 +6,7 @@
 #
 # Run from an unpacked release bundle (sluice/deploy/install.sh) or give --bundle. Idempotent: a
 # second run changes nothing but the release it installs. What it does:
-#   - Node.js >= 20 from the Debian packages (apt-get install nodejs) when node is missing or older;
+#   - Node.js >= 20.15 from the Debian packages (apt-get install nodejs) when node is missing or older;
 #   - the release into /opt/sluice/releases/<version>, /opt/sluice/current pointing at it (switched
 #     atomically; the previous release is kept for a rollback), /usr/local/bin/sluice;
 #   - the system user `sluice` (in dialout, for serial adapters), /etc/sluice, /var/lib/sluice;
@@ -24,7 +24,8 @@ DATA=/var/lib/sluice
 UNIT_DIR=/etc/systemd/system
 JOURNALD_CONF=/etc/systemd/journald.conf.d/60-sluice.conf
 USER_NAME=sluice
-NODE_MAJOR_MIN=20
+# zlib.crc32, which the ring log uses, arrived in Node 20.15.
+NODE_MIN=20.15
 
 say() { echo "sluice-install: $*"; }
 die() {
@@ -78,13 +79,20 @@ uninstall() {
   fi
 }
 
-node_major() {
-  command -v node >/dev/null || { echo 0; return; }
-  node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+node_version() {
+  command -v node >/dev/null || { echo none; return; }
+  node -p 'process.versions.node' 2>/dev/null || echo none
+}
+
+# True when node is there and at least NODE_MIN.
+node_ok() {
+  command -v node >/dev/null &&
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number), [x, y] = process.argv[1].split(".").map(Number);
+      process.exit(a > x || (a === x && b >= y) ? 0 : 1)' "$NODE_MIN" 2>/dev/null
 }
 
 ensure_node() {
-  if [ "$(node_major)" -ge "$NODE_MAJOR_MIN" ]; then return; fi
+  if node_ok; then return; fi
   say "installing Node.js from the Debian packages"
   export DEBIAN_FRONTEND=noninteractive
   # Try the package lists already on the device first (offline installs), then refresh them.
@@ -92,10 +100,8 @@ ensure_node() {
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends nodejs >/dev/null
   fi
-  local major
-  major=$(node_major)
-  if [ "$major" -lt "$NODE_MAJOR_MIN" ]; then
-    die "Sluice needs Node.js $NODE_MAJOR_MIN or newer and this release of Debian ships Node.js $major; use Debian 13 / Raspberry Pi OS trixie, or install nodejs $NODE_MAJOR_MIN+ (e.g. from NodeSource) and run me again"
+  if ! node_ok; then
+    die "Sluice needs Node.js $NODE_MIN or newer and this Debian release ships Node.js $(node_version); use Debian 13 / Raspberry Pi OS trixie, or install Node.js $NODE_MIN+ (e.g. from NodeSource) and run me again"
   fi
 }
 

@@ -66,7 +66,14 @@ describe('systemd units', () => {
 
 describe.skipIf(!has('shellcheck'))('shell scripts', () => {
   it('pass shellcheck', () => {
-    const scripts = ['deploy/install.sh', 'deploy/firstboot.sh', 'deploy/bundle.sh', 'test/ops/chroot-install.sh', 'test/ops/nspawn-systemd.sh'];
+    const scripts = [
+      'deploy/install.sh',
+      'deploy/firstboot.sh',
+      'deploy/bundle.sh',
+      'test/ops/chroot-install.sh',
+      'test/ops/nspawn-systemd.sh',
+      'test/ops/bookworm-refusal.sh',
+    ];
     for (const s of scripts) expect(existsSync(join(ROOT, s)), s).toBe(true);
     const r = spawnSync('shellcheck', ['--severity=style', ...scripts], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');

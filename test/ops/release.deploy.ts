@@ -7,7 +7,8 @@
  *    Debian packages, user, dirs, units, first boot, the gateway as the `sluice` user, /healthz,
  *    idempotence, --uninstall;
  * 4. the same install booted under a real systemd (systemd-nspawn, test/ops/nspawn-systemd.sh):
- *    Type=notify readiness, watchdog heartbeats, a frozen event loop killed and restarted.
+ *    Type=notify readiness, watchdog heartbeats, a frozen event loop killed and restarted;
+ * 5. install.sh on Debian 12, whose Node.js is 18: one sentence, nothing changed.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -156,6 +157,19 @@ describe('sluice.service under a real systemd (systemd-nspawn)', () => {
     }
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('watchdog: restarted after a frozen loop');
+    expect(r.stdout).toContain('== PASS');
+  });
+});
+
+describe('install.sh on Debian 12 (Node.js 18)', () => {
+  it('refuses with one sentence saying what to do, and changes nothing', () => {
+    expect(built).toBe(true);
+    const r = spawnSync(join(ROOT, 'test/ops/bookworm-refusal.sh'), [BUNDLE], { encoding: 'utf8', timeout: 280_000 });
+    if (r.status === 77) {
+      console.warn(`bookworm check skipped: ${r.stderr.trim()}`);
+      return;
+    }
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('== PASS');
   });
 });
