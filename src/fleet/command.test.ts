@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type CheckContext, checkCommand, signCommand } from './command.js';
-import { generateKeyPair, parsePrivateKey, parsePublicKey } from './keys.js';
+import { canonicalJson } from './canonical.js';
+import { generateKeyPair, parsePrivateKey, parsePublicKey, signBytes } from './keys.js';
 
 let priv: KeyObject;
 let other: KeyObject;
@@ -67,6 +68,13 @@ describe('checkCommand', () => {
     const once = sign();
     seen.add(once.id);
     expect(refusal(once)).toMatchObject({ code: 'replayed' });
+  });
+
+  it('accepts a command without a device (the contract field list) and refuses a wrong one', () => {
+    const { device: _d, sig: _s, ...noDevice } = sign();
+    const signedNoDevice = { ...noDevice, sig: signBytes(priv, canonicalJson(noDevice)) };
+    expect(checkCommand(JSON.stringify(signedNoDevice), ctx).ok).toBe(true);
+    expect(refusal(sign({ device: 'x' })).code).toBe('wrong-device');
   });
 
   it('does not call a command from the future when the clock is not set yet (a Pi booting in 1970)', () => {

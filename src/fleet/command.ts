@@ -5,7 +5,12 @@
  * Envelope (shared/CONTRACT.md "Fleet"): `{"id", "type", "device", "issuedAt", "expiresAt", "body",
  * "keyId", "sig"}`; `sig` is Ed25519 (base64) over the canonical JSON of every other field, so no
  * field, including the target `device` and the times, can be changed without breaking it. Times are
- * epoch milliseconds.
+ * epoch milliseconds. `device` is not in the contract's field list but is what makes "a command for
+ * another device" refusable: `sluice fleet sign` always sets it, and a command that has one is
+ * refused by every other gateway. A command without it (hand-made to the contract's list) is valid
+ * for any gateway that trusts the key; each gateway's replay store still runs it at most once.
+ * Canonical JSON writes non-ASCII characters as themselves; a signature over the same text with
+ * them escaped as `\uXXXX` (Python's json.dumps default) is accepted too.
  *
  * `checkCommand` is pure (it reads the replay store but records nothing): it returns the command, or a
  * refusal with a bounded `code` (for metrics) and one sentence (for the operator). The order of the
@@ -49,7 +54,7 @@ const envelopeSchema = z.strictObject({
     .max(128)
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
   type: z.string().min(1).max(64),
-  device: z.string().min(1).max(64),
+  device: z.string().min(1).max(64).optional(),
   issuedAt: z.number().int().nonnegative(),
   expiresAt: z.number().int().nonnegative(),
   body: z.unknown().optional(),
@@ -61,7 +66,7 @@ export type CommandEnvelope = z.output<typeof envelopeSchema>;
 export interface VerifiedCommand {
   id: string;
   type: CommandType;
-  device: string;
+  device?: string;
   issuedAt: number;
   expiresAt: number;
   keyId: string;
@@ -137,14 +142,14 @@ export function checkCommand(raw: Buffer | string, ctx: CheckContext): CheckResu
   } catch {
     return refuse(id, 'malformed', 'command holds a value JSON cannot carry');
   }
-  if (!verifyBytes(key, message, env.sig)) {
+  if (!verifyBytes(key, message, env.sig) && !(/[^\x00-\x7f]/.test(message) && verifyBytes(key, asciiEscaped(message), env.sig))) {
     return refuse(
       id,
       'bad-signature',
       `signature does not verify with key "${env.keyId}" (the command was altered or signed with another key)`,
     );
   }
-  if (env.device !== ctx.gatewayId) {
+  if (env.device !== undefined && env.device !== ctx.gatewayId) {
     return refuse(id, 'wrong-device', `command is for device "${env.device}", this gateway is "${ctx.gatewayId}"`);
   }
   if (env.expiresAt <= env.issuedAt) return refuse(id, 'malformed', 'command expires before it was issued');
@@ -189,6 +194,11 @@ export function checkCommand(raw: Buffer | string, ctx: CheckContext): CheckResu
       body: body.data,
     },
   };
+}
+
+/** The same JSON text with every non-ASCII UTF-16 unit escaped as `\uxxxx` (as Python's json.dumps writes it). */
+function asciiEscaped(json: string): string {
+  return json.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function refuse(id: string | null, code: RefusalCode, error: string): CheckResult {
