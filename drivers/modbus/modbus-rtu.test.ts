@@ -94,6 +94,36 @@ describe('modbus-rtu over a socat serial pair against the pymodbus RTU slave', (
     }
   });
 
+  it('survives the RS-485 adapter being unplugged and plugged back', async () => {
+    const driver = new ModbusDriver(
+      modbusRtuSchema.parse({
+        name: 'replug',
+        type: 'modbus-rtu',
+        path: master,
+        baudRate: 19200,
+        devices: [{ unitId: 4, interval: '100ms', timeout: '300ms', downAfter: 2, maxBackoff: '300ms', points: [{ name: 't', table: 'holding', address: 15, topic: 'replug/t' }] }],
+      }),
+    );
+    const events: EventInput[] = [];
+    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
+    try {
+      await eventually(() => driver.health().devices[0].state === 'up', 5000, 'up');
+      // Unplug: the line and the slave behind it go away.
+      await server.kill();
+      await cable.kill();
+      await eventually(() => driver.health().devices[0].state === 'down', 8000, 'down');
+      // Plug back in (a new pty behind the same path, the slave restarted).
+      await cable.start();
+      await server.start();
+      const before = events.length;
+      await eventually(() => driver.health().devices[0].state === 'up', 10_000, 'up again');
+      await eventually(() => events.slice(before).some((e) => e.topic === 'replug/t'), 5000, 'a reading after the replug');
+      expect(events.filter((e) => e.topic === 'replug/t').at(-1)?.payload).toEqual({ value: 219 });
+    } finally {
+      await driver.stop(Date.now() + 1000);
+    }
+  });
+
   it('counts a serial path that does not exist as down, and keeps retrying', async () => {
     const driver = new ModbusDriver(
       modbusRtuSchema.parse({
