@@ -65,6 +65,7 @@ describe('checkCommand', () => {
     expect(refusal(sign({ type: 'log.level', body: { level: 'loud' } })).error).toMatch(/^body.level: /);
     expect(refusal(sign({ type: 'config.set', body: { version: 0, config: {} } })).code).toBe('bad-body');
     expect(refusal({ ...sign(), issuedAt: 'yesterday' }).error).toMatch(/malformed: issuedAt/);
+    expect(refusal({ ...sign(), issuedAt: -1 }).error).toMatch(/malformed: issuedAt/);
     const once = sign();
     seen.add(once.id);
     expect(refusal(once)).toMatchObject({ code: 'replayed' });
@@ -75,6 +76,20 @@ describe('checkCommand', () => {
     const signedNoDevice = { ...noDevice, sig: signBytes(priv, canonicalJson(noDevice)) };
     expect(checkCommand(JSON.stringify(signedNoDevice), ctx).ok).toBe(true);
     expect(refusal(sign({ device: 'x' })).code).toBe('wrong-device');
+  });
+
+  it('reads issuedAt/expiresAt as epoch ms, epoch seconds or ISO 8601', () => {
+    const now = Date.now();
+    const spellings: [unknown, unknown][] = [
+      [Math.floor(now / 1000), Math.floor(now / 1000) + 600],
+      [new Date(now).toISOString(), new Date(now + 600_000).toISOString()],
+    ];
+    for (const [issuedAt, expiresAt] of spellings) {
+      const unsigned = { id: `t-${String(issuedAt)}`, type: 'ping', issuedAt, expiresAt, body: {}, keyId: 'ops-1' };
+      const r = checkCommand(JSON.stringify({ ...unsigned, sig: signBytes(priv, canonicalJson(unsigned)) }), ctx);
+      expect(r.ok ? r.command.expiresAt - r.command.issuedAt : r.error).toBe(600_000);
+    }
+    expect(refusal({ ...sign(), issuedAt: 'tomorrow' }).error).toMatch(/issuedAt: "tomorrow" is not a time/);
   });
 
   it('does not call a command from the future when the clock is not set yet (a Pi booting in 1970)', () => {

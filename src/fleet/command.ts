@@ -47,6 +47,22 @@ export type CommandType = keyof typeof commandBodies;
 export const COMMAND_TYPES = Object.keys(commandBodies) as CommandType[];
 export type CommandBody<T extends CommandType> = z.output<(typeof commandBodies)[T]>;
 
+/**
+ * A command time: epoch milliseconds (what `sluice fleet sign` writes), epoch seconds (a number
+ * below 1e11, i.e. before 1973 in ms), or an ISO 8601 string; always milliseconds after parsing.
+ * The signature covers the text as sent, so accepting several spellings opens nothing.
+ */
+const timestamp = () =>
+  z.union([z.number().nonnegative(), z.string().min(1).max(40)]).transform((v, ctx) => {
+    if (typeof v === 'number') return Math.round(v < 1e11 ? v * 1000 : v);
+    const ms = /^\d{4}-\d{2}-\d{2}T/.test(v) ? Date.parse(v) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a time (epoch ms, or ISO 8601 like 2026-01-31T12:00:00Z)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 const envelopeSchema = z.strictObject({
   id: z
     .string()
@@ -55,8 +71,8 @@ const envelopeSchema = z.strictObject({
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
   type: z.string().min(1).max(64),
   device: z.string().min(1).max(64).optional(),
-  issuedAt: z.number().int().nonnegative(),
-  expiresAt: z.number().int().nonnegative(),
+  issuedAt: timestamp(),
+  expiresAt: timestamp(),
   body: z.unknown().optional(),
   keyId: z.string().min(1).max(128),
   sig: z.string().min(1).max(200),
