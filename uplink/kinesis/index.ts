@@ -204,6 +204,8 @@ export function describeError(err: unknown, stream: string): string {
     case 'ProvisionedThroughputExceededException':
     case 'LimitExceededException':
       return `Kinesis throttled the stream "${stream}" (${e.name})`;
+    case 'CredentialsProviderError':
+      return `no AWS credentials for Kinesis: set accessKeyId and secretAccessKey, or AWS_ACCESS_KEY_ID, a profile or an instance role (${e.message})`;
     case 'TimeoutError':
     case 'RequestTimeout':
       return `Kinesis did not answer in time: ${e.message}`;

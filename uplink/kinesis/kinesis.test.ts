@@ -229,6 +229,26 @@ describe('kinesis uplink against kinesalite', () => {
   });
 });
 
+describe('kinesis uplink without credentials', () => {
+  it('says no AWS credentials were found instead of a provider-chain error', async () => {
+    const keys = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_EC2_METADATA_DISABLED', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_CONFIG_FILE'];
+    const saved = Object.fromEntries(keys.map((k) => [k, process.env[k]]));
+    for (const k of keys) delete process.env[k];
+    // No instance metadata service here: do not wait for its timeout.
+    Object.assign(process.env, { AWS_EC2_METADATA_DISABLED: 'true', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_CONFIG_FILE: '/nonexistent' });
+    try {
+      const sink = await started(kinesisUplinkSchema.parse({ name: 'k', type: 'kinesis', streamName: 's', endpoint }));
+      await expect(sink.send(batch(events(1)))).rejects.toThrow(/no AWS credentials for Kinesis/);
+      await sink.stop();
+    } finally {
+      for (const k of keys) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    }
+  });
+});
+
 describe('chunkCalls', () => {
   it('keeps every call within 500 records and 5 MiB', () => {
     const small = Array.from({ length: 1234 }, (_, i) => ({

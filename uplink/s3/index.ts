@@ -146,6 +146,8 @@ export function describeError(err: unknown, bucket: string): string {
     case 'ExpiredToken':
     case 'InvalidToken':
       return `S3 refused the credentials for bucket "${bucket}" (${e.name})`;
+    case 'CredentialsProviderError':
+      return `no AWS credentials for S3: set accessKeyId and secretAccessKey, or AWS_ACCESS_KEY_ID, a profile or an instance role (${e.message})`;
     case 'TimeoutError':
     case 'RequestTimeout':
       return `S3 did not answer in time: ${e.message}`;
