@@ -13,6 +13,7 @@ import type { AppendResult, RingLog } from '../buffer/types.js';
 import type { Driver } from '../drivers/driver.js';
 import { registerHttpIngest } from '../drivers/http/index.js';
 import { createDriver } from '../drivers/index.js';
+import { registerDriverMetrics } from '../drivers/metrics.js';
 import type { DriverConfig } from '../drivers/schema.js';
 import { createSink } from '../uplink/index.js';
 import { UplinkRunner } from '../uplink/runner.js';
@@ -74,6 +75,7 @@ export class Gateway {
     this.logger = options.logger ?? createLogger(config.gateway.logLevel);
     this.metrics = new GatewayMetrics(() => this.ringLog);
     this.drivers = new ComponentSet((c) => this.buildDriver(c));
+    registerDriverMetrics(this.metrics.registry, () => this.drivers.instances().map((h) => h.driver.health()));
     this.uplinks = new ComponentSet((c) => this.buildUplink(c));
   }
 
