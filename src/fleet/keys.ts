@@ -66,8 +66,9 @@ export function signBytes(key: KeyObject, message: string): string {
   return sign(null, Buffer.from(message, 'utf8'), key).toString('base64');
 }
 
+/** Verifies a signature given as base64 (standard or URL-safe) or as 128 hex digits. */
 export function verifyBytes(key: KeyObject, message: string, signature: string): boolean {
-  const sig = Buffer.from(signature, 'base64');
+  const sig = /^[0-9a-fA-F]{128}$/.test(signature) ? Buffer.from(signature, 'hex') : Buffer.from(signature, 'base64');
   if (sig.length !== 64) return false;
   try {
     return verify(null, Buffer.from(message, 'utf8'), key, sig);
