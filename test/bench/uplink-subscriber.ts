@@ -1,7 +1,7 @@
 /**
  * The cloud side of the uplink drain bench, in a worker thread so that parsing the batches does not
  * take CPU from the gateway's thread being measured: subscribes to the uplink's topic/subject, counts
- * backlog events and times live ones (their payload carries the append time `t`).
+ * backlog events and times live ones (receipt minus the event's `ts`, the gateway's acceptance time).
  * Posts `{ready}` once subscribed, `{seenBacklog, seenLive}` every 100 ms, and `{latencies}` on `report`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -19,10 +19,11 @@ const latencies: number[] = [];
 
 function onDoc(doc: Uint8Array): void {
   const now = Date.now();
-  const parsed = JSON.parse(Buffer.from(doc).toString()) as { events: { seq: number; payload: { t?: number } }[] };
+  const parsed = JSON.parse(Buffer.from(doc).toString()) as { events: { seq: number; ts: number }[] };
   for (const e of parsed.events) {
     if (e.seq <= backlogLast) seenBacklog++;
-    else if (typeof e.payload.t === 'number') latencies.push(now - e.payload.t);
+    // `ts` is when the gateway accepted the event (stamped at the durable append).
+    else latencies.push(now - e.ts);
   }
 }
 
