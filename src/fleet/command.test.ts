@@ -89,6 +89,9 @@ describe('checkCommand', () => {
       const r = checkCommand(JSON.stringify({ ...unsigned, sig: signBytes(priv, canonicalJson(unsigned)) }), ctx);
       expect(r.ok ? r.command.expiresAt - r.command.issuedAt : r.error).toBe(600_000);
     }
+    const pair = generateKeyPair();
+    const hexKey = Buffer.from(pair.publicKey, 'base64').toString('hex');
+    expect(parsePublicKey(hexKey).export({ type: 'spki', format: 'pem' })).toBe(pair.publicPem);
     const hex = sign({ id: 'hex-sig' });
     expect(checkCommand(JSON.stringify({ ...hex, sig: Buffer.from(hex.sig, 'base64').toString('hex') }), ctx).ok).toBe(true);
     expect(refusal({ ...sign(), issuedAt: 'tomorrow' }).error).toMatch(/issuedAt: "tomorrow" is not a time/);

@@ -1,7 +1,7 @@
 /**
  * Ed25519 keys for fleet commands (node:crypto, no native add-on). A trusted public key is written
- * in the config as the base64 of its 32 raw bytes (what `sluice keygen` prints), or as a PEM
- * `PUBLIC KEY` block. Private keys stay with the operator as PKCS#8 PEM files (mode 0600).
+ * in the config as the base64 of its 32 raw bytes (what `sluice keygen` prints), as 64 hex digits,
+ * or as a PEM `PUBLIC KEY` block. Private keys stay with the operator as PKCS#8 PEM files (mode 0600).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 
@@ -38,7 +38,7 @@ export function parsePublicKey(text: string): KeyObject {
       key = createPublicKey(t);
     } else {
       if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(t)) throw new Error('not base64');
-      const raw = Buffer.from(t, 'base64');
+      const raw = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, 'hex') : Buffer.from(t, 'base64');
       if (raw.length !== 32) throw new Error('not 32 bytes');
       key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
     }
