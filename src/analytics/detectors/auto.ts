@@ -37,6 +37,8 @@ export interface AutoOptions {
   newBinScore: number;
   /** Every `memory` readings, the range is re-read from the ring when it shrank below this share. */
   forget: number;
+  /** Head room of the bins beyond the range seen, as a share of it: a slowly growing range rescales rarely. */
+  margin: number;
 }
 
 export const AUTO_DEFAULTS: AutoOptions = {
@@ -51,6 +53,7 @@ export const AUTO_DEFAULTS: AutoOptions = {
   runScore: 0.6,
   newBinScore: 1,
   forget: 0.5,
+  margin: 0.02,
 };
 
 interface AutoState {
@@ -112,15 +115,38 @@ export class AutoDetector extends StatefulDetector<AutoState> {
   /** Bins span [lo, hi]; the per-bin history is rebuilt from the readings kept. */
   private rescale(): void {
     const s = this.state;
-    s.base = s.lo;
-    s.width = (s.hi - s.lo) / this.o.bins || Math.abs(s.lo) * 1e-3 || 1;
+    const margin = (s.hi - s.lo) * this.o.margin;
+    s.base = s.lo - margin;
+    s.width = (s.hi - s.lo + 2 * margin) / this.o.bins || Math.abs(s.lo) * 1e-3 || 1;
     this.counts.fill(0);
     this.runs.fill(0);
     s.runBin = -99;
     s.run = 0;
     s.runRef = 0;
-    const m = Math.min(s.n - 1, this.ring.length);
-    for (let i = 0; i < m; i++) this.learn(this.slot(this.ring[(s.n - 1 - m + i) % this.ring.length]));
+    // The hot loop of a rescale, inlined (counts and longest stays, as learn() keeps them).
+    const ring = this.ring;
+    const len = ring.length;
+    const counts = this.counts;
+    const runs = this.runs;
+    const top = this.o.bins + 1;
+    const m = Math.min(s.n - 1, len);
+    let at = (((s.n - 1 - m) % len) + len) % len;
+    let prev = -1;
+    let run = 0;
+    for (let i = 0; i < m; i++) {
+      const b = Math.floor((ring[at] - s.base) / s.width);
+      const slot = b < 0 ? 0 : b >= top - 1 ? top : b + 1;
+      if (++at === len) at = 0;
+      counts[slot]++;
+      run = slot === prev ? run + 1 : 1;
+      prev = slot;
+      if (run > runs[slot]) runs[slot] = run;
+    }
+    if (m > 0) {
+      s.runBin = prev;
+      s.run = run;
+      s.runRef = 0;
+    }
   }
 
   /** Old extremes leave with the readings that made them: the range follows the ring when it shrank a lot. */
@@ -148,7 +174,8 @@ export class AutoDetector extends StatefulDetector<AutoState> {
     const grew = x < s.lo || x > s.hi;
     if (x < s.lo) s.lo = x;
     if (x > s.hi) s.hi = x;
-    if (s.n === o.warmup || (s.n > o.warmup && grew)) this.rescale();
+    const outside = x < s.base || x > s.base + o.bins * s.width;
+    if (s.n === o.warmup || (s.n > o.warmup && outside)) this.rescale();
     else if (s.n > o.warmup && s.n % this.ring.length === 0) this.forget();
     const slot = this.slot(x);
     const unseen = this.counts[slot] === 0;

@@ -115,6 +115,12 @@ const bench: BenchCase = {
       });
     }
 
+    // Auto's worst case: a steady trend (every reading a new extreme: rescales and rebuilds).
+    const trend = Float64Array.from({ length: n }, (_, i) => i * 0.5 + (i % 7) * 0.01);
+    const trendCost: number[] = [];
+    for (let r = 0; r < rounds; r++) trendCost.push(timeIt(() => createDetector('auto'), trend));
+    results.push({ name: 'analytics.auto.cost.trend', value: round(median(trendCost)), unit: 'µs/event', target: `<= ${TARGET_US} µs/event`, pass: median(trendCost) <= TARGET_US, events: n });
+
     // A reading through the whole engine, in batches of 100 as the gateway hands them over.
     const rules = analyticsSchema.parse([
       { name: 'bench', match: 'sensors/+/temp', windows: [{ type: 'tumbling', size: '1m', aggregates: ['count', 'mean', 'max', 'p95'] }] },
