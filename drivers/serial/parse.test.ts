@@ -57,6 +57,8 @@ describe('lines', () => {
       ],
     });
     expect(p('t=21.5 garbage')).toMatchObject({ ok: false, reason: 'no-match' });
+    expect(keyValueParser('s', { value: 'mm' })(' -3.25 ')).toEqual({ ok: true, readings: [{ topic: 's', payload: { value: -3.25, unit: 'mm' } }] });
+    expect(p('hello')).toMatchObject({ ok: false, reason: 'no-match' });
   });
 
   it('json-lines: the payload as is, a ts field as device time', () => {

@@ -129,7 +129,10 @@ export function regexParser(
   };
 }
 
-/** `lines` format without a pattern: `key=value` (or `key:value`) pairs separated by spaces, commas or semicolons. */
+/**
+ * `lines` format without a pattern: `key=value` (or `key:value`) pairs separated by spaces, commas or
+ * semicolons, one reading per key; or a bare number, the reading of the topic (unit `units.value`).
+ */
 export function keyValueParser(topic: string, units: Record<string, string>): (text: string) => ParseResult {
   return (text) => {
     const tokens = text
@@ -137,6 +140,10 @@ export function keyValueParser(topic: string, units: Record<string, string>): (t
       .split(/[\s,;]+/)
       .filter(Boolean);
     if (tokens.length === 0) return { ok: 'ignored' };
+    // A device that prints just a number per line: the reading of the topic itself.
+    if (tokens.length === 1 && typeof scalar(tokens[0]) === 'number') {
+      return { ok: true, readings: [reading(topic, scalar(tokens[0]), units.value)] };
+    }
     const readings: ParsedReading[] = [];
     let deviceTs: number | undefined;
     for (const tok of tokens) {
