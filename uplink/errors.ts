@@ -12,7 +12,7 @@ const RULES: Array<[RegExp, string]> = [
   [/ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames|Hostname\/IP does not match/i, "the server's certificate is for another host name (tls.servername)"],
   [/certificate has expired|CERT_HAS_EXPIRED/i, "the server's certificate has expired"],
   [/wrong version number|packet length too long|WRONG_VERSION_NUMBER/i, 'TLS was expected but the server speaks plain TCP (or the other way round)'],
-  [/ECONNREFUSED/, 'connection refused (nothing listens there)'],
+  [/ECONNREFUSED|CONNECTION_REFUSED/, 'connection refused (nothing listens there)'],
   [/ENOTFOUND|EAI_AGAIN/, 'host name not found'],
   [/ETIMEDOUT|ENETUNREACH|EHOSTUNREACH/, 'the host is unreachable'],
   [/ECONNRESET/, 'the connection was reset by the peer'],

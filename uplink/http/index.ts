@@ -62,6 +62,8 @@ export class HttpSink implements Sink {
   }
 
   async stop(): Promise<void> {
+    this.probeSocket?.destroy();
+    this.probeSocket = undefined;
     this.agent?.destroy();
     this.agent = undefined;
     this.connected = false;
@@ -149,6 +151,8 @@ export class HttpSink implements Sink {
     });
   }
 
+  private probeSocket?: { destroy(): void };
+
   private probe(): Promise<void> {
     const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
     const host = this.url.hostname.replace(/^\[|\]$/g, '');
@@ -162,9 +166,11 @@ export class HttpSink implements Sink {
               ...(this.tls ?? {}),
             })
           : netConnect({ host, port });
+      this.probeSocket = socket;
       const done = (err?: Error) => {
         clearTimeout(timer);
         socket.destroy();
+        if (this.probeSocket === socket) this.probeSocket = undefined;
         if (err) this.lastError = `${this.config.url}: ${describeNetworkError(err)}`;
         else this.connected = true;
         resolve();
@@ -173,6 +179,7 @@ export class HttpSink implements Sink {
         () => done(new Error(`no connection within ${this.config.timeout} ms`)),
         this.config.timeout,
       );
+      timer.unref(); // never holds the process open after stop()
       socket.once(this.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => done());
       socket.once('error', done);
     });

@@ -38,6 +38,7 @@ export class NatsSink implements Sink {
   private reconnectAttempt = 0;
   private options?: ConnectionOptions;
   private settled = false;
+  private retryTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly config: NatsUplinkConfig,
@@ -59,8 +60,6 @@ export class NatsSink implements Sink {
       maxPingOut: 3,
       reconnect: true,
       maxReconnectAttempts: -1,
-      // Keep trying in the background when the server is down at start: the gateway starts anyway.
-      waitOnFirstConnect: true,
       reconnectDelayHandler: () => {
         const { minDelay, maxDelay } = c.reconnect;
         const ceiling = Math.min(maxDelay, minDelay * 2 ** Math.min(this.reconnectAttempt++, 20));
@@ -100,11 +99,23 @@ export class NatsSink implements Sink {
       void this.watch(nc);
       if (this.config.stream?.create) await this.ensureStream(nc);
     } catch (err) {
-      // e.g. refused credentials: reported, and tried again by the next send (after the runner's backoff)
+      // Server down at start, refused credentials: reported, and tried again after a jittered delay
+      // (a timer that stop() cancels: nats.js's own first-connect loop could not be).
       this.lastError = `${this.config.servers.join(',')}: ${describeNetworkError(err)}`;
+      this.scheduleConnect();
     } finally {
       this.settled = true;
     }
+  }
+
+  private scheduleConnect(): void {
+    if (this.stopped || this.retryTimer || !this.options) return;
+    const { minDelay, maxDelay } = this.config.reconnect;
+    const ceiling = Math.min(maxDelay, minDelay * 2 ** Math.min(this.reconnectAttempt++, 20));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.stopped && !this.nc && this.settled && this.options) this.connecting = this.connect(this.options);
+    }, jitterBetween(minDelay, Math.max(minDelay, ceiling)));
   }
 
   private async watch(nc: NatsConnection): Promise<void> {
@@ -143,6 +154,8 @@ export class NatsSink implements Sink {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     const nc = this.nc;
     this.nc = undefined;
     this.js = undefined;

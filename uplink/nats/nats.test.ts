@@ -120,6 +120,21 @@ describe('nats uplink (real NATS JetStream)', () => {
     expect(runner.status().pendingEvents).toBe(2);
   });
 
+  it('starts while the server is down, says so, and delivers once it is up', async () => {
+    const peer = await startNats();
+    cleanups.push(() => peer.stop());
+    await peer.kill('SIGKILL');
+    const { log, reader, runner } = setup(peer, { ackTimeout: '300ms' });
+    log.appendN(20);
+    runner.start();
+    await until(() => runner.status().retried > 0);
+    expect(runner.status().connected).toBe(false);
+    expect(runner.status().lastError).toContain('connection refused');
+    await peer.start();
+    await until(() => reader.committed === 20);
+    expect(runner.status().connected).toBe(true);
+  });
+
   it('loses nothing when the server stops mid-way and comes back', async () => {
     const peer = await startNats();
     cleanups.push(() => peer.stop());
