@@ -16,6 +16,7 @@ import { createDriver } from '../drivers/index.js';
 import { registerDriverMetrics } from '../drivers/metrics.js';
 import type { DriverConfig } from '../drivers/schema.js';
 import { createSink } from '../uplink/index.js';
+import { type LocalConsumers, registerLocalConsumers } from '../uplink/local/index.js';
 import { UplinkRunner } from '../uplink/runner.js';
 import type { UplinkConfig } from '../uplink/schema.js';
 import { AnalyticsEngine } from './analytics/index.js';
@@ -60,6 +61,7 @@ export class Gateway {
   analytics?: AnalyticsEngine;
   fleet?: FleetAgent;
   private dashboard?: Dashboard;
+  private localConsumers?: LocalConsumers;
   private readonly latest = new LatestReadings();
   private ringLog?: RingLog;
   private readonly drivers: ComponentSet<DriverConfig, DriverHandle>;
@@ -138,6 +140,7 @@ export class Gateway {
     await within(this.uplinks.stopAll());
     this.analytics?.close();
     this.dashboard?.close();
+    this.localConsumers?.close();
     await this.http?.close();
     await this.ringLog?.close();
     this.logger.info('gateway stopped');
@@ -177,6 +180,10 @@ export class Gateway {
       })),
     );
     if (derived.length === 0) return;
+    this.appendDerived(derived);
+  }
+
+  private appendDerived(derived: EventInput[]): void {
     this.log.append(derived).then(
       () => this.metrics.ingested.inc({ source: 'analytics' }, derived.length),
       (err) => this.logger.error({ err: (err as Error).message, n: derived.length }, 'derived events not stored'),
@@ -211,6 +218,7 @@ export class Gateway {
       await attempt('http', async () => {
         await this.http?.close();
         this.dashboard?.close();
+        this.localConsumers?.close();
         this.http = undefined;
         await this.startHttp(next);
       });
@@ -296,6 +304,9 @@ export class Gateway {
       { status: () => this.status(), recentReadings: () => this.latest.recentReadings() },
       { auth: config.http.auth, logger },
     );
+    if (config.http.consumers.enabled) {
+      this.localConsumers = registerLocalConsumers(http, this.log, { config: config.http.consumers, logger, registry: this.registry });
+    }
     registerHttpIngest(http, {
       ingest: (events) => this.ingest(events),
       users: config.broker.users,
@@ -338,6 +349,8 @@ export class Gateway {
           ?.publish(topic, payload)
           .catch((err) => this.logger.warn({ err: err.message, topic }, 'local action not published'));
       },
+      // Events the engine's clock finds (a sensor gone silent, a window closed by silence).
+      emit: (events) => this.appendDerived(events),
     });
   }
 
