@@ -40,9 +40,20 @@ export interface EffectiveConfig {
   hash: string;
 }
 
-/** Identity of a running config: sha256 (hex) of the canonical JSON of the validated config, defaults included. */
+const hashes = new WeakMap<Config, string>();
+
+/**
+ * Identity of a running config: sha256 (hex) of the canonical JSON of the validated config,
+ * defaults included. Cached per config object (configs are replaced, never edited, on a change):
+ * status and state ask for it often.
+ */
 export function configHash(config: Config): string {
-  return sha256(canonicalJson(config));
+  let h = hashes.get(config);
+  if (h === undefined) {
+    h = sha256(canonicalJson(config));
+    hashes.set(config, h);
+  }
+  return h;
 }
 
 function sha256(text: string): string {
