@@ -216,9 +216,9 @@ export class Gateway {
     // The HTTP listener also carries event ingest, whose users and limits come from `broker`.
     if (!sameConfig(next.http, prev.http) || !sameConfig(next.broker, prev.broker)) {
       await attempt('http', async () => {
-        await this.http?.close();
         this.dashboard?.close();
         this.localConsumers?.close();
+        await this.http?.close();
         this.http = undefined;
         await this.startHttp(next);
       });

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { driverSchema } from '../../drivers/schema.js';
+import { localConsumersSchema } from '../../uplink/local/schema.js';
 import { uplinkSchema } from '../../uplink/schema.js';
 import { analyticsSchema } from '../analytics/schema.js';
 import { brokerSchema } from '../broker/schema.js';
@@ -36,6 +37,8 @@ export const httpSchema = z
     port: z.number().int().min(0).max(65535).default(8080),
     /** Basic auth for the dashboard and API; required by the operator when the listener is not on loopback. */
     auth: z.strictObject({ username: z.string().min(1), passwordHash: z.string().min(1) }).optional(),
+    /** Local consumers of the log: `GET /api/events?consumer=NAME` + `POST /api/events/ack` (uplink/local). */
+    consumers: localConsumersSchema,
   })
   .prefault({});
 
