@@ -329,6 +329,9 @@ export class UplinkRunner {
         );
       }
     }
+    // Let a read in flight settle before stop() rewinds the reader, so it cannot move the position
+    // of the runner that replaces this one.
+    if (ahead) await ahead.catch(() => {});
   }
 
   /** True when sending may go on; otherwise waits (until the window opens, a flush, or stop) and returns false. */
@@ -346,6 +349,11 @@ export class UplinkRunner {
   private async collect(readAhead: boolean): Promise<StoredEvent[][]> {
     const { maxEvents, maxBytes, maxDelay } = this.config.batch;
     const first = await this.reader.next(maxEvents, maxBytes, this.filter);
+    if (this.stopping) {
+      // Read while stopping: never sent, so hand the position back (a duplicate later, never a gap).
+      this.reader.rewind();
+      return [];
+    }
     if (first.length === 0) {
       // Read ahead, an empty read only means the batch in flight was the last one: the caller comes
       // back after delivering it. Otherwise everything is delivered: a flush is over.
