@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRingLog } from '../../buffer/index.js';
 import type { RingLog } from '../../buffer/types.js';
@@ -192,6 +193,21 @@ describe('POST /api/events through a real HttpServer into a real ring log', () =
       expect(r.status, body).toBe(400);
       expect(r.body.error as string).toContain(message);
     }
+    expect(await stored()).toEqual([]);
+  });
+
+  it('accepts a gzip body, and refuses one that inflates past the limit (413) or is not gzip (400)', async () => {
+    const lines = '{"topic":"site/pump/z1","payload":1}\n{"topic":"site/pump/z2","payload":2}\n';
+    const ok = await post(port, gzipSync(lines), { ...auth, 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' });
+    expect(ok.status).toBe(200);
+    expect(ok.body.accepted).toBe(2);
+    expect((await stored()).map((e) => e.topic)).toEqual(['site/pump/z1', 'site/pump/z2']);
+    // 100 KB of zeros gzip to ~100 bytes: within the 4096-byte body limit, but not once inflated.
+    const bomb = gzipSync(JSON.stringify({ topic: 'site/pump/b', payload: '0'.repeat(100_000) }));
+    expect(bomb.length).toBeLessThan(4096);
+    expect((await post(port, bomb, { ...auth, 'content-encoding': 'gzip' })).status).toBe(413);
+    expect((await post(port, 'not gzip', { ...auth, 'content-encoding': 'gzip' })).status).toBe(400);
+    expect((await post(port, 'x', { ...auth, 'content-encoding': 'br' })).status).toBe(415);
     expect(await stored()).toEqual([]);
   });
 

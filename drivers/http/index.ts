@@ -1,7 +1,7 @@
 /**
  * HTTP ingest: `POST /api/events` on the gateway's HTTP listener, for devices and scripts that
  * speak HTTP(S) rather than MQTT. The body is one event `{"topic", "payload", "deviceTs"?}`, a JSON
- * array of them, or NDJSON (one per line).
+ * array of them, or NDJSON (one per line), optionally gzip-encoded.
  *
  * Guarantees (the HTTP twin of the broker's QoS 1 PUBACK):
  * - a 2xx is sent only after the append of every event of the request resolved: they are durable;
@@ -17,6 +17,7 @@
  *   once per request; failed tokens are not remembered, and failures per client address are limited.
  */
 import { createHash } from 'node:crypto';
+import { gunzip } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verifyPassword } from '../../src/broker/password.js';
 import type { BrokerUser } from '../../src/broker/schema.js';
@@ -63,9 +64,9 @@ export function registerHttpIngest(http: HttpServer, opts: HttpIngestOptions): (
     }
     let body: Buffer;
     try {
-      body = await readBody(req, opts.maxPayloadBytes);
+      body = await decodeBody(await readBody(req, opts.maxPayloadBytes), req.headers['content-encoding'], opts.maxPayloadBytes);
     } catch (err) {
-      if (err instanceof HttpError && err.status === 413) opts.countRejected('oversize');
+      if (err instanceof HttpError) opts.countRejected(err.status === 413 ? 'oversize' : 'malformed');
       throw err;
     }
     let events: EventInput[];
@@ -107,6 +108,26 @@ export function registerHttpIngest(http: HttpServer, opts: HttpIngestOptions): (
   };
   http.route('POST', INGEST_PATH, handler);
   return () => http.unroute('POST', INGEST_PATH);
+}
+
+/**
+ * A gzip-encoded body (`Content-Encoding: gzip`, for devices on metered links), inflated with the
+ * same size limit as a plain one, so a small bomb cannot expand into a large allocation.
+ */
+async function decodeBody(body: Buffer, encoding: string | undefined, maxBytes: number): Promise<Buffer> {
+  const enc = (encoding ?? 'identity').trim().toLowerCase();
+  if (enc === 'identity' || enc === '') return body;
+  if (enc !== 'gzip') throw new HttpError(415, `Content-Encoding "${enc}" is not supported (use gzip or none)`);
+  try {
+    return await new Promise<Buffer>((resolve, reject) =>
+      gunzip(body, { maxOutputLength: maxBytes }, (err, out) => (err ? reject(err) : resolve(out))),
+    );
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new HttpError(413, `gzip body inflates beyond the limit of ${maxBytes} bytes`);
+    }
+    throw new HttpError(400, `body is not valid gzip (${(err as Error).message})`);
+  }
 }
 
 /**

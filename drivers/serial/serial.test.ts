@@ -125,11 +125,13 @@ describe('serial driver over a socat pair', () => {
   });
 
   it('json-lines: a device that goes quiet for staleAfter is degraded, its last value stale', async () => {
-    const config = serialSchema.parse({ name: 'j', type: 'serial', path: gateway, format: 'json-lines', topic: 'lab/j', staleAfter: '300ms' });
+    // A cable of its own: nothing left over from another test in its buffers.
+    const jcable = await startSerialPair(`${dir.path}/j-dev`, `${dir.path}/j-gw`);
+    const config = serialSchema.parse({ name: 'j', type: 'serial', path: `${dir.path}/j-gw`, format: 'json-lines', topic: 'lab/j', staleAfter: '300ms' });
     const events: EventInput[] = [];
     const driver = new SerialDriver(config);
     await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
-    const writer = await openWriter(device);
+    const writer = await openWriter(`${dir.path}/j-dev`);
     try {
       await eventually(() => driver.health().devices[0].failures.open === undefined, 3000, 'port open');
       await write(writer, '{"value": 4.2, "unit": "mA", "ts": 1700000000}\n{"value": \n');
@@ -145,21 +147,24 @@ describe('serial driver over a socat pair', () => {
     } finally {
       await closeWriter(writer);
       await driver.stop(Date.now() + 1000);
+      await jcable.stop();
     }
   });
 
   it('reads key=value lines with units; a missing port is down and counted, not fatal', async () => {
+    // A cable of its own: nothing left over from another test in its buffers.
+    const kvcable = await startSerialPair(`${dir.path}/kv-dev`, `${dir.path}/kv-gw`);
     const config = serialSchema.parse({
       name: 'meter',
       type: 'serial',
-      path: gateway,
+      path: `${dir.path}/kv-gw`,
       topic: 'lab/meter',
       units: { t: '°C' },
     });
     const events: EventInput[] = [];
     const driver = new SerialDriver(config);
     await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
-    const writer = await openWriter(device);
+    const writer = await openWriter(`${dir.path}/kv-dev`);
     try {
       await eventually(() => driver.health().devices[0].failures.open === undefined, 3000, 'port open');
       await write(writer, 't=21.5 rh=40\nbroken line here\nt=21.6 rh=41\n');
@@ -172,6 +177,7 @@ describe('serial driver over a socat pair', () => {
     } finally {
       await closeWriter(writer);
       await driver.stop(Date.now() + 1000);
+      await kvcable.stop();
     }
 
     const missing = new SerialDriver(
