@@ -323,6 +323,12 @@ describe('fleet management over MQTT', () => {
     // The uplink is back on the good broker and delivering.
     const n = events.length;
     await waitFor(() => events.length > n + 10, 10_000, 'deliveries after the rollback');
+    // The uplink was replaced twice (dead host, then back) and kept its cursor: what was appended
+    // while it pointed nowhere arrives too, no seq missing.
+    const lastSeq = gw.gateway.log.stats().lastSeq;
+    await waitFor(() => events.some((e) => e.seq >= lastSeq), 10_000, 'the backlog of the outage');
+    const seqs = [...new Set(events.map((e) => e.seq))].sort((a, b) => a - b);
+    expect(seqs[seqs.length - 1] - seqs[0] + 1).toBe(seqs.length);
     expect((await loadEffectiveConfig(validateConfig(baseConfig()), data.path)).version).toBe(1);
   }, 30_000);
 
