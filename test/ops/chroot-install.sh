@@ -4,8 +4,8 @@
 #
 # The pristine chroot is cached in /var/cache/sluice-deploy-test/rootfs-<suite> (with the nodejs
 # packages downloaded but NOT installed, and the package lists fetched, so install.sh installs Node
-# itself, offline), and copied for each run. Mounts live in a private mount namespace (unshare), so
-# nothing leaks into the host even if the run is killed. Exit 0 = every step passed; 77 = cannot
+# itself, offline); each run works on an overlay over it. Mounts live in a private mount namespace
+# (unshare), so nothing leaks into the host even if the run is killed. Exit 0 = every step passed; 77 = cannot
 # run here (not root, no debootstrap).
 set -euo pipefail
 
@@ -14,7 +14,7 @@ MIRROR=${SLUICE_CHROOT_MIRROR:-http://deb.debian.org/debian}
 CACHE=/var/cache/sluice-deploy-test
 BASE=$CACHE/rootfs-$SUITE
 
-step() { echo "== $*"; }
+step() { echo "== $* (${SECONDS}s)"; }
 fail() {
   echo "FAIL: $*" >&2
   exit 1
@@ -22,13 +22,17 @@ fail() {
 
 if [ "${1:-}" = --inside ]; then
   shift
-  root=$1 bundle=$2 mqtt_port=$3 http_port=$4
+  work=$1 bundle=$2 mqtt_port=$3 http_port=$4
+  # The cached chroot stays pristine: the run writes to an overlay's upper layer only.
+  root=$work/root
+  mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$work/upper,workdir=$work/work" "$root"
   gw_pid=
   # shellcheck disable=SC2317 # called by the EXIT trap
   cleanup_inside() {
     if [ -n "$gw_pid" ]; then kill -KILL "$gw_pid" 2>/dev/null || true; fi
     # The namespace's mounts die with it; unmounting explicitly lets the outer rm run at once.
     umount -R "$root/proc" "$root/sys" "$root/dev" 2>/dev/null || true
+    umount "$root" 2>/dev/null || true
   }
   trap cleanup_inside EXIT
   mount -t proc proc "$root/proc"
@@ -69,8 +73,10 @@ if [ "${1:-}" = --inside ]; then
   step "an upgrade switches current atomically, keeps the previous release, prunes older ones, keeps the config"
   config_sum=$(md5sum <"$root/etc/sluice/sluice.yaml")
   for v in 9.9.8 9.9.9; do
-    rm -rf "$root/tmp/up" && mkdir -p "$root/tmp/up" && cp -a "$root/tmp/sluice" "$root/tmp/up/"
-    in_root node -e 'const f="/tmp/up/sluice/package.json",p=require(f);p.version=process.argv[1];require("fs").writeFileSync(f,JSON.stringify(p))' "$v"
+    # Hard links: a cheap copy; package.json is replaced (not written through) with the new version.
+    rm -rf "$root/tmp/up" && mkdir -p "$root/tmp/up" && cp -al "$root/tmp/sluice" "$root/tmp/up/"
+    rm "$root/tmp/up/sluice/package.json"
+    in_root node -e 'const p=require("/tmp/sluice/package.json");p.version=process.argv[1];require("fs").writeFileSync("/tmp/up/sluice/package.json",JSON.stringify(p))' "$v"
     in_root /tmp/up/sluice/deploy/install.sh >/dev/null
   done
   [ "$(readlink "$root/opt/sluice/current")" = releases/9.9.9 ] || fail "current is $(readlink "$root/opt/sluice/current") after the upgrade"
@@ -178,8 +184,8 @@ if [ ! -f "$BASE/.ready" ]; then
   mv "$BASE.tmp" "$BASE"
 fi
 
-root=$(mktemp -d /var/tmp/sluice-chroot.XXXXXX)
-trap 'rm -rf --one-file-system "$root"' EXIT
-step "copying the cached chroot"
-cp -a "$BASE/." "$root/"
-unshare --mount --propagation private "$0" --inside "$root" "$bundle" "$mqtt_port" "$http_port"
+work=$(mktemp -d /var/tmp/sluice-chroot.XXXXXX)
+mkdir -p "$work/upper" "$work/work" "$work/root"
+# Runs after the namespace is gone, so no mount is under $work any more.
+trap 'rm -rf --one-file-system "$work"' EXIT
+unshare --mount --propagation private "$0" --inside "$work" "$bundle" "$mqtt_port" "$http_port"

@@ -4,7 +4,8 @@
 # the hardened service running as `sluice`, a restart by the watchdog when the event loop is frozen
 # (SIGSTOP), and a clean stop. Usage (root): test/ops/nspawn-systemd.sh BUNDLE.tar.gz MQTT_PORT HTTP_PORT
 #
-# The chroot with systemd is cached in /var/cache/sluice-deploy-test/rootfs-<suite>-systemd.
+# The chroot with systemd is cached in /var/cache/sluice-deploy-test/rootfs-<suite>-systemd; each
+# run works on an overlay over it, in a private mount namespace.
 # Exit 0 = passed; 77 = cannot run here (not root, no debootstrap or systemd-nspawn).
 set -euo pipefail
 
@@ -15,13 +16,14 @@ BASE=$CACHE/rootfs-$SUITE-systemd
 # Short, so the frozen-loop check takes seconds; the shipped unit says 30s.
 WATCHDOG_SEC=4
 
-step() { echo "== $*"; }
+step() { echo "== $* (${SECONDS}s)"; }
 fail() {
   echo "FAIL: $*" >&2
   exit 1
 }
 
 bundle=${1:?usage: nspawn-systemd.sh BUNDLE.tar.gz MQTT_PORT HTTP_PORT}
+bundle=$(cd "$(dirname "$bundle")" && pwd)/$(basename "$bundle")
 mqtt_port=${2:?MQTT port}
 http_port=${3:?HTTP port}
 [ -f "$bundle" ] || fail "no such bundle: $bundle"
@@ -44,8 +46,22 @@ if [ ! -f "$BASE/.ready" ]; then
   mv "$BASE.tmp" "$BASE"
 fi
 
-root=$(mktemp -d /var/tmp/sluice-nspawn.XXXXXX)
+if [ "${INSIDE_NS:-}" != 1 ]; then
+  # Re-run in a private mount namespace: the overlay below vanishes with it, whatever happens.
+  work=$(mktemp -d /var/tmp/sluice-nspawn.XXXXXX)
+  mkdir -p "$work/upper" "$work/work" "$work/root"
+  trap 'rm -rf --one-file-system "$work"' EXIT
+  rc=0
+  INSIDE_NS=1 SLUICE_NSPAWN_WORK=$work unshare --mount --propagation private "$0" "$@" || rc=$?
+  exit "$rc"
+fi
+
+work=$SLUICE_NSPAWN_WORK
+root=$work/root
+# The cached chroot stays pristine: the run writes to an overlay's upper layer only.
+mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$work/upper,workdir=$work/work" "$root"
 nspawn_pid=
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
     kill -TERM "$nspawn_pid" 2>/dev/null || true
@@ -53,12 +69,11 @@ cleanup() {
     kill -KILL "$nspawn_pid" 2>/dev/null || true
     wait "$nspawn_pid" 2>/dev/null || true
   fi
-  rm -rf --one-file-system "$root" "$root.boot.log"
+  umount "$root" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-step "installing into a copy of the cached chroot"
-cp -a "$BASE/." "$root/"
+step "installing into an overlay on the cached chroot"
 cp "$bundle" "$root/tmp/sluice-bundle.tar.gz"
 chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   sh -c 'cd /tmp && tar -xzf sluice-bundle.tar.gz && ./sluice/deploy/install.sh' >/dev/null
@@ -77,7 +92,7 @@ echo "$machine_id" >"$root/etc/machine-id"
 step "booting it with systemd-nspawn"
 # The host may use the hybrid cgroup layout; systemd >= 256 in the guest needs the unified one.
 SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn -q -D "$root" -b --register=no --keep-unit \
-  >"$root.boot.log" 2>&1 &
+  >"$work/boot.log" 2>&1 &
 nspawn_pid=$!
 # The container's PID 1: a process named systemd descending from our systemd-nspawn.
 descends_from_nspawn() {
@@ -99,7 +114,7 @@ for _ in $(seq 1 150); do
   done
   sleep 0.1
 done
-[ -n "$leader" ] || { cat "$root.boot.log" >&2; fail "the container's systemd did not start"; }
+[ -n "$leader" ] || { cat "$work/boot.log" >&2; fail "the container's systemd did not start"; }
 in_ct() { nsenter -t "$leader" -a "$@"; }
 prop() { in_ct systemctl show sluice.service -p "$1" --value; }
 
