@@ -239,6 +239,8 @@ export class FleetAgent {
   }
 
   private enqueue(payload: Buffer): void {
+    // An empty message is how a retained message is cleared from the topic: nothing to answer.
+    if (payload.length === 0) return;
     if (payload.length > MAX_COMMAND_BYTES) {
       this.finish(null, { ok: false, id: null, code: 'malformed', error: `command is larger than ${MAX_COMMAND_BYTES} bytes` });
       return;

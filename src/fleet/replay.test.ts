@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/peers.js';
@@ -46,6 +46,14 @@ describe('ReplayStore', () => {
     await s.record('old', t - 10_000, t - 5_000);
     await s.record('new', t, t + 60_000);
     expect(s.size).toBe(1);
+  });
+
+  it('opens an unreadable store as damaged instead of failing', async () => {
+    const f = file();
+    mkdirSync(f, { recursive: true }); // a directory where the file should be: EISDIR
+    const s = await ReplayStore.open(f, silentLogger);
+    expect(s.check('c1', Date.now() - 1000)).toMatch(/before the oldest/);
+    await expect(s.record('c2', Date.now(), Date.now() + 1000)).rejects.toThrow();
   });
 
   it('starts empty from a damaged file and refuses commands issued before that', async () => {

@@ -8,8 +8,9 @@
  * operator to re-sign a very old one. Entries whose `expiresAt` (plus the clock skew) has passed are
  * dropped: an expired command is refused by its expiry anyway.
  *
- * A missing or damaged file starts an empty store with the floor at the moment it was found damaged
- * (commands issued before then are refused), with a log line.
+ * A missing file starts an empty store. A damaged or unreadable one starts an empty store with the
+ * floor at the moment it was found so (commands issued before then are refused), with a log line;
+ * opening never throws, so the gateway always starts.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -38,7 +39,7 @@ export class ReplayStore {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') text = ''; // unreadable: treated as damaged
     }
     if (text !== undefined) {
       try {
