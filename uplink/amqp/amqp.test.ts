@@ -134,6 +134,25 @@ describe('amqp uplink (real RabbitMQ)', () => {
     expect(runner.status().pendingEvents).toBe(2);
   });
 
+  it('a link that stops answering: the confirm timeout drops the connection and nothing is lost', async () => {
+    const c = await consumer('sluice.gw-01.events');
+    const proxy: FaultProxy = await startFaultProxy({ targetPort: 5672 });
+    cleanups.push(() => proxy.close());
+    const { log, reader, runner } = setup(`amqp://guest:guest@127.0.0.1:${proxy.port}`, c.exchange, {
+      ackTimeout: '700ms',
+    });
+    runner.start();
+    log.appendN(100);
+    await until(() => reader.committed === 100);
+    proxy.blackhole(true);
+    log.appendN(100);
+    await until(() => (runner.status().lastError ?? '').includes('no publisher confirm'));
+    expect(reader.committed).toBe(100);
+    proxy.blackhole(false);
+    await until(() => reader.committed === 200);
+    await until(() => new Set(seqsOf(c.docs)).size === 200);
+  });
+
   it('loses nothing when the link is reset and refused for a while', async () => {
     const c = await consumer('sluice.gw-01.events');
     const proxy: FaultProxy = await startFaultProxy({ targetPort: 5672 });

@@ -64,7 +64,10 @@ export class AmqpSink implements Sink {
       conn.on('error', (err: Error) => {
         this.lastError = `${this.safeUrl}: ${describeNetworkError(err)}`;
       });
-      conn.on('close', () => this.lost('connection closed'));
+      conn.on('close', () => {
+        // A late close of a connection already dropped must not clobber its successor.
+        if (this.conn === conn || this.conn === undefined) this.lost('connection closed');
+      });
       const channel = await conn.createConfirmChannel();
       channel.on('error', (err: Error) => {
         this.lastError = `${this.safeUrl}: ${err.message}`;
@@ -72,7 +75,7 @@ export class AmqpSink implements Sink {
       channel.on('close', () => {
         // A channel error (e.g. publishing to a missing exchange) closes the channel, not the connection:
         // close the connection too, so one path re-makes both.
-        if (this.conn === conn) void conn.close().catch(() => {});
+        if (this.conn === conn) this.drop(conn, 'channel closed');
       });
       channel.on('return', (msg) => {
         if (msg.properties.messageId) this.returned.add(String(msg.properties.messageId));
@@ -93,6 +96,18 @@ export class AmqpSink implements Sink {
       this.lastError = `${this.safeUrl}: ${describeNetworkError(err)}`;
       this.scheduleReconnect();
     }
+  }
+
+  /**
+   * Gives up on a connection at once: a polite close waits for the broker's CloseOk, which a peer
+   * that stopped answering never sends, so the socket is destroyed and a new connection scheduled.
+   */
+  private drop(conn: ChannelModel, why: string): void {
+    if (this.conn !== conn) return;
+    const stream = (conn as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+    stream?.destroy();
+    void conn.close().catch(() => {});
+    this.lost(why);
   }
 
   private lost(why: string): void {
@@ -150,7 +165,7 @@ export class AmqpSink implements Sink {
       await new Promise<void>((resolve, reject) => {
         timer = setTimeout(() => {
           this.lastError = `${this.safeUrl}: no publisher confirm within ${c.ackTimeout} ms`;
-          void conn.close().catch(() => {});
+          this.drop(conn, 'no publisher confirm');
           reject(new Error(`no publisher confirm from ${this.safeUrl} within ${c.ackTimeout} ms for batch ${id}`));
         }, c.ackTimeout);
         try {
