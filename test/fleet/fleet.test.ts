@@ -95,7 +95,9 @@ describe('fleet management over MQTT', () => {
 
   const baseConfig = () => ({
     gateway: { id: ID, dataDir: data.path },
-    uplinks: [{ name: 'cloud', type: 'mqtt' as const, url: cloud.url, topicPrefix: PREFIX, batch: { maxDelay: 20 } }],
+    uplinks: [
+      { name: 'cloud', type: 'mqtt' as const, url: cloud.url, topicPrefix: PREFIX, batch: { maxDelay: 20 }, username: 'gw', password: 's3cret-pw' },
+    ],
     drivers: [
       {
         name: 'sim1',
@@ -425,6 +427,8 @@ describe('fleet management over MQTT', () => {
     expect(await publishCommand(await signed('status'))).toMatchObject({ ok: true, result: { gateway: { id: ID } } });
     const get = await publishCommand(await signed('config.get'));
     expect(get).toMatchObject({ ok: true, result: { version: 1, hash: configHash(gw.gateway.config) } });
+    expect(get.result?.config).toMatchObject({ uplinks: [{ name: 'cloud', username: 'gw', password: '(redacted)' }] });
+    expect(JSON.stringify(get)).not.toContain('s3cret-pw');
     expect(await publishCommand(await signed('driver.restart', { name: 'sim2' }))).toMatchObject({
       ok: true,
       result: { restarted: 'sim2' },
