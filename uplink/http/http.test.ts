@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
+import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../testing/memory-log.js';
@@ -230,6 +231,24 @@ describe('http uplink (local HTTPS endpoint)', () => {
     expect(runner.status().lastError).toContain("the server's certificate is not trusted (set tls.ca");
     expect(ep.received).toHaveLength(0);
     expect(runner.status().pendingEvents).toBe(3);
+  });
+
+  it('an endpoint that stops answering times out, is retried, and loses nothing', async () => {
+    const ep = await endpoint();
+    const port = Number(new URL(ep.url).port);
+    const proxy = await startFaultProxy({ targetPort: port });
+    cleanups.push(() => proxy.close());
+    const { log, reader, runner } = setup(`https://127.0.0.1:${proxy.port}/v1/batches`, { timeout: '500ms' });
+    runner.start();
+    log.appendN(10);
+    await until(() => reader.committed === 10);
+    proxy.blackhole(true);
+    log.appendN(10);
+    await until(() => (runner.status().lastError ?? '').includes('no response within 500 ms'));
+    expect(reader.committed).toBe(10);
+    proxy.blackhole(false);
+    await until(() => reader.committed === 20);
+    expect(new Set(seqs(ep.received))).toEqual(new Set(range(1, 20)));
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {
