@@ -68,12 +68,16 @@ export interface AnalyticsStatus {
 }
 
 const RECENT = 20;
+const MATCH_CACHE = 10_000;
 const MAX_PENDING = 10_000;
 /** At most one log line per rule and kind of problem per this interval. */
 const LOG_EVERY_MS = 60_000;
 
 interface KeyState {
   topic: string;
+  /** Second-chance LRU: when the key took its place in the map's order, and when it was last seen. */
+  stamp: number;
+  lastUse: number;
   detectors: Detector[];
   windows: WindowOp[];
   lastValue: number;
@@ -88,6 +92,9 @@ interface CompiledRule {
   windowNames: string[];
   actions: Action[];
   keys: Map<string, KeyState>;
+  clock: number;
+  /** Topic → matches, bounded (topics repeat: one split per new topic, not per reading). */
+  matchCache: Map<string, boolean>;
   anomalies: number;
   aggregates: number;
   notNumeric: number;
@@ -111,6 +118,8 @@ export class AnalyticsEngine {
   private total = 0;
   private timer?: NodeJS.Timeout;
   private readonly now: () => number;
+  /** Scratch list for window results (no allocation per reading). */
+  private readonly results: WindowResult[] = [];
 
   constructor(
     rules: AnalyticsConfig,
@@ -125,6 +134,8 @@ export class AnalyticsEngine {
       windowNames: rule.windows.map((w) => windowName(w)),
       actions: rule.actions.map((a) => new Action(a)),
       keys: new Map(),
+      clock: 0,
+      matchCache: new Map(),
       anomalies: 0,
       aggregates: 0,
       notNumeric: 0,
@@ -169,7 +180,7 @@ export class AnalyticsEngine {
     for (const e of events) {
       if (e.kind !== 'reading') continue;
       for (const r of this.rules) {
-        if (!r.matches(e.topic)) continue;
+        if (!this.matches(r, e.topic)) continue;
         const x = r.read(e.payload);
         if (x === undefined) {
           r.notNumeric++;
@@ -198,8 +209,9 @@ export class AnalyticsEngine {
         }
         if (key.windows.length > 0) {
           const t = e.deviceTs !== undefined && Number.isFinite(e.deviceTs) ? e.deviceTs : e.ts;
+          const results = this.results;
           for (let w = 0; w < key.windows.length; w++) {
-            const results: WindowResult[] = [];
+            results.length = 0;
             if (key.windows[w].add(x, t, now, results) === 'late') {
               r.late++;
               this.skipped.inc({ rule: r.rule.name, reason: 'late' });
@@ -292,16 +304,27 @@ export class AnalyticsEngine {
 
   /** The state of one key, created on first sight; beyond maxKeys the least recently seen key goes. */
   private key(r: CompiledRule, topic: string, now: number, out: EventInput[]): KeyState {
+    const use = ++r.clock;
     let key = r.keys.get(topic);
     if (key) {
-      // Map order is insertion order: re-inserting makes it the most recently seen.
-      r.keys.delete(topic);
-      r.keys.set(topic, key);
+      key.lastUse = use;
       return key;
     }
     if (r.keys.size >= r.rule.maxKeys) {
-      const [oldTopic, old] = r.keys.entries().next().value as [string, KeyState];
-      r.keys.delete(oldTopic);
+      // Second chance (clock) LRU: a key seen since it took its place goes to the back instead of
+      // out; no map reordering on every reading, evictions amortised O(1).
+      let old: KeyState | undefined;
+      for (const [t, k] of r.keys) {
+        r.keys.delete(t);
+        if (k.lastUse > k.stamp) {
+          k.stamp = use;
+          r.keys.set(t, k);
+          continue;
+        }
+        old = k;
+        break;
+      }
+      if (!old) throw new Error('unreachable: no key to evict');
       r.evictedKeys++;
       // Its open windows are emitted, not lost.
       for (let w = 0; w < old.windows.length; w++) {
@@ -319,6 +342,8 @@ export class AnalyticsEngine {
     }
     key = {
       topic,
+      stamp: use,
+      lastUse: use,
       detectors: r.specs.map((s) => createDetector(s)),
       windows: r.rule.windows.map((w) => createWindow(w, w.lateness ?? r.rule.lateness)),
       lastValue: Number.NaN,
@@ -326,6 +351,16 @@ export class AnalyticsEngine {
     };
     r.keys.set(topic, key);
     return key;
+  }
+
+  private matches(r: CompiledRule, topic: string): boolean {
+    let m = r.matchCache.get(topic);
+    if (m === undefined) {
+      m = r.matches(topic);
+      if (r.matchCache.size >= MATCH_CACHE) r.matchCache.clear();
+      r.matchCache.set(topic, m);
+    }
+    return m;
   }
 
   private detectorFailed(r: CompiledRule, key: KeyState, i: number, err: unknown, now: number): void {

@@ -67,6 +67,8 @@ class TimeWindows implements WindowOp {
   private readonly clock = new Clock();
   /** Every window ending at or before this is closed. */
   private closedUpTo = -Infinity;
+  /** The earliest end among the open windows (nothing to close before the watermark reaches it). */
+  private nextEnd = Infinity;
   forced = 0;
 
   constructor(
@@ -85,6 +87,7 @@ class TimeWindows implements WindowOp {
       if (!acc) {
         acc = new Accumulator(this.aggregates);
         this.open.set(start, acc);
+        if (start + this.size < this.nextEnd) this.nextEnd = start + this.size;
       }
       acc.add(x, t);
       added = true;
@@ -102,8 +105,11 @@ class TimeWindows implements WindowOp {
   private close(watermark: number, out: WindowResult[]): void {
     if (watermark <= this.closedUpTo) return;
     this.closedUpTo = watermark;
+    if (watermark < this.nextEnd) return;
     const done = [...this.open.keys()].filter((s) => s + this.size <= watermark).sort((a, b) => a - b);
     for (const start of done) this.emit(start, out);
+    this.nextEnd = Infinity;
+    for (const start of this.open.keys()) if (start + this.size < this.nextEnd) this.nextEnd = start + this.size;
   }
 
   private closeOldest(out: WindowResult[]): void {
@@ -113,6 +119,8 @@ class TimeWindows implements WindowOp {
       this.closedUpTo = Math.max(this.closedUpTo, start + this.size);
       this.forced++;
     }
+    this.nextEnd = Infinity;
+    for (const start of this.open.keys()) if (start + this.size < this.nextEnd) this.nextEnd = start + this.size;
   }
 
   private emit(start: number, out: WindowResult[]): void {
