@@ -178,4 +178,23 @@ describe('AnalyticsEngine', () => {
     new AnalyticsEngine(rules, ctx).observe([reading('y', 2, 1)]); // a reconfigured gateway builds a new engine
     expect(await registry.getSingleMetricAsString('sluice_anomalies_total')).toContain('sluice_anomalies_total{detector="threshold"} 2');
   });
+
+  it('adopt() carries detector state and totals across a hot reload where the rule did not change', () => {
+    const rules = (high: number, topic = 'alerts/{topic}') =>
+      analyticsSchema.parse([
+        { name: 'same', match: 'a', detector: { type: 'flatline', count: 3 }, anomalyTopic: topic },
+        { name: 'changed', match: 'b', detector: { type: 'threshold', high } },
+      ]);
+    const ctx = { logger: silentLogger, registry: new Registry(), publishLocal: () => {}, tickMs: 0 };
+    const first = new AnalyticsEngine(rules(1), ctx);
+    first.observe([reading('a', 5, 1), reading('a', 5, 2), reading('b', 2, 3)]);
+    const next = new AnalyticsEngine(rules(10, 'x/{topic}'), ctx);
+    next.adopt(first);
+    first.close();
+    // The flatline run of 2 survived the reload: the 3rd equal reading completes it.
+    const out = next.observe([reading('a', 5, 4), reading('b', 2, 5)]);
+    expect(out.map((e) => e.topic)).toEqual(['x/a']);
+    expect(next.status()).toMatchObject({ total: 2, byDetector: { threshold: 1, flatline: 1 } });
+    expect(next.status().rules.map((r) => r.keys)).toEqual([1, 1]);
+  });
 });

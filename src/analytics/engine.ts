@@ -252,6 +252,34 @@ export class AnalyticsEngine {
     return out;
   }
 
+  /**
+   * Takes over the state of the engine this one replaces (a hot reload): a rule whose matching,
+   * field, detectors and windows did not change keeps its keys (detector and window state, so no
+   * new warm-up); totals, counters and the recent list carry on. Call before the first observe().
+   */
+  adopt(previous: AnalyticsEngine): void {
+    const stateful = (r: AnalyticsRule) =>
+      JSON.stringify([r.match, r.field, r.detector, r.windows, r.lateness, r.maxKeys]);
+    for (const r of this.rules) {
+      const old = previous.rules.find((o) => o.rule.name === r.rule.name);
+      if (!old) continue;
+      r.anomalies = old.anomalies;
+      r.aggregates = old.aggregates;
+      r.notNumeric = old.notNumeric;
+      r.late = old.late;
+      r.errors = old.errors;
+      r.evictedKeys = old.evictedKeys;
+      if (stateful(old.rule) !== stateful(r.rule)) continue;
+      r.keys = old.keys;
+      r.clock = old.clock;
+      old.keys = new Map();
+    }
+    this.total = previous.total;
+    Object.assign(this.byDetector, previous.byDetector);
+    this.recent.push(...previous.recent);
+    this.pending.push(...previous.takePending());
+  }
+
   status(): AnalyticsStatus {
     return {
       total: this.total,
