@@ -167,9 +167,9 @@ export async function loadEffectiveConfig(
     );
     return fromFile;
   }
-  logger.info(
-    { version, hash: lkg.stored.hash },
-    'running the last-known-good fleet config (newer than the config file)',
+  logger.warn(
+    { version, fileVersion: fromFile.version, hash: lkg.stored.hash },
+    `running the last-known-good fleet config version ${version}, newer than the config file's fleet.configVersion ${fromFile.version} (to run the file instead, set its fleet.configVersion above ${version})`,
   );
   return { config: lkg.config, source: 'last-known-good', version, hash: configHash(lkg.config) };
 }
