@@ -48,9 +48,15 @@ const PACKET_OVERHEAD = 65_536 + 1024;
 const RETRY_FULL_MS = 250;
 /** Offline persistent sessions: messages queued per client, and bytes over all (src/broker/session-limit.ts). */
 const MAX_QUEUED_PER_SESSION = 1000;
+const MAX_QUEUED_BYTES_PER_SESSION = 4 * 1024 * 1024;
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
-/** Unsent bytes a subscriber may fall behind by before it is dropped (at least 4 maximal packets). */
-const SLOW_CONSUMER_BYTES = 1024 * 1024;
+/**
+ * A subscriber is dropped when this many bytes wait for it (at least 4 maximal packets; above a
+ * persistent session's queue, which is sent in one burst on reconnect), or when its socket has not
+ * drained for SLOW_CONSUMER_MS.
+ */
+const SLOW_CONSUMER_BYTES = 8 * 1024 * 1024;
+const SLOW_CONSUMER_MS = 10_000;
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -109,6 +115,7 @@ export class LocalBroker {
     this.aedes = aedes;
     limitSessionQueues((aedes as unknown as { persistence: OutgoingPersistence }).persistence, {
       maxPerClient: MAX_QUEUED_PER_SESSION,
+      maxBytesPerClient: MAX_QUEUED_BYTES_PER_SESSION,
       maxBytesTotal: MAX_QUEUED_BYTES,
       onDrop: (clientId) => {
         this.ctx.countRejected('session_queue_full');
@@ -212,22 +219,39 @@ export class LocalBroker {
    * A subscriber that stops reading must not hold up intake. aedes completes a delivery only once
    * the subscriber's socket drained (up to drainTimeout), and the publisher's PUBACK waits for its
    * deliveries, so one stuck subscriber would stall every sensor publishing to its topics. Here a
-   * delivery completes at once while the client's unsent backlog stays under a bound, and a client
-   * past it is disconnected as a slow consumer (as NATS does): bounded memory, intake unaffected.
+   * delivery completes at once, and the subscriber is disconnected as a slow consumer (as NATS
+   * does) when its unsent backlog passes a bound (memory), or when its socket has not drained for
+   * SLOW_CONSUMER_MS. A burst a reading client takes in, such as the queue of a persistent session
+   * sent on reconnect (bounded below the backlog limit), does not trip it.
    */
   private guardSlowConsumer(client: ClientInternals, conn: Socket): void {
     if (typeof client.waitForDrain !== 'function') return;
     const limit = Math.max(SLOW_CONSUMER_BYTES, 4 * (this.config.maxPayloadBytes + PACKET_OVERHEAD));
+    let timer: NodeJS.Timeout | undefined;
+    const drained = () => {
+      clearTimeout(timer);
+      timer = undefined;
+    };
+    const drop = (why: string) => {
+      drained();
+      if (conn.destroyed) return;
+      this.ctx.countRejected('slow_consumer');
+      this.ctx.logger.warn(
+        { client: client.id, backlog: conn.writableLength, why },
+        'subscriber dropped: it does not read what it subscribed to (slow consumer)',
+      );
+      conn.destroy();
+    };
+    conn.once('close', drained);
     client.waitForDrain = (callback) => {
-      if (conn.writableLength > limit && !conn.destroyed) {
-        this.ctx.countRejected('slow_consumer');
-        this.ctx.logger.warn(
-          { client: client.id, backlog: conn.writableLength },
-          'subscriber dropped: it does not read what it subscribed to (slow consumer)',
-        );
-        conn.destroy();
+      if (conn.writableLength > limit) {
+        drop(`more than ${limit} bytes waiting`);
         setImmediate(callback, new Error('slow consumer'), client);
         return;
+      }
+      if (!timer) {
+        timer = setTimeout(() => drop(`not drained for ${SLOW_CONSUMER_MS} ms`), SLOW_CONSUMER_MS);
+        conn.once('drain', drained);
       }
       setImmediate(callback, null, client);
     };

@@ -7,7 +7,8 @@
  *
  * Guarantees (the way Mosquitto's `max_queued_messages` works):
  * - a message for an offline client is queued only while that client has fewer than
- *   `maxPerClient` queued and all clients together hold less than `maxBytesTotal` bytes; else it is
+ *   `maxPerClient` messages and `maxBytesPerClient` bytes queued, and all clients together hold
+ *   less than `maxBytesTotal` bytes; else it is
  *   not queued for that client (it is still in the ring log and delivered to everyone else), and
  *   counted through `onDrop`;
  * - a queued message leaves the count when the client acknowledges it after reconnecting.
@@ -28,6 +29,7 @@ export interface OutgoingPersistence {
 
 export interface SessionLimits {
   maxPerClient: number;
+  maxBytesPerClient: number;
   maxBytesTotal: number;
   /** Called once per message not queued for a client. */
   onDrop(clientId: string): void;
@@ -41,16 +43,23 @@ function packetBytes(p: QueuedPacket | undefined): number {
 }
 
 export function limitSessionQueues(persistence: OutgoingPersistence, limits: SessionLimits): { queuedBytes(): number } {
-  const perClient = new Map<string, number>();
+  const perClient = new Map<string, { n: number; bytes: number }>();
   let total = 0;
+  const add = (clientId: string, bytes: number) => {
+    const q = perClient.get(clientId);
+    if (q) {
+      q.n++;
+      q.bytes += bytes;
+    } else perClient.set(clientId, { n: 1, bytes });
+    total += bytes;
+  };
   const admit = (clientId: string, bytes: number): boolean => {
-    const n = perClient.get(clientId) ?? 0;
-    if (n >= limits.maxPerClient || total + bytes > limits.maxBytesTotal) {
+    const q = perClient.get(clientId) ?? { n: 0, bytes: 0 };
+    if (q.n >= limits.maxPerClient || q.bytes + bytes > limits.maxBytesPerClient || total + bytes > limits.maxBytesTotal) {
       limits.onDrop(clientId);
       return false;
     }
-    perClient.set(clientId, n + 1);
-    total += bytes;
+    add(clientId, bytes);
     return true;
   };
 
@@ -62,9 +71,7 @@ export function limitSessionQueues(persistence: OutgoingPersistence, limits: Ses
   // would fail the delivery otherwise), but counted. A client that does not read is dropped by the
   // broker's slow-consumer guard, which clears nothing here: its queue then counts as offline.
   persistence.outgoingEnqueue = async (sub, packet) => {
-    const bytes = packetBytes(packet);
-    perClient.set(sub.clientId, (perClient.get(sub.clientId) ?? 0) + 1);
-    total += bytes;
+    add(sub.clientId, packetBytes(packet));
     await enqueue(sub, packet);
   };
   persistence.outgoingEnqueueCombi = async (subs, packet) => {
@@ -74,11 +81,13 @@ export function limitSessionQueues(persistence: OutgoingPersistence, limits: Ses
   };
   persistence.outgoingClearMessageId = async (client, packet) => {
     const removed = await clear(client, packet);
-    if (removed) {
-      const n = (perClient.get(client.id) ?? 1) - 1;
-      if (n <= 0) perClient.delete(client.id);
-      else perClient.set(client.id, n);
-      total = Math.max(0, total - packetBytes(removed));
+    const q = removed && perClient.get(client.id);
+    if (q) {
+      const bytes = packetBytes(removed);
+      q.n--;
+      q.bytes -= bytes;
+      if (q.n <= 0) perClient.delete(client.id);
+      total = Math.max(0, total - bytes);
     }
     return removed;
   };

@@ -4,6 +4,8 @@
  * the real service. Ports are free ones, the data dir a temp dir; `ulimit -n` is raised in the
  * child (1,000 clients need more than the usual 1,024 descriptors).
  *
+ * It runs with the NODE_OPTIONS of deploy/sluice.service, as in production.
+ *
  * RssAnon (anonymous resident memory: the heap and buffers, not mapped files) is sampled every
  * 200 ms while the child runs; `peakRssKb` is the highest sample. Log lines (pino JSON on stdout)
  * are kept, bounded, to assert what the gateway logged.
@@ -59,8 +61,21 @@ export interface GatewayStatus {
   [k: string]: unknown;
 }
 
+/**
+ * NODE_OPTIONS of the systemd unit (deploy/sluice.service): the gateway is measured as it is
+ * deployed (the V8 heap limit changes how eagerly it collects, and so its RSS).
+ */
+export function deployedNodeOptions(): string {
+  try {
+    const unit = readFileSync(join(ROOT, 'deploy/sluice.service'), 'utf8');
+    return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1].trim() ?? '';
+  } catch {
+    return '';
+  }
+}
+
 function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_LOG_FORMAT: 'json' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_LOG_FORMAT: 'json', NODE_OPTIONS: deployedNodeOptions() };
   delete env.SLUICE_LOG_LEVEL; // the config's level applies
   delete env.SLUICE_CONFIG;
   return env;
@@ -82,7 +97,7 @@ export function readRssAnonKb(pid: number): number {
  */
 export async function startChildGateway(
   config: Record<string, unknown> = {},
-  opts: { nofile?: number; dataDir?: string } = {},
+  opts: { nofile?: number; dataDir?: string; env?: Record<string, string> } = {},
 ): Promise<ChildGateway> {
   if (!existsSync(join(ROOT, 'dist/src/cli/main.js')))
     throw new Error('the gateway is not built: run `npm run build` first');
@@ -107,7 +122,7 @@ export async function startChildGateway(
   const child = spawn('bash', ['-c', `ulimit -n ${nofile}; exec node src/cli/bin.js run -c "$0"`, configFile], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: childEnv(),
+    env: { ...childEnv(), ...opts.env },
   });
   const logs: LogLine[] = [];
   let partial = '';

@@ -27,6 +27,8 @@ export class Upstream {
   /** Every event received, in arrival order (duplicates included). */
   readonly events: WireEvent[] = [];
   batches = 0;
+  /** batchId of every batch received, in arrival order. */
+  readonly batchIds: string[] = [];
   /** First-delivery order violations: a new seq arriving below one already seen. */
   outOfOrder = 0;
   duplicates = 0;
@@ -56,8 +58,9 @@ export class Upstream {
     this.sub = sub;
     await sub.subscribeAsync(`sluice/${this.gatewayId}/events`, { qos: 1 });
     sub.on('message', (_t, payload) => {
-      const batch = JSON.parse(payload.toString()) as { events: WireEvent[] };
+      const batch = JSON.parse(payload.toString()) as { batchId: string; events: WireEvent[] };
       this.batches++;
+      this.batchIds.push(batch.batchId);
       for (const e of batch.events) {
         this.events.push(e);
         if (this.seen.has(e.seq)) {
@@ -99,6 +102,41 @@ export class Upstream {
       outOfOrder: this.outOfOrder,
       missing: missing.slice(0, 10),
     };
+  }
+
+  /**
+   * For a failed verdict: where the missing keys sit — the seqs of the delivered events just before
+   * and after each run of missing ones, and the batches received around them.
+   */
+  diagnose(acked: Set<string>): object {
+    const seqOf = new Map<string, number>();
+    for (const e of this.events) {
+      const k = (e.payload as { k?: unknown } | null)?.k;
+      if (typeof k === 'string') seqOf.set(k, e.seq);
+    }
+    const runs: { from: string; to: string; count: number; seqBefore?: number; seqAfter?: number }[] = [];
+    let run: (typeof runs)[number] | undefined;
+    let prevSeq: number | undefined;
+    for (const k of acked) {
+      const seq = seqOf.get(k);
+      if (seq === undefined) {
+        if (!run) runs.push((run = { from: k, to: k, count: 0, seqBefore: prevSeq }));
+        run.to = k;
+        run.count++;
+      } else {
+        if (run) run.seqAfter = seq;
+        run = undefined;
+        prevSeq = seq;
+      }
+    }
+    const near = (seq?: number) =>
+      seq === undefined
+        ? []
+        : this.batchIds.filter((b) => {
+            const [a, z] = b.split('-').map(Number);
+            return z >= seq - 2000 && a <= seq + 2000;
+          });
+    return { runs: runs.slice(0, 20), batchesNear: runs.slice(0, 3).map((r) => near(r.seqBefore)) };
   }
 
   async stop(): Promise<void> {

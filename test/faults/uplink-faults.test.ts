@@ -5,6 +5,9 @@
  * itself is restarted. Oracle: every event the gateway acknowledged is delivered at least once,
  * first deliveries in seq order, duplicates counted.
  */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.js';
 import { waitFor } from '../helpers/gateway.js';
@@ -107,6 +110,13 @@ describe('uplink under network faults', () => {
       upstreamBatches: upstream.batches,
     });
 
+    if (v.lost > 0) {
+      // Evidence for whoever fixes it: the missing runs, the batches around them, the gateway's log.
+      const file = join(tmpdir(), `sluice-faults-uplink-loss-${Date.now()}.json`);
+      const logs = gw.logs.filter((l) => l.level >= 40 || /uplink|batch|connect/i.test(String(l.msg))).slice(-2000);
+      writeFileSync(file, JSON.stringify({ verdict: v, diagnosis: upstream.diagnose(acked), status, logs }, null, 1));
+      console.error(`uplink loss evidence written to ${file}`);
+    }
     expect(v.acknowledged).toBeGreaterThan(1000);
     expect(v.lost, `missing ${v.missing.join(', ')}`).toBe(0);
     expect(v.outOfOrder).toBe(0);

@@ -93,7 +93,10 @@ export async function startMosquitto(extraConfig = '', persistent = false): Prom
   const port = await freePort();
   const dir = tempDir('sluice-mosquitto-');
   const conf = join(dir.path, 'mosquitto.conf');
-  const persistence = persistent ? `persistence true\npersistence_location ${dir.path}/` : 'persistence false';
+  // Started as root, Mosquitto drops to the `mosquitto` user, which could not write its database
+  // into our 0700 temp dir: `user` keeps it as whoever runs the tests, so persistence really works.
+  const user = process.getuid?.() === 0 ? 'user root\n' : '';
+  const persistence = persistent ? `${user}persistence true\npersistence_location ${dir.path}/` : 'persistence false';
   writeFileSync(
     conf,
     `listener ${port} 127.0.0.1\nallow_anonymous true\n${persistence}\nmax_queued_messages 100000\n${extraConfig}\n`,
