@@ -94,6 +94,10 @@ describe.skipIf(!hasNotify)('watchdog', () => {
       healthy: () => healthy,
     });
     expect(await until(() => dog!.sent >= 2)).toBe(true);
+    // Start the block right after a heartbeat completed, so no notify child is in flight (on a
+    // loaded machine one could otherwise land inside the window).
+    const sentBefore = dog.sent;
+    expect(await until(() => dog!.sent > sentBefore)).toBe(true);
     // Block the loop for 3 periods: no heartbeat can go out, and the late tick is not sent either.
     const blockedFrom = Date.now();
     while (Date.now() - blockedFrom < 700) {
@@ -110,7 +114,8 @@ describe.skipIf(!hasNotify)('watchdog', () => {
 
     healthy = false;
     const skippedBefore = dog.skipped;
-    await new Promise((r) => setTimeout(r, 300));
+    // Let a notification already in flight finish (slow on a loaded machine), then count.
+    await new Promise((r) => setTimeout(r, 1000));
     const sentAt = dog.sent;
     await new Promise((r) => setTimeout(r, 500));
     expect(dog.sent).toBe(sentAt);
