@@ -225,9 +225,12 @@ export class Gateway {
     }
     await attempt('uplinks', () => this.uplinks.reconcile(next.uplinks));
     if (!sameConfig(next.analytics, prev.analytics)) {
-      this.analytics?.close();
+      const previous = this.analytics;
+      previous?.close();
       await attempt('analytics', async () => {
         this.analytics = this.buildAnalytics(next);
+        // Unchanged rules keep their detectors' and windows' state (no new warm-up).
+        if (previous) this.analytics?.adopt(previous);
       });
     }
     if (!sameConfig(next.broker, prev.broker)) {
