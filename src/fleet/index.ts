@@ -51,6 +51,8 @@ interface LastApply {
   version: number;
   outcome: ApplyReport['outcome'];
   error?: string;
+  /** For a rolled-back config: `ok`, or what went wrong putting the previous one back. */
+  rollback?: string;
   at: number;
 }
 
@@ -381,6 +383,7 @@ export class FleetAgent {
           version: report.version,
           outcome: report.outcome,
           error: report.error,
+          rollback: report.outcome === 'rolled-back' ? (report.rollbackError ?? 'ok') : undefined,
           at: Date.now(),
         };
         this.publishState();

@@ -321,7 +321,11 @@ describe('fleet management over MQTT', () => {
       10_000,
       'the state after rollback',
     );
-    expect(states.at(-1)).toMatchObject({ configVersion: 1, configHash: hashBefore });
+    expect(states.at(-1)).toMatchObject({
+      configVersion: 1,
+      configHash: hashBefore,
+      lastApply: { version: 2, outcome: 'rolled-back', rollback: 'ok', error: expect.stringMatching(/not connected/) },
+    });
     // The uplink is back on the good broker and delivering.
     const n = events.length;
     await waitFor(() => events.length > n + 10, 10_000, 'deliveries after the rollback');
