@@ -85,6 +85,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.goto(url);
     await page.locator('#conn', { hasText: 'live' }).waitFor({ timeout: 10_000 });
     await expect.poll(() => text('gw-id')).toBe('gw-dash');
+    await expect.poll(() => text('health')).toBe('healthy');
+    expect(await page.locator('#problems').isHidden()).toBe(true);
     const received0 = await number('ingest-received');
 
     const client = await mqtt.connectAsync(mqttUrl, { clientId: 'dash-test', reconnectPeriod: 0 });

@@ -58,8 +58,10 @@ ul.plain li{padding:.25rem 0;border-bottom:1px solid var(--line);font-size:.85re
 <span id="gw-version" class="mute"></span>
 <span id="gw-uptime" class="mute"></span>
 <span style="flex:1"></span>
+<span id="health" class="pill"></span>
 <span id="conn" class="pill warn">connecting</span>
 </header>
+<div id="problems" class="err" style="padding:0 1rem" hidden></div>
 <main>
 <section>
 <h2>Ingest</h2>
@@ -68,7 +70,9 @@ ul.plain li{padding:.25rem 0;border-bottom:1px solid var(--line);font-size:.85re
 <dl class="kv">
 <dt>received</dt><dd id="ingest-received">–</dd>
 <dt>rejected</dt><dd id="ingest-rejected">–</dd>
+<dt>MQTT clients</dt><dd id="broker-clients">–</dd>
 </dl>
+<dl class="kv" id="rejections"></dl>
 </section>
 <section>
 <h2>Buffer</h2>
@@ -79,6 +83,8 @@ ul.plain li{padding:.25rem 0;border-bottom:1px solid var(--line);font-size:.85re
 <dt>bytes</dt><dd id="buffer-bytes">–</dd>
 <dt>oldest</dt><dd id="buffer-oldest">–</dd>
 <dt>evicted</dt><dd id="buffer-evicted">–</dd>
+<dt>refused</dt><dd id="buffer-refused">–</dd>
+<dt>quarantined</dt><dd id="buffer-quarantined">–</dd>
 </dl>
 <dl class="kv" id="evictions"></dl>
 </section>
@@ -201,12 +207,23 @@ ul.plain li{padding:.25rem 0;border-bottom:1px solid var(--line);font-size:.85re
     set('gw-version', gw.version ? 'v' + gw.version : '');
     var up = typeof gw.uptimeMs === 'number' ? gw.uptimeMs : typeof gw.uptime === 'number' ? gw.uptime * 1000 : typeof gw.startedAt === 'number' ? now - gw.startedAt : null;
     set('gw-uptime', up === null ? '' : 'up ' + age(up));
+    var h = st.health;
+    var pill = $('health');
+    if (h && typeof h.ok === 'boolean') {
+      pill.textContent = h.ok ? 'healthy' : 'unhealthy';
+      pill.className = 'pill ' + (h.ok ? 'ok' : 'bad');
+    }
+    var reasons = h && Array.isArray(h.reasons) ? h.reasons : [];
+    set('problems', reasons.join('; '));
+    $('problems').hidden = reasons.length === 0;
   }
 
   function renderIngest(st, now) {
     var ing = st.ingest || {};
     set('ingest-received', num(ing.received));
     set('ingest-rejected', num(ing.rejected));
+    kv('rejections', ing.rejectedByReason);
+    set('broker-clients', st.broker ? num(st.broker.clients) : '–');
     var rate = typeof ing.rate === 'number' ? ing.rate : null;
     if (rate === null && last && typeof ing.received === 'number' && typeof last.received === 'number' && now > last.now) {
       rate = Math.max(0, (ing.received - last.received) / ((now - last.now) / 1000));
@@ -230,6 +247,8 @@ ul.plain li{padding:.25rem 0;border-bottom:1px solid var(--line);font-size:.85re
     set('buffer-bytes', bytes(b.bytes) + ' of ' + bytes(b.maxBytes));
     set('buffer-oldest', typeof b.oldestTs === 'number' ? age(now - b.oldestTs) + ' ago' : 'empty');
     set('buffer-evicted', num(b.evicted));
+    set('buffer-refused', num(b.refused));
+    set('buffer-quarantined', num(b.quarantined));
     kv('evictions', b.evictedByReason);
   }
 
