@@ -24,7 +24,7 @@ const BUNDLE = join(ROOT, 'dist', `sluice-${VERSION}-bundle.tar.gz`);
 let built = false;
 
 beforeAll(() => {
-  const r = spawnSync('npm', ['run', 'bundle', '--silent'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync('npm', ['run', 'bundle', '--silent'], { cwd: ROOT, encoding: 'utf8', timeout: 540_000 });
   if (r.status !== 0) throw new Error(`npm run bundle failed:\n${r.stdout}\n${r.stderr}`);
   built = existsSync(BUNDLE);
 });
@@ -131,7 +131,7 @@ describe('install.sh in a Debian chroot', () => {
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const r = spawnSync(join(ROOT, 'test/ops/chroot-install.sh'), [BUNDLE, String(mqttPort), String(httpPort)], {
       encoding: 'utf8',
-      timeout: 280_000,
+      timeout: 840_000,
     });
     if (r.status === 77) {
       console.warn(`chroot install skipped: ${r.stderr.trim()}`);
@@ -149,7 +149,7 @@ describe('sluice.service under a real systemd (systemd-nspawn)', () => {
     const [mqttPort, httpPort] = [await freePort(), await freePort()];
     const r = spawnSync(join(ROOT, 'test/ops/nspawn-systemd.sh'), [BUNDLE, String(mqttPort), String(httpPort)], {
       encoding: 'utf8',
-      timeout: 280_000,
+      timeout: 840_000,
     });
     if (r.status === 77) {
       console.warn(`systemd boot skipped: ${r.stderr.trim()}`);
@@ -164,7 +164,7 @@ describe('sluice.service under a real systemd (systemd-nspawn)', () => {
 describe('install.sh on Debian 12 (Node.js 18)', () => {
   it('refuses with one sentence saying what to do, and changes nothing', () => {
     expect(built).toBe(true);
-    const r = spawnSync(join(ROOT, 'test/ops/bookworm-refusal.sh'), [BUNDLE], { encoding: 'utf8', timeout: 280_000 });
+    const r = spawnSync(join(ROOT, 'test/ops/bookworm-refusal.sh'), [BUNDLE], { encoding: 'utf8', timeout: 840_000 });
     if (r.status === 77) {
       console.warn(`bookworm check skipped: ${r.stderr.trim()}`);
       return;
