@@ -3,7 +3,8 @@
  * spikes and flatlines, so a gateway shows data flowing (and anomalies firing) with no hardware.
  * With `seed` the sequence is deterministic (tests, benchmarks).
  */
-import type { DeviceHealth, Driver, DriverContext, DriverHealth } from '../driver.js';
+import { DeviceTracker, statusEvent, untilDeadline } from '../device-health.js';
+import type { Driver, DriverContext, DriverHealth } from '../driver.js';
 import type { SimulatorConfig } from './schema.js';
 
 export class SimulatorDriver implements Driver {
@@ -11,19 +12,13 @@ export class SimulatorDriver implements Driver {
   private timer?: NodeJS.Timeout;
   private readonly random: () => number;
   private readonly sensors: SensorState[];
-  private readonly health_: DeviceHealth;
-  private ticking = false;
+  private readonly device = new DeviceTracker('simulator');
+  /** The append of the current tick; a tick is skipped while one is pending (back-pressure). */
+  private inFlight?: Promise<void>;
 
   constructor(private readonly config: SimulatorConfig) {
     this.random = config.seed === undefined ? Math.random : mulberry32(config.seed);
     this.sensors = config.sensors.map((s) => ({ ...s, flatLeft: 0, last: s.base }));
-    this.health_ = {
-      device: 'simulator',
-      state: 'starting',
-      lastSuccessTs: null,
-      consecutiveFailures: 0,
-      failures: {},
-    };
   }
 
   get name(): string {
@@ -32,45 +27,36 @@ export class SimulatorDriver implements Driver {
 
   async start(ctx: DriverContext): Promise<void> {
     const startedAt = Date.now();
+    const source = `${this.type}:${this.config.name}`;
     this.timer = setInterval(() => {
-      // Skip a tick rather than queue one while the previous append is still pending (back-pressure).
-      if (this.ticking) return;
-      this.ticking = true;
+      if (this.inFlight) return;
       const now = Date.now();
       const events = this.sensors.map((s) => {
         const value = this.sample(s, now, startedAt);
-        return { source: this.config.name, topic: s.topic, payload: s.unit ? { value, unit: s.unit } : { value } };
+        return { source, topic: s.topic, kind: 'reading' as const, ts: now, payload: s.unit ? { value, unit: s.unit } : { value } };
       });
-      ctx
-        .emit(events)
-        .then(
-          () => {
-            this.health_.state = 'up';
-            this.health_.lastSuccessTs = now;
-            this.health_.consecutiveFailures = 0;
-            const last = events[events.length - 1];
-            this.health_.lastReading = { topic: last.topic, value: (last.payload as { value: number }).value, ts: now };
-          },
-          (err: Error) => {
-            this.health_.state = 'degraded';
-            this.health_.consecutiveFailures++;
-            this.health_.failures.store = (this.health_.failures.store ?? 0) + 1;
-            this.health_.lastError = err.message;
-          },
-        )
+      const last = events[events.length - 1];
+      this.device.lastReading = { topic: last.topic, value: last.payload.value, ts: now };
+      // A state change adds its status event to the same append.
+      const previous = this.device.success(now);
+      const batch = previous === undefined ? events : [...events, statusEvent(this, this.device, previous, now)];
+      this.inFlight = ctx
+        .emit(batch)
+        .catch((err: Error) => void this.device.failure('store', `readings not stored: ${err.message}`))
         .finally(() => {
-          this.ticking = false;
+          this.inFlight = undefined;
         });
     }, this.config.interval);
   }
 
-  async stop(): Promise<void> {
+  async stop(deadline: number): Promise<void> {
     clearInterval(this.timer);
-    this.health_.state = 'stopped';
+    if (this.inFlight) await untilDeadline(this.inFlight, deadline);
+    this.device.set('stopped');
   }
 
   health(): DriverHealth {
-    return { name: this.name, type: this.type, devices: [{ ...this.health_ }] };
+    return { name: this.name, type: this.type, devices: [this.device.snapshot()] };
   }
 
   private sample(s: SensorState, now: number, startedAt: number): number {

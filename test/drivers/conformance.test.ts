@@ -61,6 +61,7 @@ const cases: [string, () => unknown][] = [
   ],
   ['serial', () => ({ name: 'c-serial', type: 'serial', path: `${dir.path}/line-gw`, topic: 'c/line', units: { t: '°C' } })],
   ['system', () => ({ name: 'c-system', type: 'system', interval: '100ms' })],
+  ['simulator', () => ({ name: 'c-sim', type: 'simulator', interval: '100ms', seed: 1, sensors: [{ topic: 'c/sim' }] })],
 ];
 
 describe.each(cases)('Driver contract: %s', (type, makeConfig) => {
