@@ -336,3 +336,26 @@ describe('ring log: clock without RTC', () => {
     expect(JSON.parse(after.json).clockUnsynced).toBeUndefined();
   });
 });
+
+describe('ring log: envelope', () => {
+  it('stores exactly the contract envelope, escapes included (encodeEvent with its cached quoting)', async () => {
+    const log = await open(dir());
+    for (const [src, topic] of [
+      ['mqtt', 'a/b'],
+      ['we"ird\\', 'tö/p\n"x"'],
+      ['', ''],
+    ]) {
+      await log.append([{ source: src, topic, payload: { a: [1, 'x'] }, kind: 'anomaly', deviceTs: 5 }]);
+    }
+    const got = await log.reader('r').next(10, 1e6);
+    expect(got).toHaveLength(3);
+    for (const e of got) {
+      const v = JSON.parse(e.json);
+      expect(e.json).toBe(
+        `{"id":${JSON.stringify(`gw-t:${e.seq}`)},"seq":${e.seq},"ts":${v.ts},"source":${JSON.stringify(v.source)},"topic":${JSON.stringify(v.topic)},"payload":{"a":[1,"x"]},"kind":"anomaly","deviceTs":5}`,
+      );
+      expect(e.topic).toBe(v.topic);
+    }
+    expect(JSON.parse(got[1].json)).toMatchObject({ source: 'we"ird\\', topic: 'tö/p\n"x"' });
+  });
+});

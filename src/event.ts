@@ -52,10 +52,25 @@ export interface StoredEvent {
  */
 export function encodeEvent(gatewayId: string, seq: number, ts: number, e: EventInput, clockUnsynced = false): string {
   const payload = e.payloadJson ?? jsonOrNull(e.payload);
-  let s = `{"id":${JSON.stringify(`${gatewayId}:${seq}`)},"seq":${seq},"ts":${ts},"source":${JSON.stringify(e.source)},"topic":${JSON.stringify(e.topic)},"payload":${payload},"kind":"${e.kind ?? 'reading'}"`;
+  // Gateway id, source and topic repeat from event to event: their JSON forms are cached (this is
+  // the ingest hot path; JSON.stringify of a string costs more than the rest of the envelope).
+  let s = `{"id":${quoted(gatewayId).slice(0, -1)}:${seq}","seq":${seq},"ts":${ts},"source":${quoted(e.source)},"topic":${quoted(e.topic)},"payload":${payload},"kind":"${e.kind ?? 'reading'}"`;
   if (e.deviceTs !== undefined && Number.isFinite(e.deviceTs)) s += `,"deviceTs":${e.deviceTs}`;
   if (clockUnsynced) s += ',"clockUnsynced":true';
   return `${s}}`;
+}
+
+const quotedCache = new Map<string, string>();
+
+/** JSON.stringify(s) for a string, cached (bounded: cleared past 4096 distinct strings). */
+function quoted(str: string): string {
+  let q = quotedCache.get(str);
+  if (q === undefined) {
+    q = JSON.stringify(str);
+    if (quotedCache.size >= 4096) quotedCache.clear();
+    quotedCache.set(str, q);
+  }
+  return q;
 }
 
 function jsonOrNull(v: unknown): string {
