@@ -59,9 +59,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "bundle: native prebuilds missing: ${missing[*]} (a device of that architecture could not load them)" >&2
   exit 1
 fi
-for armv in armv6 armv7; do
-  compgen -G "$stage/node_modules/classic-level/prebuilds/linux-arm/*$armv*.node" >/dev/null ||
-    { echo "bundle: classic-level has no $armv prebuild for linux-arm" >&2; exit 1; }
+# linux-arm covers two CPUs: armv6 (Pi Zero, Pi 1) and armv7 (32-bit OS on Pi 2 and later).
+for mod in classic-level @serialport/bindings-cpp; do
+  for armv in armv6 armv7; do
+    compgen -G "$stage/node_modules/$mod/prebuilds/linux-arm/*$armv*.node" >/dev/null ||
+      { echo "bundle: $mod has no $armv prebuild for linux-arm" >&2; exit 1; }
+  done
 done
 
 say "pruning files a device never needs"

@@ -59,6 +59,9 @@ describe('npm run bundle', () => {
         ).toBe(true);
       }
       expect(list.filter((p) => p.includes(`${mod}/prebuilds/`) && /(darwin|win32|android)-/.test(p))).toEqual([]);
+      for (const armv of ['armv6', 'armv7']) {
+        expect(list.some((p) => p.startsWith(`sluice/node_modules/${mod}/prebuilds/linux-arm/`) && p.includes(armv)), `${mod} ${armv}`).toBe(true);
+      }
     }
     expect(list.filter((p) => /\.(map|test\.js|ts)$/.test(p) && !p.endsWith('.d.ts'))).toEqual([]);
     expect(
