@@ -58,7 +58,8 @@ export function fleetConnection(config: Config, willPayload: string): FleetConne
     password: uplink.password,
     keepalive: Math.max(1, Math.round(uplink.keepalive / 1000)),
     connectTimeout: uplink.connectTimeout,
-    reconnectPeriod: 2000,
+    // Jittered per gateway, so a fleet coming back from a broker outage does not reconnect in step.
+    reconnectPeriod: 2000 + Math.floor(Math.random() * 3000),
     // Results and state published while offline wait for the reconnect instead of being dropped.
     queueQoSZero: false,
     resubscribe: true,
