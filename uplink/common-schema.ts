@@ -77,6 +77,7 @@ export const commonUplinkOptions = {
   tls: tlsSchema,
 };
 
-const commonObject = z.strictObject(commonUplinkOptions);
+/** The common options as one schema (the runner's view of any uplink; also handy in tests). */
+export const commonUplinkSchema = z.strictObject(commonUplinkOptions);
 /** What the runner reads of any uplink's config (every member of the `uplinks` union has these). */
-export type CommonUplinkConfig = z.output<typeof commonObject> & { type: string };
+export type CommonUplinkConfig = z.output<typeof commonUplinkSchema> & { type: string };
