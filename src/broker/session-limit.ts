@@ -80,7 +80,7 @@ export function limitSessionQueues(persistence: OutgoingPersistence, limits: Ses
     if (admitted.length) await enqueueCombi(admitted, packet);
   };
   persistence.outgoingClearMessageId = async (client, packet) => {
-    const removed = await clear(client, packet);
+    const removed = await clear(client, packet); // no callback: aedes 1.x uses the promise API
     const q = removed && perClient.get(client.id);
     if (q) {
       const bytes = packetBytes(removed);

@@ -4,7 +4,7 @@
  * the real service. Ports are free ones, the data dir a temp dir; `ulimit -n` is raised in the
  * child (1,000 clients need more than the usual 1,024 descriptors).
  *
- * It runs with the NODE_OPTIONS of deploy/sluice.service, as in production.
+ * It runs with the Environment= of deploy/sluice.service (NODE_OPTIONS and the like), as deployed.
  *
  * RssAnon (anonymous resident memory: the heap and buffers, not mapped files) is sampled every
  * 200 ms while the child runs; `peakRssKb` is the highest sample. Log lines (pino JSON on stdout)
@@ -62,20 +62,25 @@ export interface GatewayStatus {
 }
 
 /**
- * NODE_OPTIONS of the systemd unit (deploy/sluice.service): the gateway is measured as it is
- * deployed (the V8 heap limit changes how eagerly it collects, and so its RSS).
+ * The `Environment=` of the systemd unit (deploy/sluice.service), e.g. NODE_OPTIONS: the gateway is
+ * measured as it is deployed (the V8 heap limit and malloc settings change its RSS). The unit's
+ * config path is not taken (the test passes its own with -c).
  */
-export function deployedNodeOptions(): string {
+export function deployedEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
   try {
     const unit = readFileSync(join(ROOT, 'deploy/sluice.service'), 'utf8');
-    return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1].trim() ?? '';
+    for (const m of unit.matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)) {
+      if (m[1] !== 'SLUICE_CONFIG') env[m[1]] = m[2].trim().replace(/^"(.*)"$/, '$1');
+    }
   } catch {
-    return '';
+    // no unit file: plain defaults
   }
+  return env;
 }
 
 function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_LOG_FORMAT: 'json', NODE_OPTIONS: deployedNodeOptions() };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...deployedEnvironment(), SLUICE_LOG_FORMAT: 'json' };
   delete env.SLUICE_LOG_LEVEL; // the config's level applies
   delete env.SLUICE_CONFIG;
   return env;
