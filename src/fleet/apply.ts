@@ -39,7 +39,7 @@ export interface ApplyReport {
   health?: HealthReport;
   rollbackError?: string;
   /** How long each phase took, ms. */
-  timings?: { applyMs: number; healthMs?: number; rollbackMs?: number };
+  timings?: { applyMs: number; healthMs?: number; keepMs?: number; rollbackMs?: number };
 }
 
 export interface ApplyDeps {
@@ -185,6 +185,7 @@ export async function applyConfigSet(
     };
   }
   let keepError: string | undefined;
+  const keepStart = Date.now();
   if (!applyError && (health?.healthy ?? true)) {
     try {
       await writeLastKnownGood(gateway.config.gateway.dataDir, { version, config: raw, validated: next, commandId });
@@ -199,6 +200,7 @@ export async function applyConfigSet(
         previousVersion,
         configHash: nextHash,
         health,
+        timings: { ...timings, keepMs: Date.now() - keepStart },
       };
     } catch (err) {
       keepError = `it could not be kept as last-known-good (${(err as Error).message})`;

@@ -223,6 +223,7 @@ describe('fleet management over MQTT', () => {
     const res = await publishCommand(cmd);
     expect(res, res.error).toMatchObject({ ok: true, result: { outcome: 'applied', version: 1, previousVersion: 0 } });
     const appliedAt = Date.now();
+    console.log(`apply: result ${appliedAt - t0} ms after publishing; phases ${JSON.stringify(res.result?.timings)}`);
 
     // The retained state carries the new version, for anyone who subscribes later.
     const late = await mqtt.connectAsync(cloud.url, { clientId: 'late-reader' });
