@@ -57,6 +57,14 @@ describe('Scheduler', () => {
     ]);
   });
 
+  it('reads the expression in the schedule time zone', () => {
+    vi.useFakeTimers({ now: new Date('2026-06-01T00:00:00.000Z') });
+    const s = new Scheduler(async () => {}, silentLogger);
+    s.set([{ name: 'noon-tokyo', cron: '0 0 12 * * *', timezone: 'Asia/Tokyo', action: 'state' }]);
+    expect(s.status()[0].nextRun).toBe('2026-06-01T03:00:00.000Z');
+    s.stop();
+  });
+
   it('counts a failed run and keeps going', async () => {
     vi.useFakeTimers({ now: new Date('2026-06-01T12:00:00.500Z') });
     let n = 0;
