@@ -32,7 +32,7 @@ export function replayCsv(text: string, detector: Detector): ReplayResult {
   const lines = text.split(/\r?\n/);
   let start = 0;
   while (start < lines.length && lines[start].trim() === '') start++;
-  const header = (lines[start] ?? '').split(',').map((h) => h.trim().toLowerCase());
+  const header = (lines[start] ?? '').split(',').map((h) => unquote(h).toLowerCase());
   let ti = header.indexOf('timestamp');
   let vi = header.indexOf('value');
   const hasHeader = ti >= 0 || vi >= 0 || Number.isNaN(Number((lines[start] ?? '').split(',')[1]));
@@ -48,8 +48,8 @@ export function replayCsv(text: string, detector: Detector): ReplayResult {
     const line = lines[i];
     if (line.trim() === '') continue;
     const cols = line.split(',');
-    const tsText = (cols[ti] ?? '').trim();
-    const valueText = (cols[vi] ?? '').trim();
+    const tsText = unquote(cols[ti] ?? '');
+    const valueText = unquote(cols[vi] ?? '');
     const value = valueText === '' ? Number.NaN : Number(valueText);
     const parsedTs = parseTimestamp(tsText);
     const ts = Number.isFinite(parsedTs) ? parsedTs : lastTs;
@@ -66,6 +66,12 @@ export function replayCsv(text: string, detector: Detector): ReplayResult {
     out.push(`${tsText},${valueText},${round(score)}`);
   }
   return { csv: `${out.join('\n')}\n`, rows, badRows, firstBadLine, anomalies };
+}
+
+/** A CSV field without its surrounding double quotes (spreadsheet exports quote every field). */
+function unquote(field: string): string {
+  const f = field.trim();
+  return f.length >= 2 && f.startsWith('"') && f.endsWith('"') ? f.slice(1, -1).trim() : f;
 }
 
 function round(x: number): string {

@@ -76,4 +76,19 @@ describe('sluice detect', () => {
     expect(await detect(['--input', '/nonexistent/in.csv', '--output', '/tmp/x.csv'])).toBe(1);
     expect(err.join('')).toContain('cannot read /nonexistent/in.csv: ENOENT');
   });
+
+  it('reads quoted fields and CSVs with the columns in another order', async () => {
+    const d = tempDir('sluice-detect-');
+    dirs.push(d);
+    const input = join(d.path, 'q.csv');
+    const output = join(d.path, 'q.out.csv');
+    writeFileSync(input, '"value","timestamp"\n"1.5","2024-01-01 00:00:00"\n"30","2024-01-01 00:05:00"\n');
+    quiet();
+    expect(await detect(['-i', input, '-o', output, '-d', '{"type":"threshold","high":10}'])).toBe(0);
+    expect(readFileSync(output, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 2).join(','))).toEqual([
+      '2024-01-01 00:00:00,1.5',
+      '2024-01-01 00:05:00,30',
+    ]);
+    expect(Number(readFileSync(output, 'utf8').trim().split('\n')[2].split(',')[2])).toBeGreaterThan(0);
+  });
 });
