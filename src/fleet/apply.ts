@@ -7,7 +7,7 @@
  *      │ same config, higher version ──────────────────────▶ version recorded, kept, ok (no-op)
  *   reconfigure(next) ─ throws ─┐
  *      │                        ├─▶ reconfigure(previous) ─▶ rolled back, reported (ok: false)
- *   health check ─ timeout ─────┤
+ *   health check ─ timeout ─────┤   (gateway stopping ──────▶ interrupted: nothing kept, nothing undone)
  *      │ healthy                │
  *   write last-known-good ─ fails ┘
  *      └──────────────────────────────────────────────────▶ applied (ok: true)
