@@ -112,6 +112,15 @@ describe('statistical detectors', () => {
     expect(hits[0]).toBeLessThan(210);
   });
 
+  it('change-point works at any magnitude (no cancellation at 1e9 ± 1)', () => {
+    const r = noise(6);
+    const v = Array.from({ length: 1000 }, (_, i) => 1e9 + (i < 700 ? 0 : 10) + 2 * r());
+    const hits = run(createDetector({ type: 'change-point', confidence: 99, historySize: 120 }), v);
+    expect(hits).toHaveLength(1);
+    expect(hits[0]).toBeGreaterThanOrEqual(700);
+    expect(hits[0]).toBeLessThan(706);
+  });
+
   it('change-point reports a level shift once', () => {
     const r = noise(5);
     const v = Array.from({ length: 400 }, (_, i) => (i < 250 ? 100 : 110) + 2 * r());
