@@ -75,6 +75,11 @@ describe('checkCommand', () => {
     const { device: _d, sig: _s, ...noDevice } = sign();
     const signedNoDevice = { ...noDevice, sig: signBytes(priv, canonicalJson(noDevice)) };
     expect(checkCommand(JSON.stringify(signedNoDevice), ctx).ok).toBe(true);
+    expect(checkCommand(JSON.stringify(signedNoDevice), { ...ctx, requireDevice: true })).toMatchObject({
+      ok: false,
+      code: 'wrong-device',
+      error: expect.stringMatching(/names no "device"/),
+    });
     expect(refusal(sign({ device: 'x' })).code).toBe('wrong-device');
   });
 

@@ -117,6 +117,8 @@ export interface CheckContext {
   maxLifetimeMs: number;
   /** Why this id would be a replay, or undefined when it is new. */
   replayed(id: string, issuedAt: number): string | undefined;
+  /** Refuse commands that name no device (`fleet.requireDevice`). */
+  requireDevice?: boolean;
 }
 
 /** Before 2020 the clock has not been set (a Pi without RTC boots in 1970): "in the future" means nothing then. */
@@ -164,6 +166,9 @@ export function checkCommand(raw: Buffer | string, ctx: CheckContext): CheckResu
       'bad-signature',
       `signature does not verify with key "${env.keyId}" (the command was altered or signed with another key)`,
     );
+  }
+  if (env.device === undefined && ctx.requireDevice) {
+    return refuse(id, 'wrong-device', 'command names no "device" and fleet.requireDevice is set (sign it with `sluice fleet sign --device`)');
   }
   if (env.device !== undefined && env.device !== ctx.gatewayId) {
     return refuse(id, 'wrong-device', `command is for device "${env.device}", this gateway is "${ctx.gatewayId}"`);

@@ -288,6 +288,7 @@ export class FleetAgent {
       clockSkewMs: fleet.clockSkew,
       maxLifetimeMs: fleet.maxCommandLifetime,
       replayed: (id, issuedAt) => replay.check(id, issuedAt),
+      requireDevice: fleet.requireDevice,
     });
     if (!check.ok) {
       this.finish(null, check);

@@ -46,6 +46,11 @@ export const fleetSchema = z
      * the last-known-good fleet config instead of this file when that one's version is higher.
      */
     configVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    /**
+     * Refuse commands that name no `device`. Off by default: the contract's command fields do not
+     * include it, so a command made to them alone is valid for every gateway trusting the key.
+     */
+    requireDevice: z.boolean().default(false),
     /** How far a command's `issuedAt` may lie ahead of this gateway's clock. */
     clockSkew: duration().default(300_000),
     /** Longest validity (`expiresAt - issuedAt`) a command may ask for. */
