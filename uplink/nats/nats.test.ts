@@ -2,6 +2,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
+import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type Peer, startNats, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
 import { batchIdOf } from '../sink.js';
@@ -133,6 +134,37 @@ describe('nats uplink (real NATS JetStream)', () => {
     await peer.start();
     await until(() => reader.committed === 20);
     expect(runner.status().connected).toBe(true);
+  });
+
+  it('a link that stops answering: publishes time out and are retried; nothing is lost', async () => {
+    const peer = await startNats();
+    cleanups.push(() => peer.stop());
+    const proxy = await startFaultProxy({ targetPort: peer.port });
+    cleanups.push(() => proxy.close());
+    const c = config(peer, { servers: [proxy.url('nats')], ackTimeout: '500ms' });
+    const log = new MemoryLog('gw-01');
+    const reader = log.reader('js');
+    const runner = new UplinkRunner({
+      config: c,
+      sink: new NatsSink(c, { gatewayId: 'gw-01', logger: silentLogger }),
+      reader,
+      gatewayId: 'gw-01',
+      logger: silentLogger,
+      registry: new Registry(),
+    });
+    cleanups.push(() => runner.stop(2000));
+    runner.start();
+    log.appendN(100);
+    await until(() => reader.committed === 100);
+    proxy.blackhole(true);
+    log.appendN(100);
+    await until(() => runner.status().retried > 0);
+    expect(reader.committed).toBe(100);
+    proxy.blackhole(false);
+    await until(() => reader.committed === 200);
+    const nc = await client(peer);
+    const seqs = (await streamDocs(nc)).flatMap((d) => d.events.map((e) => e.seq));
+    expect(new Set(seqs)).toEqual(new Set(Array.from({ length: 200 }, (_, i) => i + 1)));
   });
 
   it('loses nothing when the server stops mid-way and comes back', async () => {
