@@ -114,7 +114,7 @@ interface Meta {
 /** Seqs handed out ahead of the persisted lease (see the header comment). */
 const LEASE_STEP = 1_000_000;
 /** Decoded recent chunks kept for readers at the head of the log. */
-const RECENT_BYTES = 8 * 1024 * 1024;
+const RECENT_BYTES = 4 * 1024 * 1024;
 /** Decoded older chunks kept for readers working through a backlog. */
 const DISK_CACHE_CHUNKS = 8;
 /** Index entries of the oldest chunks held in memory per lane (refilled from disk). */
