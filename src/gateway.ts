@@ -204,7 +204,7 @@ export class Gateway {
       this.logger.warn('buffer settings changed: they take effect at the next restart');
     }
     this.config = next;
-    this.logger.level = next.gateway.logLevel;
+    if (next.gateway.logLevel !== prev.gateway.logLevel) this.logger.level = next.gateway.logLevel;
     const errors: string[] = [];
     const attempt = async (what: string, fn: () => Promise<void>) => {
       try {
