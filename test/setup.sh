@@ -15,12 +15,14 @@ command -v socat >/dev/null || need+=(socat)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v rabbitmq-server >/dev/null || need+=(rabbitmq-server)
 # Ops tests (test/ops): the dashboard in Chromium, the units (systemd-analyze), the scripts
-# (shellcheck), and `npm run test:deploy`'s Debian chroot install and boot (debootstrap, curl, nspawn).
+# (shellcheck), and `npm run test:deploy`'s Debian chroot install and boot (debootstrap, curl,
+# nspawn) and the arm64 run of the bundle (qemu-user, called directly: no binfmt registration).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

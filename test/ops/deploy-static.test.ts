@@ -73,6 +73,7 @@ describe.skipIf(!has('shellcheck'))('shell scripts', () => {
       'test/ops/chroot-install.sh',
       'test/ops/nspawn-systemd.sh',
       'test/ops/bookworm-refusal.sh',
+      'test/ops/arm64-qemu.sh',
     ];
     for (const s of scripts) expect(existsSync(join(ROOT, s)), s).toBe(true);
     const r = spawnSync('shellcheck', ['--severity=style', ...scripts], { cwd: ROOT, encoding: 'utf8' });

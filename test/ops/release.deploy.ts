@@ -8,7 +8,9 @@
  *    idempotence, --uninstall;
  * 4. the same install booted under a real systemd (systemd-nspawn, test/ops/nspawn-systemd.sh):
  *    Type=notify readiness, watchdog heartbeats, a frozen event loop killed and restarted;
- * 5. install.sh on Debian 12, whose Node.js is 18: one sentence, nothing changed.
+ * 5. install.sh on Debian 12, whose Node.js is 18: one sentence, nothing changed;
+ * 6. the bundle on arm64 under qemu-user (test/ops/arm64-qemu.sh): Debian's arm64 node loads the
+ *    arm64 prebuilds and runs the gateway.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -173,6 +175,25 @@ describe('install.sh on Debian 12 (Node.js 18)', () => {
       return;
     }
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('== PASS');
+  });
+});
+
+describe('the bundle on arm64 (qemu-user)', () => {
+  it('loads the arm64 prebuilds and runs the gateway: /healthz, a QoS 1 reading, a clean stop', async () => {
+    expect(built).toBe(true);
+    const [mqttPort, httpPort] = [await freePort(), await freePort()];
+    const r = spawnSync(join(ROOT, 'test/ops/arm64-qemu.sh'), [BUNDLE, String(mqttPort), String(httpPort)], {
+      encoding: 'utf8',
+      timeout: 840_000,
+    });
+    if (r.status === 77) {
+      console.warn(`arm64 check skipped: ${r.stderr.trim()}`);
+      return;
+    }
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain('classic-level: arm64 addon loaded');
+    expect(r.stdout).toContain('@serialport/bindings-cpp: arm64 addon loaded');
     expect(r.stdout).toContain('== PASS');
   });
 });
