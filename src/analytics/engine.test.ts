@@ -59,18 +59,21 @@ describe('AnalyticsEngine', () => {
     // Dropout: nothing comes; the clock finds the gap once 3 intervals have passed.
     expect(e.tick(305_000 + 2900)).toEqual([]);
     const gap = e.tick(305_000 + 3100);
-    expect(gap).toHaveLength(1);
-    expect(gap[0]).toMatchObject({ kind: 'anomaly', topic: 'plant/tank1/temp/anomaly', source: 'analytics' });
-    expect(gap[0].payload).toMatchObject({ rule: 'tank', detector: 'gap', topic: 'plant/tank1/temp', value: 21.5 });
+    expect(gap).toHaveLength(2);
+    expect(gap[1]).toMatchObject({ kind: 'anomaly', topic: 'plant/tank1/temp/anomaly', source: 'analytics' });
+    expect(gap[1].payload).toMatchObject({ rule: 'tank', detector: 'gap', topic: 'plant/tank1/temp', value: 21.5 });
+    expect(gap[0].payload).toMatchObject({ detector: 'auto', reason: expect.stringMatching(/^no reading for 3\.1 s/) });
     expect(emitted).toEqual(gap);
     // One local action message: the spike; the flatline and the gap came within the action's minInterval.
     expect(published).toHaveLength(1);
     expect(published[0].topic).toBe('plant/alarm');
     expect(JSON.parse(published[0].payload)).toEqual({ cmd: 'on', why: 'value 60 is above anything seen before', at: 'plant/tank1/temp' });
     const st = e.status();
-    expect(st.total).toBe(3);
-    expect(st.byDetector).toEqual({ auto: 1, flatline: 1, gap: 1 });
-    expect(st.rules[0]).toMatchObject({ actionsPublished: 1, actionsSuppressed: 2 });
+    // auto saw the dropout too (silence beyond 3× the longest interval), and reported the stuck
+    // value not at all: it came within its rest period after the spike.
+    expect(st.total).toBe(4);
+    expect(st.byDetector).toEqual({ auto: 2, flatline: 1, gap: 1 });
+    expect(st.rules[0]).toMatchObject({ actionsPublished: 1, actionsSuppressed: 3 });
     e.close();
   });
 

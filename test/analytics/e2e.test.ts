@@ -67,7 +67,10 @@ describe('analytics end to end', () => {
     // Dropout: the sensor goes quiet; the engine's clock reports it within a tick of 3 × 300 ms.
     await waitFor(() => gw.gateway.analytics?.status().byDetector.gap, 5000, 'the gap anomaly');
     const st = gw.gateway.analytics!.status();
-    expect(st.byDetector).toEqual({ auto: 1, flatline: 1, gap: 1 });
+    // auto reports the spike and, from its own clock, the dropout (it may also have seen a pause in
+    // the burst of publishes as one: the burst's intervals are milliseconds).
+    expect(st.byDetector).toMatchObject({ flatline: 1, gap: 1 });
+    expect(st.byDetector.auto).toBeGreaterThanOrEqual(2);
     // The loop closed locally, with the cloud down.
     await waitFor(() => alarms.length > 0, 5000, 'the local alarm');
     expect(alarms).toEqual([{ topic: 'plant/alarm', payload: '{"on":true,"why":"auto"}' }]);
@@ -90,12 +93,16 @@ describe('analytics end to end', () => {
     }
     const readings = received.filter((e) => e.kind === 'reading');
     const anomalies = received.filter((e) => e.kind === 'anomaly');
-    expect(anomalies.map((a) => a.payload.detector)).toEqual(['auto', 'flatline', 'gap']);
     const seqOf = (n: number) => readings[n - 1].seq; // the n-th reading published
+    const by = (d: string) => anomalies.filter((a) => a.payload.detector === d);
     // Within one reading of the cause: each anomaly names the reading that caused it.
-    expect(anomalies[0].payload).toMatchObject({ sourceSeq: seqOf(301), value: 60, topic: 'plant/tank1/temp' });
-    expect(anomalies[1].payload).toMatchObject({ sourceSeq: seqOf(306), value: 21.5 });
-    expect(anomalies[2].payload).toMatchObject({ sourceSeq: seqOf(306) });
+    const spike = by('auto').filter((a) => a.payload.value === 60);
+    expect(spike).toHaveLength(1);
+    expect(spike[0].payload).toMatchObject({ sourceSeq: seqOf(301), topic: 'plant/tank1/temp' });
+    expect(by('flatline').map((a) => a.payload)).toEqual([expect.objectContaining({ sourceSeq: seqOf(306), value: 21.5 })]);
+    expect(by('gap').map((a) => a.payload)).toEqual([expect.objectContaining({ sourceSeq: seqOf(306) })]);
+    // Nothing else: auto's other reports are silences.
+    for (const a of by('auto')) if (a !== spike[0]) expect(a.payload.reason).toMatch(/^no reading for/);
     expect(anomalies.every((a) => a.topic === 'plant/tank1/temp/anomaly')).toBe(true);
     // Ahead of the backlog: the anomalies go in the first batch read once they exist; at most the
     // one batch already in flight while the link was down (retried as it was) goes before them.
@@ -103,6 +110,6 @@ describe('analytics end to end', () => {
     for (const a of anomalies) expect(batchOf(a)).toBeLessThanOrEqual(1);
     const before = received.indexOf(anomalies[0]);
     expect(before === 0 || batchOf(anomalies[0]) === 1).toBe(true);
-    expect(received.slice(before, before + 3)).toEqual(anomalies);
+    expect(received.slice(before, before + anomalies.length)).toEqual(anomalies);
   }, 60_000);
 });

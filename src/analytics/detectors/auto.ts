@@ -2,16 +2,18 @@
  * `auto`: the default detector, meant to work with no tuning on any numeric stream.
  *
  * It quantises the stream into `bins` equal bins spanning the range seen so far and flags what the
- * stream never did before:
+ * stream never did before (or not lately):
  * - a reading beyond the range seen (scored by how far beyond, relative to the range),
  * - a reading in a bin never visited (a level never held),
- * - a stay in one bin longer than any stay there before (stuck, flat, a pattern that stopped).
- * When the range grows, the bins are rescaled and the per-bin history is rebuilt from the recent
- * readings it keeps (a fixed ring), so what was learned survives the rescale; every `memory`
- * readings the range is re-read from that ring, so one old glitch does not blind it forever.
- * After an alarm it stays quiet for `rest` readings: one incident, one anomaly, not a storm.
- * Memory is fixed per key: the ring plus a few numbers per bin. No tuning: one parameter set,
- * chosen on the Numenta Anomaly Benchmark for the general case (see test/nab/).
+ * - a stay in one bin longer than twice any stay there before (a pattern that stopped),
+ * - the exact same value repeated more than twice as often as any repeat lately (a stuck sensor),
+ * - from the clock (`tick`), a silence over 3× the longest interval between readings lately.
+ * When the range grows, the bins are rescaled (with 2 % head room) and the per-bin history is
+ * rebuilt from the recent readings it keeps (a fixed ring), so what was learned survives the
+ * rescale; every `memory` readings the range is re-read from that ring, so one old glitch does not
+ * blind it forever. After an alarm it stays quiet for `rest` readings: one incident, one anomaly.
+ * Memory is fixed per key: the ring plus a few numbers per bin. One parameter set, chosen on the
+ * Numenta Anomaly Benchmark for the general case and flat around it (see test/nab/).
  */
 import { type Anomaly, StatefulDetector } from './detector.js';
 
@@ -35,6 +37,11 @@ export interface AutoOptions {
   runScore: number;
   /** Score of a reading in a bin never visited. */
   newBinScore: number;
+  /** A value repeated exactly this many times, and more than twice the longest repeat seen lately, is stuck. */
+  stuckMin: number;
+  stuckScore: number;
+  /** Silence longer than this multiple of the longest interval seen lately is a dropout (found by tick()). */
+  gapFactor: number;
   /** Every `memory` readings, the range is re-read from the ring when it shrank below this share. */
   forget: number;
   /** Head room of the bins beyond the range seen, as a share of it: a slowly growing range rescales rarely. */
@@ -52,6 +59,9 @@ export const AUTO_DEFAULTS: AutoOptions = {
   growthSpan: 0.1,
   runScore: 0.6,
   newBinScore: 1,
+  stuckMin: 5,
+  stuckScore: 0.6,
+  gapFactor: 3,
   forget: 0.5,
   margin: 0.02,
 };
@@ -67,6 +77,16 @@ interface AutoState {
   runBin: number;
   /** Longest stay in the current bin before the current stay began. */
   runRef: number;
+  /** Exact repeats: the current run of equal readings, and the longest runs of this and the previous period. */
+  eq: number;
+  eqValue: number;
+  eqMax: number;
+  eqMaxPrev: number;
+  /** Silence: the last reading's time, the longest intervals of this and the previous period. */
+  lastTs: number;
+  gapMax: number;
+  gapMaxPrev: number;
+  gapFired: number;
 }
 
 export class AutoDetector extends StatefulDetector<AutoState> {
@@ -80,7 +100,25 @@ export class AutoDetector extends StatefulDetector<AutoState> {
   constructor(options: Partial<AutoOptions> = {}) {
     const o = { ...AUTO_DEFAULTS };
     for (const k of Object.keys(o) as (keyof AutoOptions)[]) if (options[k] !== undefined) o[k] = options[k];
-    super({ n: 0, lo: Infinity, hi: -Infinity, base: 0, width: 0, sinceAlarm: 1e9, run: 0, runBin: -99, runRef: 0 });
+    super({
+      n: 0,
+      lo: Infinity,
+      hi: -Infinity,
+      base: 0,
+      width: 0,
+      sinceAlarm: 1e9,
+      run: 0,
+      runBin: -99,
+      runRef: 0,
+      eq: 0,
+      eqValue: 0,
+      eqMax: 0,
+      eqMaxPrev: 0,
+      lastTs: 0,
+      gapMax: 0,
+      gapMaxPrev: 0,
+      gapFired: 0,
+    });
     this.o = o;
     this.ring = new Float64Array(o.memory);
     this.counts = new Float64Array(o.bins + 2);
@@ -165,10 +203,47 @@ export class AutoDetector extends StatefulDetector<AutoState> {
     }
   }
 
-  process(x: number, _ts: number): Anomaly | null {
+  /** The silence after which the stream counts as dropped out (0 before it is known). */
+  private gapLimit(): number {
+    const s = this.state;
+    return s.n > this.o.warmup ? this.o.gapFactor * Math.max(s.gapMax, s.gapMaxPrev) : 0;
+  }
+
+  tick(now: number): Anomaly | null {
+    const s = this.state;
+    const limit = this.gapLimit();
+    if (s.gapFired || !(limit > 0) || now - s.lastTs <= limit) return null;
+    s.gapFired = 1;
+    const silent = now - s.lastTs;
+    this.lastScore = Math.min(1, 0.5 + (0.5 * (silent - limit)) / limit);
+    return {
+      score: this.lastScore,
+      reason: `no reading for ${(silent / 1000).toFixed(1)} s, over ${this.o.gapFactor}× the longest interval seen lately`,
+      window: { silentSeconds: silent / 1000, limitSeconds: limit / 1000 },
+    };
+  }
+
+  process(x: number, ts: number): Anomaly | null {
     const s = this.state;
     const o = this.o;
     s.n++;
+    if (s.n > 1 && ts - s.lastTs > s.gapMax) s.gapMax = ts - s.lastTs;
+    s.lastTs = ts;
+    s.gapFired = 0;
+    if (s.n > 1 && x === s.eqValue) s.eq++;
+    else {
+      if (s.eq > s.eqMax) s.eqMax = s.eq;
+      s.eq = 1;
+      s.eqValue = x;
+    }
+    const stuck = s.eq === Math.max(o.stuckMin, 2 * Math.max(s.eqMax, s.eqMaxPrev) + 1);
+    if (s.n % this.ring.length === 0) {
+      // Periods of `memory` readings: "lately" is this period and the previous one.
+      s.eqMaxPrev = s.eqMax;
+      s.eqMax = 0;
+      s.gapMaxPrev = s.gapMax;
+      s.gapMax = 0;
+    }
     const range = s.hi - s.lo;
     const excess = x < s.lo ? s.lo - x : x > s.hi ? x - s.hi : 0;
     const grew = x < s.lo || x > s.hi;
@@ -195,6 +270,10 @@ export class AutoDetector extends StatefulDetector<AutoState> {
       if (longer >= o.runFactor && o.runScore > raw) {
         raw = o.runScore;
         reason = `value held at ${x} for ${s.run} readings, longer than ever before`;
+      }
+      if (stuck && o.stuckScore > raw) {
+        raw = o.stuckScore;
+        reason = `value stuck at exactly ${x} for ${s.eq} readings`;
       }
     }
     s.sinceAlarm++;

@@ -132,14 +132,17 @@ describe('statistical detectors', () => {
 });
 
 describe('auto', () => {
-  it('needs no options: flags a spike on the reading itself, and a stuck value, but not a steady wave', () => {
+  it('needs no options: flags a spike on the reading itself, a stuck value, a dropout, not a steady wave', () => {
     const v = wave(600);
     v[400] = 40;
     for (let i = 500; i < 600; i++) v[i] = v[499];
-    const hits = run(createDetector('auto'), v);
-    expect(hits[0]).toBe(400);
-    expect(hits.some((i) => i > 500)).toBe(true);
-    expect(hits.filter((i) => i < 400)).toEqual([]);
+    const d = createDetector('auto');
+    // The stuck run starts at reading 499; the 5th equal reading (503) is more than twice any repeat before.
+    expect(run(d, v)).toEqual([400, 503]);
+    // Dropout, from the clock: readings came every second; silence beyond 3 s is reported once.
+    expect(d.tick?.(599_000 + 2900)).toBeNull();
+    expect(d.tick?.(599_000 + 3100)?.reason).toMatch(/no reading for 3\.1 s/);
+    expect(d.tick?.(599_000 + 9000)).toBeNull();
   });
 
   it('stays quiet for the rest period after an alarm', () => {
