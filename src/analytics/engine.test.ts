@@ -1,6 +1,9 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { EventInput } from '../event.js';
+import { tempDir } from '../../test/helpers/peers.js';
 import { silentLogger } from '../log.js';
 import { AnalyticsEngine, type ObservedEvent } from './engine.js';
 import { analyticsSchema } from './schema.js';
@@ -199,5 +202,33 @@ describe('AnalyticsEngine', () => {
     expect(out.map((e) => e.topic)).toEqual(['x/a']);
     expect(next.status()).toMatchObject({ total: 2, byDetector: { threshold: 1, flatline: 1 } });
     expect(next.status().rules.map((r) => r.keys)).toEqual([1, 1]);
+  });
+
+  it('keeps detector state across a restart in its state file, only for unchanged rules', () => {
+    const dir = tempDir('sluice-analytics-state-');
+    try {
+      const stateFile = join(dir.path, 'analytics-state.json');
+      const ctx = { logger: silentLogger, registry: new Registry(), publishLocal: () => {}, tickMs: 0, stateFile };
+      const rules = (count: number) =>
+        analyticsSchema.parse([
+          { name: 'kept', match: 'a', detector: { type: 'flatline', count: 3 } },
+          { name: 'edited', match: 'b', detector: { type: 'flatline', count } },
+        ]);
+      const first = new AnalyticsEngine(rules(3), ctx);
+      first.observe([reading('a', 5, 1), reading('a', 5, 2), reading('b', 7, 3), reading('b', 7, 4)]);
+      first.close();
+      expect(existsSync(stateFile)).toBe(true);
+      const second = new AnalyticsEngine(rules(4), ctx);
+      // "kept" resumes its run of two: the third 5 completes it. "edited" changed: it starts over.
+      const out = second.observe([reading('a', 5, 5), reading('b', 7, 6)]);
+      expect(out.map((e) => (e.payload as { rule: string }).rule)).toEqual(['kept']);
+      second.close();
+      writeFileSync(stateFile, '{"version":1,"rules":{"kept":{"config":');
+      const third = new AnalyticsEngine(rules(4), ctx); // damaged: starts fresh, no throw
+      expect(third.observe([reading('a', 5, 7)])).toEqual([]);
+      third.close();
+    } finally {
+      dir.cleanup();
+    }
   });
 });

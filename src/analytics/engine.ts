@@ -14,6 +14,7 @@
  *   to `ctx.emit` when given, else they are queued (bounded) and returned by the next `observe()`.
  * - Local actions are rate-limited per action; `publishLocal` failures never reach intake.
  */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { EventInput, EventKind } from '../event.js';
@@ -45,6 +46,11 @@ export interface AnalyticsContext {
   tickMs?: number;
   /** Wall clock (tests). */
   now?: () => number;
+  /**
+   * Where detector state is kept across restarts (e.g. `<dataDir>/analytics-state.json`): loaded at
+   * construction, written by close(). Window contents are not kept (a window open at a stop is lost).
+   */
+  stateFile?: string;
 }
 
 export interface AnalyticsStatus {
@@ -69,6 +75,8 @@ export interface AnalyticsStatus {
 
 const RECENT = 20;
 const MATCH_CACHE = 10_000;
+/** Keys per rule kept across a restart (the most recently seen): bounds the state file (auto ≈ 40 KB of JSON per key). */
+const STATE_KEYS = 256;
 const MAX_PENDING = 10_000;
 /** At most one log line per rule and kind of problem per this interval. */
 const LOG_EVERY_MS = 60_000;
@@ -120,6 +128,7 @@ export class AnalyticsEngine {
   private readonly now: () => number;
   /** Scratch list for window results (no allocation per reading). */
   private readonly results: WindowResult[] = [];
+  private closed = false;
 
   constructor(
     rules: AnalyticsConfig,
@@ -165,6 +174,7 @@ export class AnalyticsEngine {
       'Local action messages published or suppressed by the rate limit.',
       ['rule', 'result'],
     );
+    if (ctx.stateFile) this.loadState(ctx.stateFile);
     const tickMs = ctx.tickMs ?? 1000;
     if (tickMs > 0 && this.rules.length > 0) {
       this.timer = setInterval(() => this.tick(), tickMs);
@@ -258,8 +268,7 @@ export class AnalyticsEngine {
    * new warm-up); totals, counters and the recent list carry on. Call before the first observe().
    */
   adopt(previous: AnalyticsEngine): void {
-    const stateful = (r: AnalyticsRule) =>
-      JSON.stringify([r.match, r.field, r.detector, r.windows, r.lateness, r.maxKeys]);
+    const stateful = statefulConfig;
     for (const r of this.rules) {
       const old = previous.rules.find((o) => o.rule.name === r.rule.name);
       if (!old) continue;
@@ -304,6 +313,65 @@ export class AnalyticsEngine {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.ctx.stateFile && !this.closed) this.saveState(this.ctx.stateFile);
+    this.closed = true;
+  }
+
+  /**
+   * Writes the detectors' state (atomically: temp file, then rename), the most recently seen
+   * STATE_KEYS keys of each rule. Never throws: a failure is logged and the next start warms up.
+   */
+  private saveState(file: string): void {
+    try {
+      const rules: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[] }> = {};
+      for (const r of this.rules) {
+        const keys = [...r.keys.values()].sort((a, b) => b.lastUse - a.lastUse).slice(0, STATE_KEYS);
+        rules[r.rule.name] = {
+          config: statefulConfig(r.rule),
+          keys: keys.map((k) => ({ topic: k.topic, detectors: k.detectors.map((d) => d.snapshot()) })),
+        };
+      }
+      const tmp = `${file}.tmp`;
+      writeFileSync(tmp, JSON.stringify({ version: 1, savedAt: this.now(), rules }));
+      renameSync(tmp, file);
+    } catch (err) {
+      this.ctx.logger.warn({ err: (err as Error).message, file }, 'analytics state not saved; detectors will warm up again after a restart');
+    }
+  }
+
+  /** Restores the keys of rules whose matching, field, detectors and windows are unchanged. */
+  private loadState(file: string): void {
+    let saved: { version?: number; rules?: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[] }> };
+    try {
+      saved = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.ctx.logger.warn({ err: (err as Error).message, file }, 'analytics state unreadable; detectors start fresh');
+      }
+      return;
+    }
+    if (saved.version !== 1 || !saved.rules) return;
+    let restored = 0;
+    let refused = 0;
+    for (const r of this.rules) {
+      const entry = saved.rules[r.rule.name];
+      if (!entry || entry.config !== statefulConfig(r.rule) || !Array.isArray(entry.keys)) continue;
+      for (const k of entry.keys.slice(0, r.rule.maxKeys).reverse()) {
+        if (typeof k?.topic !== 'string' || !Array.isArray(k.detectors)) continue;
+        const key = this.key(r, k.topic, this.now(), []);
+        k.detectors.forEach((snap, i) => {
+          if (i >= key.detectors.length) return;
+          try {
+            key.detectors[i].restore(snap);
+          } catch {
+            refused++;
+            key.detectors[i] = createDetector(r.specs[i]);
+          }
+        });
+        restored++;
+      }
+    }
+    this.ctx.logger.info({ keys: restored, refused, file }, 'analytics state restored');
   }
 
   private deliver(events: EventInput[]): void {
@@ -483,6 +551,11 @@ export class AnalyticsEngine {
     r.loggedAt[kind] = now;
     this.ctx.logger.warn(fields, msg);
   }
+}
+
+/** The part of a rule its state depends on: state is carried over only while this is unchanged. */
+function statefulConfig(r: AnalyticsRule): string {
+  return JSON.stringify([r.match, r.field, r.detector, r.windows, r.lateness, r.maxKeys]);
 }
 
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
