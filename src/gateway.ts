@@ -354,6 +354,8 @@ export class Gateway {
       },
       // Events the engine's clock finds (a sensor gone silent, a window closed by silence).
       emit: (events) => this.appendDerived(events),
+      // Detector state survives a clean restart (no new warm-up).
+      stateFile: `${config.gateway.dataDir}/analytics-state.json`,
     });
   }
 
