@@ -34,9 +34,10 @@ die() {
 }
 usage() {
   sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  exit "${1:-2}"
 }
 
+args="$*"
 bundle='' config='' start=1 volatile=0 uninstall=0 purge=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,12 +47,12 @@ while [ $# -gt 0 ]; do
   --volatile-logs) volatile=1; shift ;;
   --uninstall) uninstall=1; shift ;;
   --purge) purge=1; shift ;;
-  -h | --help) usage ;;
+  -h | --help) usage 0 ;;
   *) echo "sluice-install: unknown option $1" >&2; usage ;;
   esac
 done
 
-[ "$(id -u)" = 0 ] || die "run me as root (sudo $0 $*)"
+[ "$(id -u)" = 0 ] || die "run me as root (sudo $0 $args)"
 [ -f /etc/debian_version ] || die "this installer is for Debian and Raspberry Pi OS; /etc/debian_version is missing"
 
 systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
