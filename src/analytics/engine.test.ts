@@ -218,10 +218,22 @@ describe('AnalyticsEngine', () => {
       first.observe([reading('a', 5, 1), reading('a', 5, 2), reading('b', 7, 3), reading('b', 7, 4)]);
       first.close();
       expect(existsSync(stateFile)).toBe(true);
-      const second = new AnalyticsEngine(rules(4), ctx);
+      let second = new AnalyticsEngine(rules(4), ctx);
       // "kept" resumes its run of two: the third 5 completes it. "edited" changed: it starts over.
       const out = second.observe([reading('a', 5, 5), reading('b', 7, 6)]);
       expect(out.map((e) => (e.payload as { rule: string }).rule)).toEqual(['kept']);
+      second.close();
+      // The gateway's own downtime is no sensor silence: a restored gap detector does not report it.
+      const gapRules = analyticsSchema.parse([{ name: 'g', match: 'g', detector: { type: 'gap', interval: '1s' } }]);
+      const before = new AnalyticsEngine(gapRules, ctx);
+      before.observe([reading('g', 1, 1000), reading('g', 1, 2000)]);
+      before.close();
+      const after = new AnalyticsEngine(gapRules, ctx);
+      expect(after.tick(600_000)).toEqual([]);
+      expect(after.observe([reading('g', 1, 600_000)])).toEqual([]);
+      expect(after.tick(610_000).map((e) => (e.payload as { detector: string }).detector)).toEqual(['gap']);
+      after.close();
+      second = new AnalyticsEngine(rules(4), ctx);
       second.close();
       writeFileSync(stateFile, '{"version":1,"rules":{"kept":{"config":');
       const third = new AnalyticsEngine(rules(4), ctx); // damaged: starts fresh, no throw

@@ -363,6 +363,7 @@ export class AnalyticsEngine {
           if (i >= key.detectors.length) return;
           try {
             key.detectors[i].restore(snap);
+            key.detectors[i].resume?.();
           } catch {
             refused++;
             key.detectors[i] = createDetector(r.specs[i]);

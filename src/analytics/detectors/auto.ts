@@ -87,6 +87,8 @@ interface AutoState {
   gapMax: number;
   gapMaxPrev: number;
   gapFired: number;
+  /** Set by resume(): the next interval spans a restart and is not measured. */
+  paused: number;
 }
 
 export class AutoDetector extends StatefulDetector<AutoState> {
@@ -118,6 +120,7 @@ export class AutoDetector extends StatefulDetector<AutoState> {
       gapMax: 0,
       gapMaxPrev: 0,
       gapFired: 0,
+      paused: 0,
     });
     this.o = o;
     this.ring = new Float64Array(o.memory);
@@ -212,7 +215,7 @@ export class AutoDetector extends StatefulDetector<AutoState> {
   tick(now: number): Anomaly | null {
     const s = this.state;
     const limit = this.gapLimit();
-    if (s.gapFired || !(limit > 0) || now - s.lastTs <= limit) return null;
+    if (s.gapFired || s.paused || !(limit > 0) || now - s.lastTs <= limit) return null;
     s.gapFired = 1;
     const silent = now - s.lastTs;
     this.lastScore = Math.min(1, 0.5 + (0.5 * (silent - limit)) / limit);
@@ -223,11 +226,16 @@ export class AutoDetector extends StatefulDetector<AutoState> {
     };
   }
 
+  resume(): void {
+    this.state.paused = 1;
+  }
+
   process(x: number, ts: number): Anomaly | null {
     const s = this.state;
     const o = this.o;
     s.n++;
-    if (s.n > 1 && ts - s.lastTs > s.gapMax) s.gapMax = ts - s.lastTs;
+    if (s.n > 1 && !s.paused && ts - s.lastTs > s.gapMax) s.gapMax = ts - s.lastTs;
+    s.paused = 0;
     s.lastTs = ts;
     s.gapFired = 0;
     if (s.n > 1 && x === s.eqValue) s.eq++;

@@ -27,6 +27,11 @@ export interface Detector {
   readonly lastScore: number;
   process(value: number, ts: number): Anomaly | null;
   tick?(now: number): Anomaly | null;
+  /**
+   * After a restore across a restart: the time since the last reading is the gateway's own
+   * downtime, not the sensor's silence; detectors that measure intervals forget the last one.
+   */
+  resume?(): void;
   snapshot(): unknown;
   restore(state: unknown): void;
 }

@@ -145,6 +145,18 @@ describe('auto', () => {
     expect(d.tick?.(599_000 + 9000)).toBeNull();
   });
 
+  it('after resume() (a restart), does not take the downtime for a dropout', () => {
+    const d = createDetector('auto');
+    run(d, wave(300));
+    const e = createDetector('auto');
+    e.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    e.resume?.();
+    expect(e.tick?.(3_600_000)).toBeNull();
+    e.process(20, 3_600_000);
+    // The interval across the restart was not learned: a 4 s silence still counts.
+    expect(e.tick?.(3_604_000)).not.toBeNull();
+  });
+
   it('stays quiet for the rest period after an alarm', () => {
     const v = wave(400);
     v[300] = 40;

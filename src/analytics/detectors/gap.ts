@@ -51,6 +51,10 @@ export class GapDetector extends StatefulDetector<GapState> {
     return anomaly;
   }
 
+  resume(): void {
+    this.state.seen = 0;
+  }
+
   tick(now: number): Anomaly | null {
     const s = this.state;
     const expected = this.expected();
