@@ -1,8 +1,9 @@
 /**
  * HTTP basic auth for the dashboard and the API (config `http.auth`), meant for a listener that is
  * not on loopback. Guarantees:
- * - every route except `GET /healthz` (for supervisors and load balancers) needs the credentials,
- *   unless the client connects from a loopback address (the local `sluice status`, an SSH tunnel);
+ * - every route needs the credentials except `/healthz` (supervisors, load balancers) and
+ *   `POST /api/events` (HTTP ingest, which checks its own per-device bearer tokens), unless the
+ *   client connects from a loopback address (the local `sluice status`, an SSH tunnel);
  * - the password is checked against the scrypt hash made by `sluice passwd`, on the libuv pool;
  *   a verified `Authorization` header is remembered (as a SHA-256 digest, at most 64 of them) so
  *   scrypt runs once per browser session, not once per request;
