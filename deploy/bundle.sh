@@ -100,8 +100,9 @@ chmod 0755 "$stage/bin/sluice"
 for f in sluice.service sluice-firstboot.service journald-sluice.conf install.sh firstboot.sh gateway-id.mjs \
   sluice.example.yaml README.md; do
   [ -f "deploy/$f" ] || { echo "bundle: deploy/$f is missing" >&2; exit 1; }
-  cp "deploy/$f" "$stage/deploy/"
 done
+# Everything in deploy/ (docs such as SECURITY.md included) but this build script.
+find deploy -maxdepth 1 -type f ! -name bundle.sh -exec cp {} "$stage/deploy/" \;
 chmod 0755 "$stage/deploy/install.sh" "$stage/deploy/firstboot.sh"
 [ -f LICENSE ] && cp LICENSE "$stage/"
 [ -f README.md ] && cp README.md "$stage/"
