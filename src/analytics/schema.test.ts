@@ -36,6 +36,11 @@ describe('analytics rules schema', () => {
       expect.stringMatching(/^1\.detector\.window: rule "bad": /),
     ]);
     expect(problems([{ name: 'x', match: '#', colour: 'red' }])).toEqual([expect.stringMatching(/rule "x": .*colour/)]);
+    // In a list, each bad detector is named by its index.
+    expect(problems([{ name: 'l', match: '#', detector: ['auto', { type: 'zscore', window: 1 }, 'bogus'] }])).toEqual([
+      expect.stringMatching(/^0\.detector\.1\.window: rule "l": /),
+      '0.detector.2: rule "l": is not a detector: use one of auto, threshold, rate-of-change, flatline, gap, zscore, ewma, spike-and-dip, change-point, or {type: NAME, ...options}',
+    ]);
     expect(problems([{ match: '#' }])).toEqual([expect.stringMatching(/^0\.name: rule #1: /)]);
   });
 

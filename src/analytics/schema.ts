@@ -88,7 +88,21 @@ export const DETECTOR_TYPES = [
 ] as const;
 
 /** A detector by name (its defaults) or with options. */
-const detectorRef = z.union([z.enum(DETECTOR_TYPES), detectorSpecSchema]);
+const NOT_A_DETECTOR = `is not a detector: use one of ${DETECTOR_TYPES.join(', ')}, or {type: NAME, ...options}`;
+const detectorRef = z.union([z.enum(DETECTOR_TYPES), detectorSpecSchema], { error: NOT_A_DETECTOR });
+const detectorList = z.array(detectorRef).min(1).max(16);
+
+/**
+ * One detector or a list. Parsed by shape (not as a union of the two) so that a problem in a list
+ * is reported at its index (`detector.2`), not as "no alternative matched".
+ */
+const detectorField = z.unknown().optional().transform((v, ctx): z.output<typeof detectorRef> | z.output<typeof detectorList> => {
+  if (v === undefined) return 'auto';
+  const r = Array.isArray(v) ? detectorList.safeParse(v) : detectorRef.safeParse(v);
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  return z.NEVER;
+});
 
 export const AGGREGATES = /^(count|sum|min|max|mean|stddev|rate|last|p(\d{1,2}(\.\d{1,3})?))$/;
 
@@ -137,7 +151,7 @@ export const analyticsRuleSchema = z
     /** Path into the payload (`value`, `a.b.c`, `readings.0`); without one, a numeric payload or its `value`. */
     field: z.string().min(1).optional(),
     /** One detector or several, each by name or `{type, ...options}`. */
-    detector: z.union([detectorRef, z.array(detectorRef).min(1).max(16)]).default('auto'),
+    detector: detectorField,
     /** Topic of the anomaly events; `{topic}` is the source topic, `{rule}` the rule's name. */
     anomalyTopic: z.string().min(1).default('{topic}/anomaly'),
     /** Keys (distinct topics) tracked at most; the least recently seen one is forgotten beyond. */
