@@ -253,6 +253,21 @@ export class Reader implements LogReader {
     if (this.live) this.live.pos = Math.max(this.live.start - 1, this.acks[0].floor);
   }
 
+  /** A copy of the cursor state, to put back when the write that was to carry a change failed. */
+  snapshot(): () => void {
+    const acks = this.acks.map((a) => new AckSet(a.floor, a.ranges.map((r) => [r[0], r[1]] as [number, number])));
+    const { skipped } = this;
+    const pos = [...this.pos] as [number, number];
+    const livePos = this.live?.pos;
+    return () => {
+      this.acks[0] = acks[0];
+      this.acks[1] = acks[1];
+      this.skipped = skipped;
+      this.pos = pos;
+      if (this.live && livePos !== undefined) this.live.pos = livePos;
+    };
+  }
+
   /** The log evicted (or quarantined) a chunk: unacknowledged events in it are skipped. */
   evicted(lane: Lane, firstSeq: number, lastSeq: number, count: number): void {
     const acks = this.acks[lane];

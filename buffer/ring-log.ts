@@ -645,8 +645,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
     const dropped = [...this.droppedReaders];
     this.droppedReaders.clear();
 
-    // Apply evictions to reader cursors before serialising them (undone on failure by not persisting:
-    // a failed write marks the log failed and in-memory readers stay ahead, which only skips more).
+    // Evictions move reader cursors, serialised into the same batch; if the write fails the events
+    // are still there, so the cursors are put back (else readers would skip events never evicted).
+    const restore = evict.length > 0 || quarantine.length > 0 ? [...this.readers.values()].map((r) => r.snapshot()) : [];
     for (const e of evict) for (const r of this.readers.values()) r.evicted(e.lane, e.firstSeq, e.lastSeq, e.count);
     for (const q of quarantine)
       for (const r of this.readers.values()) r.evicted(q.entry.lane, q.entry.firstSeq, q.entry.lastSeq, q.entry.count);
@@ -661,6 +662,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       const needsSync = count > 0 || evict.length > 0 || quarantine.length > 0;
       await this.db.batch(ops, { sync: needsSync });
     } catch (err) {
+      for (const undo of restore) undo();
       this.failWrite(err as Error, waiters, count);
       for (const name of readerNames) this.dirtyReaders.add(name);
       for (const name of dropped) this.droppedReaders.add(name);

@@ -43,7 +43,8 @@ async function consumer() {
       continue;
     }
     await reader.commit(batch.at(-1).seq);
-    out(`C ${batch.at(-1).seq}`);
+    // committedSeq is the normal lane's cursor: anomaly hand-outs (priority lane) move the other one
+    if (batch[0].kind !== 'anomaly') out(`C ${batch.at(-1).seq}`);
   }
 }
 
