@@ -67,7 +67,12 @@ export interface LogReader {
     maxBytes: number,
     filter?: (kind: EventKind, topic: string) => boolean,
   ): Promise<StoredEvent[]>;
-  /** Marks everything up to and including `seq` as delivered; persisted (not necessarily fsynced). */
+  /**
+   * Acknowledges the hand-out of `next` whose last event is `seq` (its whole span, events a filter
+   * passed over included); a `seq` inside a hand-out acknowledges that prefix of it; a `seq` that
+   * names no hand-out acknowledges everything up to it. Hand-outs may be acknowledged in any order
+   * (live-first readers do). Persisted with the log's next write (not necessarily fsynced).
+   */
   commit(seq: number): Promise<void>;
   /** Moves the read position back to just after the committed cursor (after a failed send). */
   rewind(): void;
