@@ -11,7 +11,9 @@
  * When the range grows, the bins are rescaled (with 2 % head room) and the per-bin history is
  * rebuilt from the recent readings it keeps (a fixed ring), so what was learned survives the
  * rescale; every `memory` readings the range is re-read from that ring, so one old glitch does not
- * blind it forever. After an alarm it stays quiet for `rest` readings: one incident, one anomaly.
+ * blind it forever. After an alarm it stays quiet for `rest` readings: one incident, one anomaly;
+ * a stream that keeps alarming as soon as a rest ends (a drift, a restless source) gets doubling
+ * rests, up to `memory` readings, back to `rest` once it calms down.
  * Memory is fixed per key: the ring plus a few numbers per bin. One parameter set, chosen on the
  * Numenta Anomaly Benchmark for the general case and flat around it (see test/nab/).
  */
@@ -66,6 +68,9 @@ export const AUTO_DEFAULTS: AutoOptions = {
   margin: 0.02,
 };
 
+/** An alarm within this multiple of the rest period after the last one doubles the next rest. */
+const BACKOFF_WINDOW = 1.5;
+
 interface AutoState {
   n: number;
   lo: number;
@@ -89,6 +94,8 @@ interface AutoState {
   gapFired: number;
   /** Set by resume(): the next interval spans a restart and is not measured. */
   paused: number;
+  /** The current rest period: doubles while alarms keep coming soon after the rest ends (backoff). */
+  restNow: number;
 }
 
 export class AutoDetector extends StatefulDetector<AutoState> {
@@ -121,6 +128,7 @@ export class AutoDetector extends StatefulDetector<AutoState> {
       gapMaxPrev: 0,
       gapFired: 0,
       paused: 0,
+      restNow: 0,
     });
     this.o = o;
     this.ring = new Float64Array(o.memory);
@@ -285,7 +293,13 @@ export class AutoDetector extends StatefulDetector<AutoState> {
       }
     }
     s.sinceAlarm++;
-    const score = s.sinceAlarm <= o.rest ? 0 : raw;
+    const rest = Math.max(o.rest, s.restNow);
+    const score = s.sinceAlarm <= rest ? 0 : raw;
+    if (score >= o.threshold) {
+      // Backoff: an alarm soon after the last rest ended means a stream that keeps doing new
+      // things (a drift, a noisy source): the next rest is longer, up to `memory` readings.
+      s.restNow = s.sinceAlarm <= rest * BACKOFF_WINDOW ? Math.min(rest * 2, this.ring.length) : o.rest;
+    }
     if (raw >= o.threshold) s.sinceAlarm = 0;
     this.lastScore = score;
     if (score < o.threshold) return null;

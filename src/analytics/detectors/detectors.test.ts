@@ -157,6 +157,16 @@ describe('auto', () => {
     expect(e.tick?.(3_604_000)).not.toBeNull();
   });
 
+  it('backs off on a stream that keeps making new extremes (a noisy drift): no storm', () => {
+    const r = noise(21);
+    const drift = Array.from({ length: 20_000 }, (_, i) => i * 0.001 + 0.2 * r());
+    const hits = run(createDetector('auto'), drift);
+    // Fixed rests would allow one every 31 readings (645); it reports one per several hundred.
+    expect(hits.length).toBeLessThanOrEqual(60);
+    const spacing = hits.slice(1).map((h, i) => h - hits[i]);
+    expect(spacing.filter((d) => d > 100).length).toBeGreaterThan(spacing.length / 2);
+  });
+
   it('stays quiet for the rest period after an alarm', () => {
     const v = wave(400);
     v[300] = 40;
