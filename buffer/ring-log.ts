@@ -948,6 +948,16 @@ export class LevelRingLog implements RingLog, ReaderHost {
     try {
       const s = await statfs(this.opts.dir);
       free = s.bavail * s.bsize;
+      // With three budgets' worth free over the reserve the disk cannot limit the log: skip the
+      // walk over LevelDB's files (a large log has a thousand of them).
+      if (free - this.cfg.diskReserve >= 3 * Math.max(this.cfg.maxBytes, this.bytes())) {
+        this.diskFree = free;
+        this.writtenSinceStatfs = 0;
+        this.diskLimit = Number.POSITIVE_INFINITY;
+        this.diskCritical = false;
+        this.diskLow = false;
+        return;
+      }
       for (const f of await readdir(this.paths.db)) own += (await stat(join(this.paths.db, f)).catch(() => ({ size: 0 }))).size;
     } catch {
       return; // statfs unsupported: maxBytes alone
