@@ -256,6 +256,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     try {
       this.db = await this.openDb();
     } catch (err) {
+      if (err instanceof RingLogOpenError) throw err;
       const reason = notDamage(err as Error);
       if (reason) throw new RingLogOpenError(`cannot open the ring log in ${this.paths.db}: ${reason}`);
       if (ro) throw new RingLogOpenError(`cannot open the ring log in ${this.paths.db}: ${(err as Error).message}`);

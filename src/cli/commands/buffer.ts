@@ -103,7 +103,7 @@ function formatStats(
       : `${new Date(s.oldestTs).toISOString()} (${Math.round((Date.now() - s.oldestTs) / 1000)} s ago)`;
   const lines = [
     `events       ${s.events}`,
-    `bytes        ${s.bytes} of ${s.maxBytes === Number.MAX_SAFE_INTEGER ? 'the configured budget' : s.maxBytes}`,
+    `bytes        ${s.bytes}`,
     `seq          ${s.events ? `${s.firstSeq}..${s.lastSeq}` : `none held (last ${s.lastSeq})`}`,
     `oldest       ${age}`,
     `evicted      ${s.evicted}${Object.keys(s.evictedByReason).length ? ` ${JSON.stringify(s.evictedByReason)}` : ''}`,
