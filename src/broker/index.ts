@@ -74,6 +74,7 @@ export class LocalBroker {
   /** Sessions whose full queue was logged already (once per client, bounded). */
   private readonly queueFullLogged = new Set<string>();
   private closing = false;
+  private pending: PendingPublish[] = [];
 
   constructor(
     private readonly config: BrokerConfig,
@@ -437,35 +438,57 @@ export class LocalBroker {
     }
 
     const { payload: value, payloadJson } = payloadFromBody(payload);
-    const event: EventInput = { source: 'mqtt', topic, payload: value, payloadJson };
-    if (packet.qos === 0) {
-      // Nothing to acknowledge: let the message flow on and store it alongside.
-      done(null);
-      this.ctx.ingest([event]).catch((err) => {
-        this.ctx.countRejected(err instanceof BufferFullError ? 'buffer_full' : 'store_failed');
-      });
+    this.enqueue({ event: { source: 'mqtt', topic, payload: value, payloadJson }, qos: packet.qos, client, done });
+  }
+
+  /**
+   * Publishes that arrive in one turn of the event loop are appended together: one append (one
+   * promise, one group-commit entry) per turn instead of per message. Every publish, QoS 0 too,
+   * calls back only after its append, so a client that sends faster than the disk commits is
+   * slowed by TCP back-pressure instead of growing a queue in memory.
+   */
+  private enqueue(pending: PendingPublish): void {
+    this.pending.push(pending);
+    if (this.pending.length === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    this.ctx.ingest(batch.map((p) => p.event)).then(
+      () => {
+        for (const p of batch) p.done(null);
+      },
+      (err: Error) => {
+        for (const p of batch) this.notStored(p, err);
+      },
+    );
+  }
+
+  private notStored(p: PendingPublish, err: Error): void {
+    const full = err instanceof BufferFullError;
+    if (full && p.qos > 0 && p.client && !p.client.closed && !this.closing) {
+      // onFull: reject: hold the acknowledgement until the log has room again.
+      setTimeout(() => this.enqueue(p), RETRY_FULL_MS);
       return;
     }
-    const attempt = (): void => {
-      this.ctx.ingest([event]).then(
-        () => done(null),
-        (err: Error) => {
-          if (err instanceof BufferFullError && client && !client.closed && !this.closing) {
-            // Back-pressure: hold the acknowledgement until the log has room again.
-            setTimeout(attempt, RETRY_FULL_MS);
-            return;
-          }
-          this.ctx.countRejected(err instanceof BufferFullError ? 'buffer_full' : 'store_failed');
-          this.ctx.logger.error(
-            { err: err.message, topic },
-            'publish not stored; not acknowledged (the client will resend)',
-          );
-          done(err);
-        },
-      );
-    };
-    attempt();
+    this.ctx.countRejected(full ? 'buffer_full' : 'store_failed');
+    if (p.qos === 0) {
+      // Nothing to acknowledge and nothing the client could resend: counted, and passed on to local subscribers.
+      p.done(null);
+      return;
+    }
+    this.ctx.logger.error({ err: err.message, topic: p.event.topic }, 'publish not stored; not acknowledged (the client will resend)');
+    p.done(err);
   }
+}
+
+interface PendingPublish {
+  event: EventInput;
+  qos: 0 | 1 | 2;
+  client: ClientWithUser | null;
+  done: (err?: Error | null) => void;
 }
 
 interface PublishPacketLike {
