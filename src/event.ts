@@ -84,26 +84,21 @@ function jsonOrNull(v: unknown): string {
  */
 export function payloadFromBody(body: Buffer | string): { payload: unknown; payloadJson: string } {
   const text = typeof body === 'string' ? body : body.toString('utf8');
-  const first = text.charCodeAt(0);
-  // Only try JSON.parse where the first character can start a JSON value: most text bodies are
-  // rejected without the cost of a thrown exception.
-  if (
-    text.length > 0 &&
-    (first === 123 ||
-      first === 91 ||
-      first === 34 ||
-      first === 45 ||
-      (first >= 48 && first <= 57) ||
-      text === 'true' ||
-      text === 'false' ||
-      text === 'null')
-  ) {
+  const trimmed = text.trim();
+  const first = trimmed.charCodeAt(0);
+  if (first === 45 || (first >= 48 && first <= 57)) {
+    // JSON that starts with "-" or a digit can only be a number: a regex decides, so a reading
+    // like "21.5C" costs no thrown exception (the common case on the hot path).
+    if (JSON_NUMBER.test(trimmed)) return { payload: Number(trimmed), payloadJson: trimmed };
+  } else if (first === 123 || first === 91 || first === 34 || trimmed === 'true' || trimmed === 'false' || trimmed === 'null') {
     try {
-      const payload = JSON.parse(text);
-      return { payload, payloadJson: text.trim() };
+      return { payload: JSON.parse(trimmed), payloadJson: trimmed };
     } catch {
       // not JSON: kept as a string below
     }
   }
   return { payload: text, payloadJson: JSON.stringify(text) };
 }
+
+/** The JSON number grammar (RFC 8259). */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;

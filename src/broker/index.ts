@@ -46,6 +46,8 @@ interface CompiledUser {
 /** Topic room for a packet besides the payload: the topic (≤ 64 KiB) and headers/properties. */
 const PACKET_OVERHEAD = 65_536 + 1024;
 const RETRY_FULL_MS = 250;
+/** QoS 0 publishes passed on before their append resolved, at most (each holds its payload in memory). */
+const MAX_UNSTORED_QOS0 = 5000;
 /** Offline persistent sessions: messages queued per client, and bytes over all (src/broker/session-limit.ts). */
 const MAX_QUEUED_PER_SESSION = 1000;
 const MAX_QUEUED_BYTES_PER_SESSION = 4 * 1024 * 1024;
@@ -75,6 +77,7 @@ export class LocalBroker {
   private readonly queueFullLogged = new Set<string>();
   private closing = false;
   private pending: PendingPublish[] = [];
+  private unstoredQos0 = 0;
 
   constructor(
     private readonly config: BrokerConfig,
@@ -438,7 +441,16 @@ export class LocalBroker {
     }
 
     const { payload: value, payloadJson } = payloadFromBody(payload);
-    this.enqueue({ event: { source: 'mqtt', topic, payload: value, payloadJson }, qos: packet.qos, client, done });
+    const event: EventInput = { source: 'mqtt', topic, payload: value, payloadJson };
+    if (packet.qos === 0 && this.unstoredQos0 < MAX_UNSTORED_QOS0) {
+      // Nothing to acknowledge: pass the message on now and store it alongside, as long as few
+      // QoS 0 messages wait for the disk; past that, they wait too (bounded memory).
+      this.unstoredQos0++;
+      done(null);
+      this.enqueue({ event, qos: 0, client, done: () => this.unstoredQos0-- });
+      return;
+    }
+    this.enqueue({ event, qos: packet.qos, client, done });
   }
 
   /**
