@@ -11,7 +11,11 @@
  *   less than `maxBytesTotal` bytes; else it is
  *   not queued for that client (it is still in the ring log and delivered to everyone else), and
  *   counted through `onDrop`;
- * - a queued message leaves the count when the client acknowledges it after reconnecting.
+ * - a queued message leaves the count when the client acknowledges it after reconnecting;
+ * - resuming a session while live messages flow does not disconnect the client: aedes resends a
+ *   snapshot of the queue, and a message in it that was delivered and acknowledged meanwhile made
+ *   `outgoingUpdate` throw "no such packet", which closed the client (in a loop, as it reconnects).
+ *   Such a message is now sent once more instead (a duplicate, which QoS 1 allows).
  * The wrapper changes no other behaviour of the persistence it wraps.
  */
 
@@ -25,6 +29,7 @@ export interface OutgoingPersistence {
   outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
   outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void>;
   outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<QueuedPacket | undefined>;
+  outgoingUpdate(client: { id: string }, packet: unknown): Promise<void>;
 }
 
 export interface SessionLimits {
@@ -66,6 +71,7 @@ export function limitSessionQueues(persistence: OutgoingPersistence, limits: Ses
   const enqueue = persistence.outgoingEnqueue.bind(persistence);
   const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
   const clear = persistence.outgoingClearMessageId.bind(persistence);
+  const update = persistence.outgoingUpdate.bind(persistence);
 
   // An online persistent client's copy is queued until it acknowledges it: always admitted (aedes
   // would fail the delivery otherwise), but counted. A client that does not read is dropped by the
@@ -90,6 +96,13 @@ export function limitSessionQueues(persistence: OutgoingPersistence, limits: Ses
       total = Math.max(0, total - bytes);
     }
     return removed;
+  };
+  persistence.outgoingUpdate = async (client, packet) => {
+    try {
+      await update(client, packet);
+    } catch (err) {
+      if ((err as Error).message !== 'no such packet') throw err;
+    }
   };
   return { queuedBytes: () => total };
 }
