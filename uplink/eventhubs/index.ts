@@ -394,6 +394,9 @@ function describeDisconnect(ctx: EventContext, host: string, port: number): stri
   const e = (ctx.error ?? ctx.connection?.error) as { code?: string; message?: string; condition?: string } | undefined;
   if (e?.condition === 'amqp:unauthorized-access' || /auth/i.test(e?.message ?? ''))
     return `the peer refused the credentials (${describeAmqpError(e)})`;
-  if (e?.code) return `cannot reach ${host}:${port} (${e.code})`;
+  // Refused or unroutable: never connected. A reset or broken pipe: connected, then lost.
+  if (e?.code && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT)$/.test(e.code))
+    return `cannot reach ${host}:${port} (${e.code})`;
+  if (e?.code) return `lost the connection to ${host}:${port} (${e.code})`;
   return `lost the connection to ${host}:${port}${e ? ` (${describeAmqpError(e)})` : ''}`;
 }
