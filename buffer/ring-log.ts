@@ -479,7 +479,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     }
     if (this.pendingBytes > MAX_PENDING_BYTES) {
       this.meta.refused += n;
-      return new Error('the ring log is behind on writing (disk too slow); try again');
+      return new BufferFullError('the ring log is behind on writing (disk too slow); try again', 'write_behind');
     }
     const first = this.meta.nextSeq;
     const now = this.now();

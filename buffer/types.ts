@@ -108,9 +108,17 @@ export interface RingLog {
   close(): Promise<void>;
 }
 
+/**
+ * The log cannot take the events now, but will: it is full (`onFull: reject`), the disk reserve is
+ * reached, or writing is behind (`reason: 'write_behind'`). Producers that can wait (a QoS 1
+ * publish) retry later instead of failing.
+ */
 export class BufferFullError extends Error {
   readonly code = 'BUFFER_FULL';
-  constructor(message = 'the ring log is full (buffer.onFull: reject); the event was not accepted') {
+  constructor(
+    message = 'the ring log is full (buffer.onFull: reject); the event was not accepted',
+    readonly reason: 'buffer_full' | 'write_behind' = 'buffer_full',
+  ) {
     super(message);
     this.name = 'BufferFullError';
   }

@@ -481,11 +481,11 @@ export class LocalBroker {
   private notStored(p: PendingPublish, err: Error): void {
     const full = err instanceof BufferFullError;
     if (full && p.qos > 0 && p.client && !p.client.closed && !this.closing) {
-      // onFull: reject: hold the acknowledgement until the log has room again.
+      // Full (onFull: reject) or behind on writing: hold the acknowledgement until there is room.
       setTimeout(() => this.enqueue(p), RETRY_FULL_MS);
       return;
     }
-    this.ctx.countRejected(full ? 'buffer_full' : 'store_failed');
+    this.ctx.countRejected(full ? err.reason : 'store_failed');
     if (p.qos === 0) {
       // Nothing to acknowledge and nothing the client could resend: counted, and passed on to local subscribers.
       p.done(null);
