@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isForeignWebOrigin } from '../../src/broker/index.js';
 import { verifyPassword } from '../../src/broker/password.js';
 import type { BrokerUser } from '../../src/broker/schema.js';
 import { topicMatches } from '../../src/broker/topics.js';
@@ -238,6 +239,11 @@ class TokenAuth {
     const header = req.headers.authorization;
     const challenge = { 'www-authenticate': 'Bearer realm="sluice"' };
     if (!header) {
+      // A browser page from another site could make the operator's browser post here (a simple
+      // text/plain POST needs no CORS preflight): anonymous posts carrying a foreign Origin are refused.
+      if (anonymous && isForeignWebOrigin(req)) {
+        throw new AuthRefused(403, 'anonymous posts from a web page on another site are refused', {}, 'auth_anonymous');
+      }
       if (anonymous) return this.anonymous;
       throw new AuthRefused(401, 'a bearer token is required (Authorization: Bearer <token>)', challenge, 'auth_anonymous');
     }

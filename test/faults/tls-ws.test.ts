@@ -233,11 +233,9 @@ describe('anonymous HTTP ingest and web origins', () => {
     gw?.cleanup();
   });
 
-  // KNOWN DEFECT (drivers/http, reported in issue 9's notes): a web page on another site can make
-  // the operator's browser POST readings to the loopback HTTP ingest (a "simple" text/plain request
-  // needs no CORS preflight), the HTTP twin of the WebSocket hijacking refused above. `it.fails`
-  // keeps the suite green while the defect stands; when it is fixed this turns red: drop `.fails`.
-  it.fails('refuses an anonymous cross-site POST /api/events (CSRF)', async () => {
+  // A web page on another site must not be able to make the operator's browser POST readings
+  // to the loopback HTTP ingest (a simple text/plain request needs no CORS preflight).
+  it('refuses an anonymous cross-site POST /api/events (CSRF)', async () => {
     const res = await fetch(`${gw.url}/api/events`, {
       method: 'POST',
       headers: { 'content-type': 'text/plain', origin: 'https://evil.example' },
