@@ -15,10 +15,8 @@ import {
   type PutRecordsCommandOutput,
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
-import { Agent as HttpsAgent } from 'node:https';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from 'pino';
-import { loadTls } from '../tls.js';
+import { awsClientOptions } from '../aws.js';
 import { type OutRecord, planRecords } from '../records.js';
 import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
 import type { KinesisUplinkConfig } from './schema.js';
@@ -44,25 +42,7 @@ export class KinesisSink implements Sink {
 
   async start(): Promise<void> {
     const c = this.config;
-    const tls = loadTls(c.tls, c.name);
-    this.client = new KinesisClient({
-      region: c.region,
-      endpoint: c.endpoint,
-      credentials:
-        c.accessKeyId && c.secretAccessKey
-          ? { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken }
-          : undefined,
-      maxAttempts: 1,
-      // HTTP/1.1 with explicit timeouts: the SDK's default HTTP/2 handler has neither a request
-      // timeout (a blackholed peer would hang the batch) nor support from kinesalite.
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: c.connectTimeout,
-        requestTimeout: c.requestTimeout,
-        throwOnRequestTimeout: true,
-        // A private CA or a client certificate (an on-premises endpoint), from the common `tls` option.
-        httpsAgent: tls ? new HttpsAgent({ keepAlive: true, ...tls }) : undefined,
-      }),
-    });
+    this.client = new KinesisClient(awsClientOptions(c));
     // A probe, not awaited: an unknown stream or bad credentials show on status before the first batch.
     void this.probe();
   }

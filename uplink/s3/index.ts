@@ -12,10 +12,8 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Agent as HttpsAgent } from 'node:https';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from 'pino';
-import { loadTls } from '../tls.js';
+import { awsClientOptions } from '../aws.js';
 import type { StoredEvent } from '../../src/event.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import type { S3UplinkConfig } from './schema.js';
@@ -39,27 +37,13 @@ export class S3Sink implements Sink {
 
   async start(): Promise<void> {
     const c = this.config;
-    const tls = loadTls(c.tls, c.name);
     this.client = new S3Client({
-      region: c.region,
-      endpoint: c.endpoint,
+      ...awsClientOptions(c),
       forcePathStyle: c.forcePathStyle,
-      credentials:
-        c.accessKeyId && c.secretAccessKey
-          ? { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken }
-          : undefined,
-      maxAttempts: 1,
       // Checksums only where S3 requires them: the newer default (CRC32 trailers) is not understood
       // by many S3-compatible stores on gateways' LANs.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: new NodeHttpHandler({
-        connectionTimeout: c.connectTimeout,
-        requestTimeout: c.requestTimeout,
-        throwOnRequestTimeout: true,
-        // A private CA or a client certificate (an on-premises endpoint), from the common `tls` option.
-        httpsAgent: tls ? new HttpsAgent({ keepAlive: true, ...tls }) : undefined,
-      }),
     });
     void this.probe();
   }
