@@ -129,8 +129,9 @@ describe('ring log: disk full', () => {
       if (!b.length) break;
       await up.commit(b.at(-1)!.seq);
     }
+    // Space comes back once LevelDB has compacted the deleted chunks away: slow on a loaded machine.
     let ok = false;
-    for (let i = 0; i < 100 && !ok; i++) {
+    for (let i = 0; i < 400 && !ok; i++) {
       try {
         await log.append([{ source: 't', topic: 'x', payload: 'after' }]);
         ok = true;
@@ -140,7 +141,7 @@ describe('ring log: disk full', () => {
     }
     expect(ok).toBe(true);
     await log.close();
-  });
+  }, 90_000);
 
   it('a disk filled by someone else: writes fail with a clear error, nothing acknowledged is lost, it recovers when space returns', async () => {
     const dir = mountTmpfs('other', 24);
