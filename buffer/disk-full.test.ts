@@ -76,14 +76,17 @@ async function fill(log: RingLog, totalMiB: number, dir: string, minFree: { v: n
   return { acked, refused, failed };
 }
 
+/** Every seq the log holds, read by a throwaway reader that is dropped after (it must not hold events back). */
 async function readSeqs(log: RingLog): Promise<Set<number>> {
-  const r = log.reader(`check-${Math.random()}`);
+  const name = `check-${Math.random()}`;
+  const r = log.reader(name);
   const seen = new Set<number>();
   for (;;) {
     const b = await r.next(5000, 1 << 30);
     if (!b.length) break;
     for (const e of b) seen.add(e.seq);
   }
+  await log.dropReader(name);
   return seen;
 }
 
@@ -100,13 +103,15 @@ describe('ring log: disk full', () => {
     expect(log.healthy).toBe(true);
     // nearly everything offered was accepted (evictions make room), and what is held is readable
     expect(failed).toBeLessThan(acked.length / 200 / 10);
+    // The once-a-second disk check may evict more while this reads: everything still held was read.
     const held = await readSeqs(log);
-    expect(held.size).toBe(s.events);
+    const end = log.stats();
+    expect(held.size).toBeGreaterThanOrEqual(end.events);
     const newest = acked.slice(-200);
     expect(newest.every((q) => held.has(q))).toBe(true);
     await log.close();
     const again = await openRingLog({ dir, gatewayId: 'gw-d', config: cfg({}) });
-    expect(again.stats().events).toBe(s.events);
+    expect(again.stats().events).toBe(end.events);
     expect((await again.append([{ source: 't', topic: 'x', payload: 1 }])).firstSeq).toBeGreaterThan(acked.at(-1)!);
     await again.close();
   });
@@ -129,7 +134,6 @@ describe('ring log: disk full', () => {
       if (!b.length) break;
       await up.commit(b.at(-1)!.seq);
     }
-    // Space comes back once LevelDB has compacted the deleted chunks away: slow on a loaded machine.
     let ok = false;
     for (let i = 0; i < 400 && !ok; i++) {
       try {
