@@ -52,6 +52,7 @@ import {
   type BufferStats,
   type LogReader,
   type ReaderOptions,
+  type ReaderStats,
   type RingLog,
 } from './types.js';
 
@@ -1130,7 +1131,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   // ---------------------------------------------------------------- inspection
 
   /** Stats of every known reader (persisted cursors included), for `sluice buffer stats`. */
-  readerStats() {
+  readerStats(): ReaderStats[] {
     return [...this.readers.values()].map((r) => r.stats());
   }
 

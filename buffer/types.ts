@@ -102,6 +102,8 @@ export interface RingLog {
   reader(name: string, options?: ReaderOptions): LogReader;
   /** Removes a reader's cursor (an uplink removed from the config). */
   dropReader(name: string): Promise<void>;
+  /** Every known reader, persisted cursors included. */
+  readerStats(): ReaderStats[];
   stats(): BufferStats;
   /** True while the log is open and writable. */
   readonly healthy: boolean;

@@ -104,6 +104,7 @@ export class Gateway {
       logger: this.logger.child({ component: 'buffer' }),
     });
     try {
+      await this.dropStaleCursors(config);
       await this.startHttp(config);
       await this.uplinks
         .reconcile(config.uplinks)
@@ -224,6 +225,7 @@ export class Gateway {
       });
     }
     await attempt('uplinks', () => this.uplinks.reconcile(next.uplinks));
+    await this.dropStaleCursors(next);
     if (!sameConfig(next.analytics, prev.analytics)) {
       const previous = this.analytics;
       previous?.close();
@@ -242,6 +244,20 @@ export class Gateway {
     }
     await attempt('drivers', () => this.drivers.reconcile(next.drivers));
     if (errors.length) throw new Error(errors.join('; '));
+  }
+
+  /**
+   * Forgets the cursors of uplinks that are no longer configured. A cursor nobody advances would
+   * hold every event back under `onFull: reject` (no loss means no release) and make the log look
+   * behind. Local consumers (`local:NAME`) keep theirs: they are removed through their own API.
+   */
+  private async dropStaleCursors(config: Config): Promise<void> {
+    const wanted = new Set(config.uplinks.map((u) => u.name));
+    for (const { name } of this.log.readerStats()) {
+      if (wanted.has(name) || name.startsWith('local:')) continue;
+      await this.log.dropReader(name);
+      this.logger.info({ uplink: name }, 'cursor of a removed uplink dropped');
+    }
   }
 
   /** Restarts one driver (fleet `driver.restart`). */
