@@ -14,19 +14,12 @@ import type { CommonUplinkConfig } from './common-schema.js';
 import { UplinkRunner } from './runner.js';
 import type { Sink } from './sink.js';
 import { MemoryLog } from './testing/memory-log.js';
+import { until } from '../test/helpers/until.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function spawnPeer(cmd: string, args: string[], port: number): Promise<ChildProcess> {
   const p = spawn(cmd, args, { stdio: 'ignore' });

@@ -9,6 +9,7 @@ import { tempDir } from '../test/helpers/peers.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { readerOptions, UplinkRunner } from './runner.js';
 import { allAccepted, type Batch, type SendResult, type Sink } from './sink.js';
+import { until } from '../test/helpers/until.js';
 
 class RecordingSink implements Sink {
   seqs: number[] = [];
@@ -22,14 +23,6 @@ class RecordingSink implements Sink {
     const r = await this.reply(b);
     for (const i of r.accepted) this.seqs.push(b.events[i].seq);
     return r;
-  }
-}
-
-async function until(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

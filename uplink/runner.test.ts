@@ -8,6 +8,7 @@ import { mqttUplinkSchema } from './mqtt/schema.js';
 import { UplinkRunner } from './runner.js';
 import { allAccepted, type Batch, type SendResult, type Sink } from './sink.js';
 import { MemoryLog } from './testing/memory-log.js';
+import { until } from '../test/helpers/until.js';
 
 /** A sink scripted by the test: the runner's peer here is the Sink contract itself, not a protocol. */
 class ScriptedSink implements Sink {
@@ -37,14 +38,6 @@ function config(extra: Record<string, unknown> = {}) {
     batch: { maxDelay: 0 },
     ...extra,
   });
-}
-
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const runners: UplinkRunner[] = [];

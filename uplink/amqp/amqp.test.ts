@@ -9,6 +9,7 @@ import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { AmqpSink } from './index.js';
 import { amqpUplinkSchema } from './schema.js';
+import { until } from '../../test/helpers/until.js';
 
 interface Doc {
   batchId: string;
@@ -24,14 +25,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /**
  * The cloud side: a private auto-delete exchange and an exclusive queue bound to `binding`, consumed

@@ -13,6 +13,7 @@ import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { HttpSink, retryAfter } from './index.js';
 import { httpUplinkSchema } from './schema.js';
+import { until } from '../../test/helpers/until.js';
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -54,14 +55,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** A local HTTPS ingest endpoint; `reply` decides each response from the received batch. */
 async function endpoint(

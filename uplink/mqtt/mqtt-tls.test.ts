@@ -12,6 +12,7 @@ import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
+import { until } from '../../test/helpers/until.js';
 
 const pki = tempDir('sluice-mqtt-pki-');
 const file = (name: string) => join(pki.path, name);
@@ -39,14 +40,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function setup(url: string, extra: Record<string, unknown> = {}) {
   const config = mqttUplinkSchema.parse({

@@ -8,6 +8,7 @@ import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
+import { until } from '../../test/helpers/until.js';
 
 interface Doc {
   gateway: string;
@@ -19,14 +20,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A cloud-side consumer with a persistent session, so batches queued during its own outage reach it. */
 async function subscribe(url: string, topic: string, gzip = false): Promise<{ docs: Doc[]; client: MqttClient }> {

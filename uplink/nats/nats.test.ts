@@ -9,19 +9,12 @@ import { batchIdOf } from '../sink.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { NatsSink } from './index.js';
 import { natsUplinkSchema } from './schema.js';
+import { until } from '../../test/helpers/until.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function config(peer: Peer, extra: Record<string, unknown> = {}) {
   return natsUplinkSchema.parse({
