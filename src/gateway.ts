@@ -155,8 +155,7 @@ export class Gateway {
     const result = await this.log.append(events);
     this.received += events.length;
     this.metrics.ingested.inc({ source: events[0]?.source ?? 'unknown' }, events.length);
-    const now = Date.now();
-    this.latest.observe(events.map((e) => ({ topic: e.topic, ts: e.ts ?? now, payload: e.payload, kind: e.kind })));
+    this.latest.observe(events);
     if (this.analytics) this.analyse(events, result.firstSeq);
     return result;
   }

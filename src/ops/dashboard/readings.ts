@@ -15,7 +15,8 @@ export interface Reading {
 /** The few fields of an event this needs (an ObservedEvent or a driver reading fits). */
 export interface ReadingLike {
   topic: string;
-  ts: number;
+  /** When the gateway accepted it; `observe`'s `now` where absent (an EventInput before the log stamps it). */
+  ts?: number;
   payload: unknown;
   kind?: string;
 }
@@ -39,13 +40,13 @@ export class LatestReadings {
 
   constructor(private readonly maxTopics = 200) {}
 
-  observe(events: Iterable<ReadingLike>): void {
+  observe(events: Iterable<ReadingLike>, now = Date.now()): void {
     for (const e of events) {
       if (e.kind !== undefined && e.kind !== 'reading') continue;
       const value = numericValue(e.payload);
       if (value === undefined) continue;
       this.latest.delete(e.topic);
-      this.latest.set(e.topic, { topic: e.topic, ts: e.ts, value });
+      this.latest.set(e.topic, { topic: e.topic, ts: e.ts ?? now, value });
       if (this.latest.size > this.maxTopics) {
         const stalest = this.latest.keys().next().value;
         if (stalest !== undefined) this.latest.delete(stalest);
