@@ -3,29 +3,39 @@
  * "Chunk format"). A chunk is self-checking: a CRC-32 over everything after the CRC field, so a
  * flipped byte is detected on read and the chunk is quarantined instead of served.
  *
- * Layout (little endian):
- *   u8  version (2)
+ * Layout (little endian), version 3:
+ *   u8  version (3)
  *   u32 crc32 of bytes [5, end)
  *   u32 count
  *   f64 firstSeq
  *   u32 boot      (process that wrote it; keys the clock correction of unsynced events)
  *   u32 textBytes
- *   text          topic0 json0 topic1 json1 ... (UTF-8)
+ *   u16 gateway id bytes
+ *   text          gatewayId source0 topic0 payload0 source1 topic1 payload1 ... (UTF-8)
  *   count x { u32 seq - firstSeq, f64 ts, u8 kind | 0x80 when the clock was unsynced,
- *             u32 topic bytes, u32 json bytes }
+ *             u8 flags (1: payload is a raw body, 2: deviceTs is set), u8 source bytes,
+ *             u32 topic bytes, u32 payload bytes, f64 deviceTs }
  *
- * Hot path: `append` writes each event's topic and JSON straight into a per-lane byte arena and its
- * fixed fields into a table arena, so an event waiting for its commit holds no JS objects at all
+ * A chunk stores the fields of its events, not their JSON envelopes: the envelope repeats ~110
+ * bytes of names per event, which would be most of what an SD card writes. The envelope is built
+ * when a chunk is decoded for a reader, and so is the JSON form of a raw MQTT body (a body that is
+ * not JSON becomes a JSON string), so intake copies bytes and parses nothing.
+ *
+ * Hot path: `add` copies each event's text straight into a per-lane byte arena and its fixed
+ * fields into a table arena, so an event waiting for its commit holds no JS objects at all
  * (nothing for the garbage collector to scan or promote); a commit is two copies and one CRC.
+ * Version 2 chunks (envelopes stored whole) are still read.
  */
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import type { EventKind, StoredEvent } from '../src/event.js';
+import { bodyJson, encodeEvent, type EventInput, type EventKind, payloadJsonOf, type StoredEvent } from '../src/event.js';
 
-export const CHUNK_VERSION = 2;
-const HEADER = 1 + 4 + 4 + 8 + 4 + 4;
-export const PER_EVENT = 4 + 8 + 1 + 4 + 4;
+export const CHUNK_VERSION = 3;
+const HEADER = 1 + 4 + 4 + 8 + 4 + 4 + 2;
+export const PER_EVENT = 4 + 8 + 1 + 1 + 1 + 4 + 4 + 8;
 export const UNSYNCED = 0x80;
+const RAW_BODY = 1;
+const HAS_DEVICE_TS = 2;
 
 const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status'];
 export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, aggregate: 2, status: 3 };
@@ -34,6 +44,7 @@ export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, ag
 export class ChunkBuilder {
   private text: Buffer = Buffer.allocUnsafe(64 * 1024);
   private table: Buffer = Buffer.allocUnsafe(1024 * PER_EVENT);
+  private readonly gatewayId: Buffer;
   textBytes = 0;
   count = 0;
   firstSeq = 0;
@@ -42,27 +53,46 @@ export class ChunkBuilder {
   maxTs = Number.NEGATIVE_INFINITY;
   unsynced = false;
 
+  constructor(gatewayId: string) {
+    this.gatewayId = Buffer.from(gatewayId, 'utf8');
+    if (this.gatewayId.length > 0xffff) throw new Error('gateway.id is longer than 65535 bytes');
+    this.reset();
+  }
+
   /** Bytes the chunk will take. */
   get bytes(): number {
     return HEADER + this.textBytes + this.count * PER_EVENT;
   }
 
-  add(seq: number, ts: number, kind: number, topic: string, json: string): void {
+  /** Encodes one event; throws (having written nothing that counts) when it cannot be stored. */
+  add(seq: number, ts: number, kind: number, e: EventInput): void {
+    const { source, topic, body } = e;
+    const json = body ? '' : payloadJsonOf(e);
     // UTF-8 takes at most 3 bytes per UTF-16 code unit: grow first, then write without measuring.
-    const need = this.textBytes + 3 * (topic.length + json.length);
+    const need = this.textBytes + 3 * (source.length + topic.length + json.length) + (body ? body.length : 0);
     if (need > this.text.length) this.text = grow(this.text, need, this.textBytes);
-    const topicBytes = this.text.write(topic, this.textBytes, 'utf8');
-    const jsonBytes = this.text.write(json, this.textBytes + topicBytes, 'utf8');
-    this.textBytes += topicBytes + jsonBytes;
+    const text = this.text;
+    let at = this.textBytes;
+    const sourceBytes = text.write(source, at, 'utf8');
+    if (sourceBytes > 0xff) throw new Error('the event source is longer than 255 bytes');
+    at += sourceBytes;
+    const topicBytes = text.write(topic, at, 'utf8');
+    at += topicBytes;
+    const payloadBytes = body ? body.copy(text, at) : text.write(json, at, 'utf8');
+    this.textBytes = at + payloadBytes;
     const o = this.count * PER_EVENT;
     if (o + PER_EVENT > this.table.length) this.table = grow(this.table, o + PER_EVENT, o);
     if (this.count === 0) this.firstSeq = seq;
+    const hasDeviceTs = e.deviceTs !== undefined && Number.isFinite(e.deviceTs);
     const t = this.table;
     t.writeUInt32LE(seq - this.firstSeq, o);
     t.writeDoubleLE(ts, o + 4);
     t[o + 12] = kind;
-    t.writeUInt32LE(topicBytes, o + 13);
-    t.writeUInt32LE(jsonBytes, o + 17);
+    t[o + 13] = (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0);
+    t[o + 14] = sourceBytes;
+    t.writeUInt32LE(topicBytes, o + 15);
+    t.writeUInt32LE(payloadBytes, o + 19);
+    t.writeDoubleLE(hasDeviceTs ? (e.deviceTs as number) : 0, o + 23);
     this.count++;
     this.lastSeq = seq;
     if (ts < this.minTs) this.minTs = ts;
@@ -87,6 +117,7 @@ export class ChunkBuilder {
     buf.writeDoubleLE(this.firstSeq, 9);
     buf.writeUInt32LE(boot >>> 0, 17);
     buf.writeUInt32LE(this.textBytes, 21);
+    buf.writeUInt16LE(this.gatewayId.length, 25);
     this.text.copy(buf, HEADER, 0, this.textBytes);
     this.table.copy(buf, HEADER + this.textBytes, 0, n * PER_EVENT);
     buf.writeUInt32LE(crc32(buf.subarray(5)), 1);
@@ -94,7 +125,6 @@ export class ChunkBuilder {
   }
 
   reset(): void {
-    this.textBytes = 0;
     this.count = 0;
     this.firstSeq = 0;
     this.lastSeq = 0;
@@ -104,6 +134,8 @@ export class ChunkBuilder {
     // Do not keep a huge arena from one burst forever.
     if (this.text.length > 8 * 1024 * 1024) this.text = Buffer.allocUnsafe(64 * 1024);
     if (this.table.length > 64 * 1024 * PER_EVENT) this.table = Buffer.allocUnsafe(1024 * PER_EVENT);
+    if (this.text.length < this.gatewayId.length) this.text = Buffer.allocUnsafe(this.gatewayId.length + 64 * 1024);
+    this.textBytes = this.gatewayId.copy(this.text, 0);
   }
 }
 
@@ -137,18 +169,79 @@ export function chunkSpan(buf: Buffer): { firstSeq: number; count: number } {
 
 /** Decodes and verifies a chunk; throws ChunkCorruptError when it is damaged. */
 export function decodeChunk(buf: Buffer): DecodedChunk {
-  if (buf.length < HEADER) throw new ChunkCorruptError(`${buf.length} bytes is shorter than a header`);
-  if (buf[0] !== CHUNK_VERSION) throw new ChunkCorruptError(`unknown version ${buf[0]}`);
+  if (buf.length < V2_HEADER) throw new ChunkCorruptError(`${buf.length} bytes is shorter than a header`);
+  if (buf[0] !== CHUNK_VERSION && buf[0] !== 2) throw new ChunkCorruptError(`unknown version ${buf[0]}`);
   if (buf.readUInt32LE(1) !== crc32(buf.subarray(5))) throw new ChunkCorruptError('CRC mismatch');
+  return buf[0] === 2 ? decodeV2(buf) : decodeV3(buf);
+}
+
+function decodeV3(buf: Buffer): DecodedChunk {
+  if (buf.length < HEADER) throw new ChunkCorruptError(`${buf.length} bytes is shorter than a header`);
   const n = buf.readUInt32LE(5);
   const firstSeq = buf.readDoubleLE(9);
   const boot = buf.readUInt32LE(17);
   const textBytes = buf.readUInt32LE(21);
+  const idBytes = buf.readUInt16LE(25);
   const tableStart = HEADER + textBytes;
-  if (tableStart + n * PER_EVENT !== buf.length) throw new ChunkCorruptError('sizes do not add up');
-  // ASCII text (the usual case) decodes once and is sliced by byte offsets; otherwise per field.
-  const ascii = isAscii(buf.subarray(HEADER, tableStart));
-  const whole = ascii ? buf.toString('latin1', HEADER, tableStart) : '';
+  if (tableStart + n * PER_EVENT !== buf.length || idBytes > textBytes) throw new ChunkCorruptError('sizes do not add up');
+  const text = fieldReader(buf, HEADER, tableStart);
+  const gatewayId = text(0, idBytes);
+  const events: StoredEvent[] = new Array(n);
+  let unsynced: boolean[] | null = null;
+  let o = tableStart;
+  let t = idBytes;
+  for (let i = 0; i < n; i++) {
+    const seq = firstSeq + buf.readUInt32LE(o);
+    const ts = buf.readDoubleLE(o + 4);
+    const k = buf[o + 12];
+    const flags = buf[o + 13];
+    const sourceLen = buf[o + 14];
+    const topicLen = buf.readUInt32LE(o + 15);
+    const payloadLen = buf.readUInt32LE(o + 19);
+    const deviceTs = flags & HAS_DEVICE_TS ? buf.readDoubleLE(o + 23) : undefined;
+    o += PER_EVENT;
+    if (t + sourceLen + topicLen + payloadLen > textBytes) throw new ChunkCorruptError('event overruns the text');
+    const source = text(t, (t += sourceLen));
+    const topic = text(t, (t += topicLen));
+    const payload = text(t, (t += payloadLen));
+    const kind = KINDS[k & 0x7f] ?? 'reading';
+    const clockUnsynced = (k & UNSYNCED) !== 0;
+    if (clockUnsynced) {
+      unsynced ??= new Array(n).fill(false);
+      unsynced[i] = true;
+    }
+    const payloadJson = flags & RAW_BODY ? bodyJson(payload) : payload;
+    const json = encodeEvent(gatewayId, seq, ts, { source, topic, payload: undefined, payloadJson, kind, deviceTs }, clockUnsynced);
+    events[i] = { seq, ts, kind, topic, json };
+  }
+  if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
+  return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, events, unsynced, bytes: buf.length };
+}
+
+/**
+ * Reads text fields by offsets into [start, end): ASCII text (the usual case) is decoded once and
+ * sliced; otherwise each field is decoded as UTF-8.
+ */
+function fieldReader(buf: Buffer, start: number, end: number): (from: number, to: number) => string {
+  if (isAscii(buf.subarray(start, end))) {
+    const whole = buf.toString('latin1', start, end);
+    return (from, to) => whole.slice(from, to);
+  }
+  return (from, to) => buf.toString('utf8', start + from, start + to);
+}
+
+/** Version 2: `u32 textBytes` header, text `topic0 json0 ...`, table `u32 seq, f64 ts, u8 kind, u32 topic, u32 json`. */
+const V2_HEADER = 1 + 4 + 4 + 8 + 4 + 4;
+const V2_PER_EVENT = 4 + 8 + 1 + 4 + 4;
+
+function decodeV2(buf: Buffer): DecodedChunk {
+  const n = buf.readUInt32LE(5);
+  const firstSeq = buf.readDoubleLE(9);
+  const boot = buf.readUInt32LE(17);
+  const textBytes = buf.readUInt32LE(21);
+  const tableStart = V2_HEADER + textBytes;
+  if (tableStart + n * V2_PER_EVENT !== buf.length) throw new ChunkCorruptError('sizes do not add up');
+  const text = fieldReader(buf, V2_HEADER, tableStart);
   const events: StoredEvent[] = new Array(n);
   let unsynced: boolean[] | null = null;
   let o = tableStart;
@@ -159,12 +252,10 @@ export function decodeChunk(buf: Buffer): DecodedChunk {
     const k = buf[o + 12];
     const topicLen = buf.readUInt32LE(o + 13);
     const jsonLen = buf.readUInt32LE(o + 17);
-    o += PER_EVENT;
+    o += V2_PER_EVENT;
     if (t + topicLen + jsonLen > textBytes) throw new ChunkCorruptError('event overruns the text');
-    const topic = ascii ? whole.slice(t, t + topicLen) : buf.toString('utf8', HEADER + t, HEADER + t + topicLen);
-    t += topicLen;
-    const json = ascii ? whole.slice(t, t + jsonLen) : buf.toString('utf8', HEADER + t, HEADER + t + jsonLen);
-    t += jsonLen;
+    const topic = text(t, (t += topicLen));
+    const json = text(t, (t += jsonLen));
     if (k & UNSYNCED) {
       unsynced ??= new Array(n).fill(false);
       unsynced[i] = true;

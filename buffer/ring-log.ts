@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import type { BufferConfig } from '../src/config/schema.js';
-import { type EventInput, encodeEvent, type StoredEvent } from '../src/event.js';
+import type { EventInput, StoredEvent } from '../src/event.js';
 import { silentLogger } from '../src/log.js';
 import { ChunkBuilder, ChunkCorruptError, type DecodedChunk, decodeChunk, KIND_CODE, UNSYNCED } from './chunk.js';
 import { ClockWatch, correctJsonTs, SYNCED_AFTER } from './clock.js';
@@ -198,7 +198,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private readonly now: () => number;
   private lease = 0;
 
-  private readonly pending: [ChunkBuilder, ChunkBuilder] = [new ChunkBuilder(), new ChunkBuilder()];
+  private readonly pending: [ChunkBuilder, ChunkBuilder];
   private waiters: Waiters = newWaiters();
   private pendingCount = 0;
   private pendingBytes = 0;
@@ -241,6 +241,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.paths = paths(opts.dir);
     this.now = opts.now ?? Date.now;
     this.clock = new ClockWatch(this.now);
+    this.pending = [new ChunkBuilder(opts.gatewayId), new ChunkBuilder(opts.gatewayId)];
   }
 
   get healthy(): boolean {
@@ -495,10 +496,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
         const e = events[i];
         const ts = e.ts ?? now;
         const unsynced = this.clock.unsynced(ts);
-        const json = encodeEvent(this.opts.gatewayId, seq, ts, e, unsynced);
         const kind = e.kind ?? 'reading';
         const code = (KIND_CODE[kind] ?? 0) | (unsynced ? UNSYNCED : 0);
-        (kind === 'anomaly' ? p1 : p0).add(seq, ts, code, e.topic, json);
+        (kind === 'anomaly' ? p1 : p0).add(seq, ts, code, e);
       }
     } catch (err) {
       // Nothing of this call is accepted: roll the pending chunks back.
@@ -984,9 +984,10 @@ export class LevelRingLog implements RingLog, ReaderHost {
     }
     this.diskLow = low;
     // Evicted chunks free their space only once LevelDB compacts them, which a ring (puts at the
-    // end, deletes at the front) does not trigger by itself on a small log: when the files hold a
-    // third of the usable space more than the live data, compact (affordable, see above).
-    if (!this.compacting && this.diskLimit !== Number.POSITIVE_INFINITY && own > this.bytes() + usable / 3 + 2 * this.writeBufferSize) {
+    // end, deletes at the front) does not trigger by itself on a small log: when the files hold
+    // half the limit more than the live data, compact. Compaction rewrites the live data (up to a
+    // third of the usable space) while appends go on, so it must start with that much room left.
+    if (!this.compacting && this.diskLimit !== Number.POSITIVE_INFINITY && own > this.bytes() + limit / 2 + 2 * this.writeBufferSize) {
       this.compacting = true;
       this.compaction = this.db
         .compactRange(CHUNKS_START, INDEX_END)

@@ -16,10 +16,15 @@ export interface EventInput {
   /** The device's own timestamp, where it gives one (NMEA, a `ts` field). */
   deviceTs?: number;
   /**
-   * The payload already serialised as JSON, when the producer has it (an MQTT body that is JSON):
-   * the log stores it verbatim instead of stringifying `payload` again.
+   * The payload already serialised as JSON, when the producer has it: the log stores it verbatim
+   * instead of stringifying `payload` again.
    */
   payloadJson?: string;
+  /**
+   * The raw body as received (MQTT), valid UTF-8. The log stores these bytes as they are and works
+   * out their JSON form (`bodyJson`) when the event is read, so intake never parses a payload.
+   */
+  body?: Buffer;
 }
 
 /** An event as it is on the wire and in `sluice buffer export`. */
@@ -51,7 +56,7 @@ export interface StoredEvent {
  * spliced in as-is: the hot path of ingest does one JSON.parse validation and no re-stringify.
  */
 export function encodeEvent(gatewayId: string, seq: number, ts: number, e: EventInput, clockUnsynced = false): string {
-  const payload = e.payloadJson ?? jsonOrNull(e.payload);
+  const payload = payloadJsonOf(e);
   // Gateway id, source and topic repeat from event to event: their JSON forms are cached (this is
   // the ingest hot path; JSON.stringify of a string costs more than the rest of the envelope).
   let s = `{"id":${quoted(gatewayId).slice(0, -1)}:${seq}","seq":${seq},"ts":${ts},"source":${quoted(e.source)},"topic":${quoted(e.topic)},"payload":${payload},"kind":"${e.kind ?? 'reading'}"`;
@@ -73,9 +78,12 @@ function quoted(str: string): string {
   return q;
 }
 
-function jsonOrNull(v: unknown): string {
+/** The payload of an event as JSON text: the producer's own, else `payload` serialised (NaN → null). */
+export function payloadJsonOf(e: EventInput): string {
+  if (e.payloadJson !== undefined) return e.payloadJson;
+  if (e.body !== undefined) return bodyJson(e.body.toString('utf8'));
   // JSON.stringify returns undefined for undefined/functions and turns NaN/Infinity into null.
-  return JSON.stringify(v) ?? 'null';
+  return JSON.stringify(e.payload) ?? 'null';
 }
 
 /**
@@ -98,6 +106,11 @@ export function payloadFromBody(body: Buffer | string): { payload: unknown; payl
     }
   }
   return { payload: text, payloadJson: JSON.stringify(text) };
+}
+
+/** The JSON form of a body's payload (`payloadFromBody(text).payloadJson`). */
+export function bodyJson(text: string): string {
+  return payloadFromBody(text).payloadJson;
 }
 
 /** The JSON number grammar (RFC 8259). */

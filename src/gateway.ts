@@ -19,7 +19,7 @@ import { createSink } from '../uplink/index.js';
 import { type LocalConsumers, registerLocalConsumers } from '../uplink/local/index.js';
 import { UplinkRunner } from '../uplink/runner.js';
 import type { UplinkConfig } from '../uplink/schema.js';
-import { AnalyticsEngine } from './analytics/index.js';
+import { AnalyticsEngine, type ObservedEvent } from './analytics/index.js';
 import { isLoopback, LocalBroker } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
@@ -169,16 +169,14 @@ export class Gateway {
     const engine = this.analytics;
     if (!engine) return;
     const now = Date.now();
-    const derived = engine.observe(
-      events.map((e, i) => ({
-        seq: firstSeq + i,
-        ts: e.ts ?? now,
-        topic: e.topic,
-        payload: e.payload,
-        kind: e.kind ?? 'reading',
-        deviceTs: e.deviceTs,
-      })),
-    );
+    // Only events a rule looks at are handed over: reading `payload` parses an MQTT body.
+    const watched: ObservedEvent[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      if (!engine.watches(e.topic)) continue;
+      watched.push({ seq: firstSeq + i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs });
+    }
+    const derived = engine.observe(watched);
     if (derived.length === 0) return;
     this.appendDerived(derived);
   }

@@ -450,6 +450,12 @@ export class AnalyticsEngine {
     return key;
   }
 
+  /** True when some rule looks at readings on this topic (the others need not be shown to observe()). */
+  watches(topic: string): boolean {
+    for (const r of this.rules) if (this.matches(r, topic)) return true;
+    return false;
+  }
+
   private matches(r: CompiledRule, topic: string): boolean {
     let m = r.matchCache.get(topic);
     if (m === undefined) {

@@ -76,7 +76,7 @@ export class LocalBroker {
   /** Sessions whose full queue was logged already (once per client, bounded). */
   private readonly queueFullLogged = new Set<string>();
   private closing = false;
-  private pending: PendingPublish[] = [];
+  private pending: IngestPublish[] = [];
   private unstoredQos0 = 0;
 
   constructor(
@@ -440,17 +440,15 @@ export class LocalBroker {
       return;
     }
 
-    const { payload: value, payloadJson } = payloadFromBody(payload);
-    const event: EventInput = { source: 'mqtt', topic, payload: value, payloadJson };
     if (packet.qos === 0 && this.unstoredQos0 < MAX_UNSTORED_QOS0) {
       // Nothing to acknowledge: pass the message on now and store it alongside, as long as few
       // QoS 0 messages wait for the disk; past that, they wait too (bounded memory).
       this.unstoredQos0++;
       done(null);
-      this.enqueue({ event, qos: 0, client, done: () => this.unstoredQos0-- });
+      this.enqueue(new IngestPublish(topic, payload, 0, client, () => this.unstoredQos0--));
       return;
     }
-    this.enqueue({ event, qos: packet.qos, client, done });
+    this.enqueue(new IngestPublish(topic, payload, packet.qos, client, done));
   }
 
   /**
@@ -459,7 +457,7 @@ export class LocalBroker {
    * calls back only after its append, so a client that sends faster than the disk commits is
    * slowed by TCP back-pressure instead of growing a queue in memory.
    */
-  private enqueue(pending: PendingPublish): void {
+  private enqueue(pending: IngestPublish): void {
     this.pending.push(pending);
     if (this.pending.length === 1) setImmediate(() => this.flush());
   }
@@ -468,7 +466,7 @@ export class LocalBroker {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    this.ctx.ingest(batch.map((p) => p.event)).then(
+    this.ctx.ingest(batch).then(
       () => {
         for (const p of batch) p.done(null);
       },
@@ -478,7 +476,7 @@ export class LocalBroker {
     );
   }
 
-  private notStored(p: PendingPublish, err: Error): void {
+  private notStored(p: IngestPublish, err: Error): void {
     const full = err instanceof BufferFullError;
     if (full && p.qos > 0 && p.client && !p.client.closed && !this.closing) {
       // Full (onFull: reject) or behind on writing: hold the acknowledgement until there is room.
@@ -491,16 +489,32 @@ export class LocalBroker {
       p.done(null);
       return;
     }
-    this.ctx.logger.error({ err: err.message, topic: p.event.topic }, 'publish not stored; not acknowledged (the client will resend)');
+    this.ctx.logger.error({ err: err.message, topic: p.topic }, 'publish not stored; not acknowledged (the client will resend)');
     p.done(err);
   }
 }
 
-interface PendingPublish {
-  event: EventInput;
-  qos: 0 | 1 | 2;
-  client: ClientWithUser | null;
-  done: (err?: Error | null) => void;
+/**
+ * A publish on an ingest topic, waiting for its append; it is the event itself. The log stores the
+ * body as received; the payload is parsed only if something here looks at it (analytics, the
+ * dashboard), so intake parses nothing.
+ */
+class IngestPublish implements EventInput {
+  readonly source = 'mqtt';
+  private parsed: { payload: unknown } | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly body: Buffer,
+    readonly qos: 0 | 1 | 2,
+    readonly client: ClientWithUser | null,
+    readonly done: (err?: Error | null) => void,
+  ) {}
+
+  get payload(): unknown {
+    this.parsed ??= payloadFromBody(this.body);
+    return this.parsed.payload;
+  }
 }
 
 interface PublishPacketLike {

@@ -40,9 +40,14 @@ export class LatestReadings {
 
   constructor(private readonly maxTopics = 200) {}
 
+  /**
+   * Only the last reading of each topic in a batch is looked at: a payload is parsed only when
+   * something reads it (MQTT bodies are stored unparsed), and the chart shows one value per topic.
+   */
   observe(events: Iterable<ReadingLike>, now = Date.now()): void {
-    for (const e of events) {
-      if (e.kind !== undefined && e.kind !== 'reading') continue;
+    const last = new Map<string, ReadingLike>();
+    for (const e of events) if (e.kind === undefined || e.kind === 'reading') last.set(e.topic, e);
+    for (const e of last.values()) {
       const value = numericValue(e.payload);
       if (value === undefined) continue;
       this.latest.delete(e.topic);

@@ -1,0 +1,81 @@
+import { crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { encodeEvent, type EventInput } from '../src/event.js';
+import { ChunkBuilder, ChunkCorruptError, decodeChunk, KIND_CODE, UNSYNCED } from './chunk.js';
+
+function roundTrip(events: EventInput[], gatewayId = 'gw-7') {
+  const b = new ChunkBuilder(gatewayId);
+  events.forEach((e, i) => b.add(100 + i, 1_700_000_000_000 + i, KIND_CODE[e.kind ?? 'reading'], e));
+  return decodeChunk(b.build(42));
+}
+
+describe('chunk', () => {
+  it('stores fields and rebuilds the very envelope encodeEvent writes', () => {
+    const events: EventInput[] = [
+      { source: 'mqtt', topic: 'a/b', payload: undefined, body: Buffer.from('  {"v": 1.5}\n') },
+      { source: 'mqtt', topic: 'a/c', payload: undefined, body: Buffer.from('21.5C') },
+      { source: 'mqtt', topic: 'a/d', payload: undefined, body: Buffer.from(' 7 ') },
+      { source: 'modbus:plc', topic: 'plant/ünï', payload: { x: Number.NaN, s: 'é' }, deviceTs: 99 },
+      { source: 'analytics', topic: 'a/b', payload: { z: 3 }, kind: 'anomaly' },
+    ];
+    const chunk = roundTrip(events);
+    expect(chunk.boot).toBe(42);
+    expect(chunk.events.map((e) => e.seq)).toEqual([100, 101, 102, 103, 104]);
+    const payloads = chunk.events.map((e) => JSON.parse(e.json).payload);
+    expect(payloads).toEqual([{ v: 1.5 }, '21.5C', 7, { x: null, s: 'é' }, { z: 3 }]);
+    chunk.events.forEach((e, i) => {
+      // a body is trimmed when it is JSON and kept whole as a string when it is not (payloadFromBody)
+      expect(e.json).toBe(encodeEvent('gw-7', 100 + i, 1_700_000_000_000 + i, events[i]));
+      expect(e.topic).toBe(events[i].topic);
+      expect(e.kind).toBe(events[i].kind ?? 'reading');
+    });
+    expect(JSON.parse(chunk.events[3].json).deviceTs).toBe(99);
+    expect(JSON.parse(chunk.events[0].json).deviceTs).toBeUndefined();
+  });
+
+  it('marks events stamped by an unsynced clock', () => {
+    const b = new ChunkBuilder('g');
+    b.add(1, 5, KIND_CODE.reading | UNSYNCED, { source: 's', topic: 't', payload: 1 });
+    b.add(2, 6, KIND_CODE.reading, { source: 's', topic: 't', payload: 2 });
+    const chunk = decodeChunk(b.build(1));
+    expect(chunk.unsynced).toEqual([true, false]);
+    expect(JSON.parse(chunk.events[0].json).clockUnsynced).toBe(true);
+  });
+
+  it('refuses a source longer than 255 bytes without taking the event', () => {
+    const b = new ChunkBuilder('g');
+    expect(() => b.add(1, 5, 0, { source: 'x'.repeat(300), topic: 't', payload: 1 })).toThrow(/255 bytes/);
+    expect(b.count).toBe(0);
+    b.add(1, 5, 0, { source: 's', topic: 't', payload: 1 });
+    expect(decodeChunk(b.build(1)).events).toHaveLength(1);
+  });
+
+  it('detects a flipped byte', () => {
+    const b = new ChunkBuilder('g');
+    b.add(1, 5, 0, { source: 's', topic: 't', payload: 1 });
+    const buf = b.build(1);
+    buf[buf.length - 30] ^= 1;
+    expect(() => decodeChunk(buf)).toThrow(ChunkCorruptError);
+  });
+
+  it('still reads version 2 chunks (whole envelopes)', () => {
+    const json = encodeEvent('old', 7, 1000, { source: 'mqtt', topic: 't/1', payload: { a: 1 } });
+    const text = Buffer.from(`t/1${json}`);
+    const buf = Buffer.alloc(25 + text.length + 21);
+    buf[0] = 2;
+    buf.writeUInt32LE(1, 5);
+    buf.writeDoubleLE(7, 9);
+    buf.writeUInt32LE(3, 17);
+    buf.writeUInt32LE(text.length, 21);
+    text.copy(buf, 25);
+    const o = 25 + text.length;
+    buf.writeUInt32LE(0, o);
+    buf.writeDoubleLE(1000, o + 4);
+    buf[o + 12] = 0;
+    buf.writeUInt32LE(3, o + 13);
+    buf.writeUInt32LE(json.length, o + 17);
+    buf.writeUInt32LE(crc32(buf.subarray(5)), 1);
+    const chunk = decodeChunk(buf);
+    expect(chunk.events).toEqual([{ seq: 7, ts: 1000, kind: 'reading', topic: 't/1', json }]);
+  });
+});
