@@ -149,15 +149,26 @@ export class Gateway {
 
   /**
    * The one path into the ring log: appends durably, then lets analytics look at the events and
-   * appends what it derives (anomalies, aggregates). Resolves once the input events are durable.
+   * appends what it derives (anomalies, aggregates). Resolves once the input events are durable
+   * (the ring log has copied them when this returns: callers need not keep them).
    */
-  async ingest(events: EventInput[]): Promise<AppendResult> {
-    const result = await this.log.append(events);
-    this.received += events.length;
-    this.metrics.ingested.inc({ source: events[0]?.source ?? 'unknown' }, events.length);
+  ingest(events: EventInput[]): Promise<AppendResult> {
+    const appended = this.log.append(events);
+    const n = events.length;
+    const source = events[0]?.source ?? 'unknown';
+    const counted = (result: AppendResult) => {
+      this.received += n;
+      this.metrics.ingested.inc({ source }, n);
+      return result;
+    };
+    // The dashboard's latest readings look now: keeping every event of a batch alive until its
+    // commit only for them would carry thousands of objects across garbage collections.
     this.latest.observe(events);
-    if (this.analytics) this.analyse(events, result.firstSeq);
-    return result;
+    if (!this.analytics) return appended.then(counted);
+    return appended.then((result) => {
+      this.analyse(events, result.firstSeq);
+      return counted(result);
+    });
   }
 
   countRejected(reason: string, n = 1): void {

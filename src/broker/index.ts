@@ -445,7 +445,7 @@ export class LocalBroker {
       // QoS 0 messages wait for the disk; past that, they wait too (bounded memory).
       this.unstoredQos0++;
       done(null);
-      this.enqueue(new IngestPublish(topic, payload, 0, client, () => this.unstoredQos0--));
+      this.enqueue(new IngestPublish(topic, payload, 0, client, null));
       return;
     }
     this.enqueue(new IngestPublish(topic, payload, packet.qos, client, done));
@@ -466,12 +466,23 @@ export class LocalBroker {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
+    // Only publishes that wait for their append stay referenced until it completes; a QoS 0
+    // publish already passed on is just counted. (Thousands of them kept alive across garbage
+    // collections would cost more than storing them.)
+    let passed = 0;
+    const waiting: IngestPublish[] = [];
+    for (const p of batch) if (p.done) waiting.push(p);
+    else passed++;
     this.ctx.ingest(batch).then(
       () => {
-        for (const p of batch) p.done(null);
+        this.unstoredQos0 -= passed;
+        for (const p of waiting) p.done?.(null);
       },
       (err: Error) => {
-        for (const p of batch) this.notStored(p, err);
+        this.unstoredQos0 -= passed;
+        // Nothing to acknowledge and nothing the client could resend: counted (they reached local subscribers).
+        if (passed > 0) this.ctx.countRejected(err instanceof BufferFullError ? err.reason : 'store_failed', passed);
+        for (const p of waiting) this.notStored(p, err);
       },
     );
   }
@@ -486,11 +497,11 @@ export class LocalBroker {
     this.ctx.countRejected(full ? err.reason : 'store_failed');
     if (p.qos === 0) {
       // Nothing to acknowledge and nothing the client could resend: counted, and passed on to local subscribers.
-      p.done(null);
+      p.done?.(null);
       return;
     }
     this.ctx.logger.error({ err: err.message, topic: p.topic }, 'publish not stored; not acknowledged (the client will resend)');
-    p.done(err);
+    p.done?.(err);
   }
 }
 
@@ -508,7 +519,8 @@ class IngestPublish implements EventInput {
     readonly body: Buffer,
     readonly qos: 0 | 1 | 2,
     readonly client: ClientWithUser | null,
-    readonly done: (err?: Error | null) => void,
+    /** Lets aedes go on (PUBACK, delivery) once stored; null for a QoS 0 publish passed on already. */
+    readonly done: ((err?: Error | null) => void) | null,
   ) {}
 
   get payload(): unknown {
