@@ -10,7 +10,7 @@ import { openRingLog } from '../../../buffer/index.js';
 import { encodeEvent } from '../../../src/event.js';
 import { freePort } from '../../helpers/peers.js';
 import { apiStatus, type Child, startBareAedes, startGateway } from '../gateway-proc.js';
-import { runLoad } from '../mqtt-load.js';
+import { runLoadInChild } from '../mqtt-load.js';
 import { rssSampler, writeBytes } from '../proc.js';
 import type { BenchCase, BenchContext, BenchResult } from '../types.js';
 
@@ -82,7 +82,9 @@ const bench: BenchCase = {
         if (next !== undefined) current = rssSampler(next);
       };
 
-      const load = (port: number, qos: 0 | 1, messages = perClient, rate = 0) => runLoad({ port, qos, clients: 10, messages, size: SIZE, window: 1000, rate });
+      // Every load runs from a fresh generator process (mqtt-load.ts runLoadInChild), warmed up first.
+      const load = (port: number, qos: 0 | 1, messages = perClient, rate = 0) =>
+        runLoadInChild({ port, qos, clients: 10, messages, size: SIZE, window: 1000, rate, warmup: Math.min(2000, messages / 5) });
       ctx.log('warm-up');
       await load(aedesPort, 1, 5000);
       await load(gw.mqttPort, 1, 5000);
