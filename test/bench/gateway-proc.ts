@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deployedEnvironment } from '../helpers/deployed-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -43,7 +44,7 @@ export interface GatewayChild extends Child {
   mqttPort: number;
 }
 
-/** Starts `sluice run` with a generated config; resolves once /healthz is green. */
+/** Starts `sluice run` with a generated config and the unit's environment; resolves once /healthz is green. */
 export async function startGateway(opts: {
   root: string;
   dataDir: string;
@@ -66,7 +67,7 @@ export async function startGateway(opts: {
   const t0 = performance.now();
   const proc = spawn(process.execPath, [join(opts.root, 'src', 'cli', 'bin.js'), 'run', '-c', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, SLUICE_LOG_FORMAT: 'json' },
+    env: { ...process.env, ...deployedEnvironment(opts.root), SLUICE_LOG_FORMAT: 'json' },
   });
   let stderr = '';
   proc.stderr!.on('data', (d) => {

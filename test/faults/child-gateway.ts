@@ -13,6 +13,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { deployedEnvironment } from '../helpers/deployed-env.js';
 import { freePort, tempDir } from '../helpers/peers.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -61,26 +62,8 @@ export interface GatewayStatus {
   [k: string]: unknown;
 }
 
-/**
- * The `Environment=` of the systemd unit (deploy/sluice.service), e.g. NODE_OPTIONS: the gateway is
- * measured as it is deployed (the V8 heap limit and malloc settings change its RSS). The unit's
- * config path is not taken (the test passes its own with -c).
- */
-export function deployedEnvironment(): Record<string, string> {
-  const env: Record<string, string> = {};
-  try {
-    const unit = readFileSync(join(ROOT, 'deploy/sluice.service'), 'utf8');
-    for (const m of unit.matchAll(/^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/gm)) {
-      if (m[1] !== 'SLUICE_CONFIG') env[m[1]] = m[2].trim().replace(/^"(.*)"$/, '$1');
-    }
-  } catch {
-    // no unit file: plain defaults
-  }
-  return env;
-}
-
 function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...deployedEnvironment(), SLUICE_LOG_FORMAT: 'json' };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...deployedEnvironment(ROOT), SLUICE_LOG_FORMAT: 'json' };
   delete env.SLUICE_LOG_LEVEL; // the config's level applies
   delete env.SLUICE_CONFIG;
   return env;

@@ -119,7 +119,7 @@ EOF
   step "the gateway runs there as the sluice user, as the unit runs it; /healthz answers"
   chroot --userspec=sluice:sluice "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/var/lib/sluice \
     SLUICE_CONFIG=/etc/sluice/sluice.yaml SLUICE_LOG_FORMAT=json NODE_ENV=production \
-    NODE_OPTIONS=--max-old-space-size=256 \
+    NODE_OPTIONS=--max-old-space-size=128 \
     sh -c 'cd /var/lib/sluice && exec node /opt/sluice/current/bin/sluice run -c /etc/sluice/sluice.yaml' \
     >"$root/tmp/gateway.log" 2>&1 &
   gw_pid=$!
