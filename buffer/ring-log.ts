@@ -146,16 +146,10 @@ function emptyMeta(nextSeq = 1): Meta {
   };
 }
 
-/** Callback form of append (the broker's PUBACK gate uses it: no promise per message). */
-export type AppendCallback = (err: Error | null, result?: AppendResult) => void;
-
-/**
- * Appends waiting for their commit, column-wise: `ok[i]` is a promise's resolve (with `fail[i]` its
- * reject) or an AppendCallback (with `fail[i]` null).
- */
+/** Appends waiting for their commit, column-wise: `ok[i]` resolves a promise, `fail[i]` rejects it. */
 interface Waiters {
-  ok: Array<((r: AppendResult) => void) | AppendCallback>;
-  fail: Array<((e: Error) => void) | null>;
+  ok: Array<(r: AppendResult) => void>;
+  fail: Array<(e: Error) => void>;
   first: number[];
   last: number[];
 }
@@ -442,29 +436,6 @@ export class LevelRingLog implements RingLog, ReaderHost {
     });
   }
 
-  /**
-   * `append` with a callback instead of a promise, called once the events are durable (or with the
-   * error that refused them). For the hottest path (one call per MQTT PUBLISH): no promise, no
-   * closure per call beyond the callback itself.
-   */
-  appendWith(events: EventInput[], callback: AppendCallback): void {
-    const r = this.enqueue(events);
-    if (r instanceof Error) {
-      queueMicrotask(() => callback(r));
-      return;
-    }
-    if (r === null) {
-      const result = { firstSeq: this.meta.nextSeq, lastSeq: this.meta.nextSeq - 1 };
-      queueMicrotask(() => callback(null, result));
-      return;
-    }
-    const w = this.waiters;
-    w.ok.push(callback);
-    w.fail.push(null);
-    w.first.push(r);
-    w.last.push(this.meta.nextSeq - 1);
-  }
-
   /** Encodes the events into the pending chunks; returns their first seq, null for none, or why not. */
   private enqueue(events: EventInput[]): number | null | Error {
     if (this.closed) return new Error('the ring log is closed');
@@ -701,16 +672,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       await this.ensureLease(meta.nextSeq).catch((err) =>
         this.logger.error({ err: err.message }, 'seq lease not written'),
       );
-    for (let i = 0; i < waiters.ok.length; i++) {
-      const result = { firstSeq: waiters.first[i], lastSeq: waiters.last[i] };
-      if (waiters.fail[i] === null) {
-        try {
-          (waiters.ok[i] as AppendCallback)(null, result);
-        } catch (err) {
-          this.logger.error({ err: (err as Error).message }, 'append callback threw');
-        }
-      } else (waiters.ok[i] as (r: AppendResult) => void)(result);
-    }
+    for (let i = 0; i < waiters.ok.length; i++) waiters.ok[i]({ firstSeq: waiters.first[i], lastSeq: waiters.last[i] });
     for (const f of doneCallbacks) f();
     for (const r of this.readers.values()) r.wake();
   }
@@ -829,11 +791,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private failWrite(err: Error, waiters: Waiters, count: number): void {
     this.meta.refused += count;
     const e = new Error(`the ring log write failed: ${err.message}`);
-    for (let i = 0; i < waiters.ok.length; i++) {
-      const fail = waiters.fail[i];
-      if (fail) fail(e);
-      else (waiters.ok[i] as AppendCallback)(e);
-    }
+    for (const fail of waiters.fail) fail(e);
     if (!this.failure) {
       this.failure = err;
       this.logger.error({ err: err.message }, 'ring log write failed; refusing appends until the database reopens');

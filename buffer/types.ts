@@ -93,12 +93,6 @@ export interface ReaderOptions {
 
 export interface RingLog {
   append(events: EventInput[]): Promise<AppendResult>;
-  /**
-   * `append` with a callback, called once the events are durable or with the error that refused
-   * them (never both, never twice). Same guarantees; made for the hottest path (one call per MQTT
-   * PUBLISH in the broker's PUBACK gate), where a promise per message costs measurable throughput.
-   */
-  appendWith(events: EventInput[], callback: (err: Error | null, result?: AppendResult) => void): void;
   reader(name: string, options?: ReaderOptions): LogReader;
   /** Removes a reader's cursor (an uplink removed from the config). */
   dropReader(name: string): Promise<void>;
