@@ -4,6 +4,7 @@
  * keeps the history itself, so the server holds one small entry per topic and nothing grows:
  * at most `maxTopics` topics (the least recently updated is forgotten first).
  */
+import { fieldReader } from '../../analytics/field.js';
 
 export interface Reading {
   topic: string;
@@ -21,18 +22,11 @@ export interface ReadingLike {
   kind?: string;
 }
 
-/** A number from a payload: the payload itself, its `value`, or a numeric string. */
-export function numericValue(payload: unknown): number | undefined {
-  let v = payload;
-  if (v !== null && typeof v === 'object' && 'value' in v) v = (v as { value: unknown }).value;
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'string' && v.trim() !== '') {
-    const n = Number(v);
-    return Number.isFinite(n) ? n : undefined;
-  }
-  return undefined;
-}
+/**
+ * A number from a payload: the payload itself, its `value`, or a numeric string; the number an
+ * analytics rule without a `field` reads.
+ */
+export const numericValue = fieldReader(undefined);
 
 export class LatestReadings {
   // A Map keeps insertion order: deleting and re-inserting on update makes the first key the stalest.
