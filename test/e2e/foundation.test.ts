@@ -8,16 +8,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
 import { type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
-
-interface WireEvent {
-  id: string;
-  seq: number;
-  ts: number;
-  source: string;
-  topic: string;
-  payload: unknown;
-  kind: string;
-}
+import type { SluiceEvent } from '../../src/event.js';
 
 /** Runs mosquitto_pub asynchronously (the gateway under test shares this process's event loop). */
 function mosquittoPub(
@@ -45,7 +36,7 @@ function mosquittoPub(
 describe('sensor → broker → ring log → MQTT uplink', () => {
   let cloud: Peer;
   let sub: mqtt.MqttClient;
-  const batches: { gateway: string; batchId: string; events: WireEvent[] }[] = [];
+  const batches: { gateway: string; batchId: string; events: SluiceEvent[] }[] = [];
   const data = tempDir('sluice-e2e-');
   let gw: TestGateway;
 

@@ -10,22 +10,13 @@
  */
 import mqtt from 'mqtt';
 import { type Peer, startMosquitto } from '../helpers/peers.js';
-
-export interface WireEvent {
-  id: string;
-  seq: number;
-  ts: number;
-  source: string;
-  topic: string;
-  payload: unknown;
-  kind: string;
-}
+import type { SluiceEvent } from '../../src/event.js';
 
 export class Upstream {
   peer!: Peer;
   private sub?: mqtt.MqttClient;
   /** Every event received, in arrival order (duplicates included). */
-  readonly events: WireEvent[] = [];
+  readonly events: SluiceEvent[] = [];
   batches = 0;
   /** batchId of every batch received, in arrival order. */
   readonly batchIds: string[] = [];
@@ -58,7 +49,7 @@ export class Upstream {
     this.sub = sub;
     await sub.subscribeAsync(`sluice/${this.gatewayId}/events`, { qos: 1 });
     sub.on('message', (_t, payload) => {
-      const batch = JSON.parse(payload.toString()) as { batchId: string; events: WireEvent[] };
+      const batch = JSON.parse(payload.toString()) as { batchId: string; events: SluiceEvent[] };
       this.batches++;
       this.batchIds.push(batch.batchId);
       for (const e of batch.events) {
