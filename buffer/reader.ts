@@ -179,7 +179,7 @@ export class Reader implements LogReader {
       }
       const chunk = read.chunk!;
       const evs = chunk.events;
-      let i = firstAfter(evs, p);
+      let i = firstAfter(evs, p, (e) => e.seq);
       for (; i < evs.length; i++) {
         const ev = evs[i];
         if (ev.seq > upper) {
@@ -323,12 +323,13 @@ export class Reader implements LogReader {
   }
 }
 
-function firstAfter(evs: StoredEvent[], p: number): number {
+/** Index of the first item whose seq (`seqOf`) is after p, in items sorted by it (binary search). */
+export function firstAfter<T>(items: readonly T[], p: number, seqOf: (item: T) => number): number {
   let lo = 0;
-  let hi = evs.length;
+  let hi = items.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (evs[mid].seq <= p) lo = mid + 1;
+    if (seqOf(items[mid]) <= p) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -45,7 +45,7 @@ import {
   readerKey,
   seqOfKey,
 } from './keys.js';
-import { type ChunkRead, type PersistedReader, Reader, type ReaderHost } from './reader.js';
+import { type ChunkRead, firstAfter, type PersistedReader, Reader, type ReaderHost } from './reader.js';
 import {
   type AppendResult,
   BufferFullError,
@@ -1015,16 +1015,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
   async chunkAfter(lane: Lane, p: number): Promise<ChunkRead | null> {
     const recent = this.recent[lane];
     if (recent.length > 0 && p + 1 >= recent[0].firstSeq) {
-      // Binary search the first recent chunk whose last seq is after p.
-      let lo = 0;
-      let hi = recent.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (recent[mid].lastSeq <= p) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo >= recent.length) return null;
-      const rc = recent[lo];
+      const at = firstAfter(recent, p, (c) => c.lastSeq);
+      if (at >= recent.length) return null;
+      const rc = recent[at];
       // Written by this process moments ago and checked by its CRC on the way: decode once, share.
       rc.decoded ??= decodeChunk(rc.buf);
       return { chunk: rc.decoded };
