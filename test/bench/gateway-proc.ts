@@ -53,6 +53,8 @@ export async function startGateway(opts: {
   configDir: string;
   maxBytes?: number;
   id?: string;
+  /** The config's `uplinks` (none by default). */
+  uplinks?: unknown[];
 }): Promise<GatewayChild> {
   const file = join(opts.configDir, `sluice-${opts.mqttPort}.json`);
   writeFileSync(
@@ -62,6 +64,7 @@ export async function startGateway(opts: {
       broker: { listeners: [{ host: '127.0.0.1', port: opts.mqttPort }], allowAnonymous: true },
       buffer: { maxBytes: opts.maxBytes ?? 8 * 1024 ** 3 },
       http: { host: '127.0.0.1', port: opts.httpPort },
+      uplinks: opts.uplinks ?? [],
     }),
   );
   const t0 = performance.now();

@@ -9,13 +9,11 @@
  *   target <= 1000 ms.
  * The baseline (the bare client) is measured by the uplink-drain cases.
  */
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import { openRingLog } from '../../../buffer/index.js';
 import { bufferSchema } from '../../../src/config/schema.js';
 import { freePort, startMosquitto } from '../../helpers/peers.js';
+import { startGateway } from '../gateway-proc.js';
 import { runLoad } from '../mqtt-load.js';
 import type { BenchCase } from '../types.js';
 import { percentile, startCloudSubscriber } from '../uplink-cloud.js';
@@ -54,58 +52,29 @@ const bench: BenchCase = {
 
       const mqttPort = await freePort();
       const httpPort = await freePort();
-      const file = join(ctx.tempDir(), 'sluice.json');
-      writeFileSync(
-        file,
-        JSON.stringify({
-          gateway: { id: 'gw-bench', dataDir, logLevel: 'warn' },
-          broker: { listeners: [{ host: '127.0.0.1', port: mqttPort }], allowAnonymous: true },
-          buffer: bufferConfig,
-          http: { host: '127.0.0.1', port: httpPort },
-          uplinks: [
-            {
-              name: 'cloud',
-              type: 'mqtt',
-              url: mosquitto.url,
-              batch: { maxEvents: 1000, maxBytes: '1MiB', maxDelay: '20ms' },
-              liveFirst: true,
-              backlogShare: 0.5,
-            },
-          ],
-        }),
-      );
       ctx.log('starting sluice run');
+      // The drain is timed from the spawn, as the gateway starts forwarding as soon as it runs.
       const t0 = performance.now();
-      const proc = spawn(process.execPath, [join(ctx.root, 'src', 'cli', 'bin.js'), 'run', '-c', file], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, SLUICE_LOG_FORMAT: 'json' },
+      const gw = await startGateway({
+        root: ctx.root,
+        dataDir,
+        mqttPort,
+        httpPort,
+        configDir: ctx.tempDir(),
+        maxBytes: bufferConfig.maxBytes,
+        uplinks: [
+          {
+            name: 'cloud',
+            type: 'mqtt',
+            url: mosquitto.url,
+            batch: { maxEvents: 1000, maxBytes: '1MiB', maxDelay: '20ms' },
+            liveFirst: true,
+            backlogShare: 0.5,
+          },
+        ],
       });
-      let stderr = '';
-      proc.stderr?.on('data', (d) => {
-        stderr = (stderr + d).slice(-4000);
-      });
-      cleanups.unshift(
-        () =>
-          new Promise<void>((resolve) => {
-            if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-            const kill = setTimeout(() => proc.kill('SIGKILL'), 8000);
-            proc.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            proc.kill('SIGTERM');
-          }),
-      );
-      for (;;) {
-        if (proc.exitCode !== null) throw new Error(`sluice run exited with ${proc.exitCode}: ${stderr}`);
-        const ok = await fetch(`http://127.0.0.1:${httpPort}/healthz`)
-          .then((r) => r.status === 200)
-          .catch(() => false);
-        if (ok) break;
-        if (performance.now() - t0 > 120_000) throw new Error(`sluice run did not become healthy: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      const readyMs = performance.now() - t0;
+      cleanups.unshift(() => gw.stop());
+      const readyMs = gw.readyMs;
 
       // Live publishes for as long as the drain may take (5 clients, 1k msg/s each).
       const liveSeconds = ctx.quick ? 10 : 20;
