@@ -215,6 +215,15 @@ function decodeV3(buf: Buffer): DecodedChunk {
     events[i] = { seq, ts, kind, topic, json };
   }
   if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
+  // Each envelope is a chain of concatenations; a decoded chunk is cached and read by every
+  // uplink, so its envelopes become slices of one flat string (a few objects, not dozens per event).
+  const flat = events.map((e) => e.json).join('');
+  let at = 0;
+  for (const e of events) {
+    const end = at + e.json.length;
+    e.json = flat.slice(at, end);
+    at = end;
+  }
   return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, events, unsynced, bytes: buf.length };
 }
 
