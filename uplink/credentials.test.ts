@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
-import { freePort, tempDir, waitForPort } from '../test/helpers/peers.js';
+import { freePort, natsServerBin, tempDir, waitForPort } from '../test/helpers/peers.js';
 import { MqttSink } from './mqtt/index.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { NatsSink } from './nats/index.js';
@@ -78,15 +78,7 @@ describe('wrong credentials', () => {
   });
 
   it('nats: the server refuses the password; status says so and the events wait', async () => {
-    const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => {
-      try {
-        execFileSync(p, ['--version'], { stdio: 'ignore' });
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (!bin) throw new Error('nats-server is not installed (test/setup.sh installs it)');
+    const bin = natsServerBin();
     const dir = tempDir('sluice-nats-auth-');
     cleanups.push(() => dir.cleanup());
     const port = await freePort();

@@ -104,10 +104,8 @@ export async function startMosquitto(extraConfig = '', persistent = false): Prom
   return managed('mosquitto', ['-c', conf], port, `mqtt://127.0.0.1:${port}`, dir.cleanup);
 }
 
-/** A private NATS server with JetStream on a free port, its store in a temp directory. */
-export async function startNats(): Promise<Peer> {
-  const port = await freePort();
-  const dir = tempDir('sluice-nats-');
+/** The nats-server binary (Debian puts it in /usr/sbin or /usr/bin); throws when it is missing. */
+export function natsServerBin(): string {
   const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => {
     try {
       execFileSync(p, ['--version'], { stdio: 'ignore' });
@@ -117,6 +115,14 @@ export async function startNats(): Promise<Peer> {
     }
   });
   if (!bin) throw new Error('nats-server is not installed (test/setup.sh installs it)');
+  return bin;
+}
+
+/** A private NATS server with JetStream on a free port, its store in a temp directory. */
+export async function startNats(): Promise<Peer> {
+  const port = await freePort();
+  const dir = tempDir('sluice-nats-');
+  const bin = natsServerBin();
   return managed(
     bin,
     ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir.path],
