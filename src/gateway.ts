@@ -154,21 +154,12 @@ export class Gateway {
    */
   ingest(events: EventInput[]): Promise<AppendResult> {
     const appended = this.log.append(events);
-    const n = events.length;
-    const source = events[0]?.source ?? 'unknown';
-    const counted = (result: AppendResult) => {
-      this.received += n;
-      this.metrics.ingested.inc({ source }, n);
-      return result;
-    };
-    // The dashboard's latest readings look now: keeping every event of a batch alive until its
-    // commit only for them would carry thousands of objects across garbage collections.
+    // Whatever looks at the events takes what it needs now. A closure here that held the batch until
+    // its commit would carry thousands of objects (and the broker's buffers) across garbage
+    // collections: V8 keeps one context per call for all of its closures (issue 3, QoS 0 ingest).
     this.latest.observe(events);
-    if (!this.analytics) return appended.then(counted);
-    return appended.then((result) => {
-      this.analyse(events, result.firstSeq);
-      return counted(result);
-    });
+    const watched = this.analytics ? this.watched(this.analytics, events) : [];
+    return appended.then(this.afterAppend(events.length, events[0]?.source ?? 'unknown', watched));
   }
 
   countRejected(reason: string, n = 1): void {
@@ -176,17 +167,35 @@ export class Gateway {
     this.metrics.rejected.inc({ reason }, n);
   }
 
-  private analyse(events: EventInput[], firstSeq: number): void {
-    const engine = this.analytics;
-    if (!engine) return;
+  /** What runs once a batch is durable (made apart from `ingest` so it cannot hold the batch). */
+  private afterAppend(n: number, source: string, watched: ObservedEvent[]): (result: AppendResult) => AppendResult {
+    return (result) => {
+      this.received += n;
+      this.metrics.ingested.inc({ source }, n);
+      if (watched.length > 0) this.analyse(watched, result.firstSeq);
+      return result;
+    };
+  }
+
+  /**
+   * The events a rule looks at (reading `payload` parses an MQTT body, so only these are), their
+   * `seq` relative to the batch until it is known.
+   */
+  private watched(engine: AnalyticsEngine, events: EventInput[]): ObservedEvent[] {
     const now = Date.now();
-    // Only events a rule looks at are handed over: reading `payload` parses an MQTT body.
     const watched: ObservedEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
       if (!engine.watches(e.topic)) continue;
-      watched.push({ seq: firstSeq + i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs });
+      watched.push({ seq: i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs });
     }
+    return watched;
+  }
+
+  private analyse(watched: ObservedEvent[], firstSeq: number): void {
+    const engine = this.analytics;
+    if (!engine) return;
+    for (const e of watched) e.seq += firstSeq;
     const derived = engine.observe(watched);
     if (derived.length === 0) return;
     this.appendDerived(derived);
