@@ -94,6 +94,35 @@ describe('LocalBroker', () => {
     expect(acked).toBe(true);
   });
 
+  it('stops reading a QoS 0 publisher while the log is behind, and stores everything once it catches up', async () => {
+    const stored: EventInput[] = [];
+    const commits: Array<() => void> = [];
+    let diskDown = true;
+    const { port, rejected } = await start({}, (events) => {
+      stored.push(...events);
+      return diskDown ? new Promise<void>((r) => commits.push(r)) : Promise.resolve();
+    });
+    const c = await connect(port);
+    const body = (i: number) => `{"i":${i},"pad":"${'x'.repeat(60_000)}"}`;
+    const total = 120; // ~7 MB: past the 4 MiB the broker lets QoS 0 run ahead of the disk
+    for (let i = 0; i < total; i++) c.publish('sensors/bulk', body(i), { qos: 0 });
+    await new Promise((r) => setTimeout(r, 800));
+    // Held: the rest waits in the sockets (TCP), not in the gateway's memory, and nothing is refused.
+    const whileHeld = stored.length;
+    expect(whileHeld).toBeGreaterThan(50);
+    expect(whileHeld).toBeLessThan(total);
+    // Other clients are served meanwhile.
+    const other = await connect(port);
+    await other.subscribeAsync('sensors/#');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stored.length).toBe(whileHeld);
+    diskDown = false;
+    for (const commit of commits.splice(0)) commit();
+    await expect.poll(() => stored.length, { timeout: 5000 }).toBe(total);
+    expect(stored.map((e) => JSON.parse(e.body!.toString()).i)).toEqual([...Array(total).keys()]);
+    expect(rejected).toEqual({});
+  });
+
   it('only ingests topics matching broker.ingest', async () => {
     const stored: EventInput[] = [];
     const { port } = await start({ ingest: ['sensors/#'] }, async (e) => {

@@ -27,6 +27,7 @@ import { BufferFullError } from '../../buffer/types.js';
 import { type EventInput, payloadFromBody } from '../event.js';
 import { verifyPassword } from './password.js';
 import type { BrokerConfig, BrokerUser } from './schema.js';
+import { type GatedClient, ReadGate } from './read-gate.js';
 import { limitSessionQueues, type OutgoingPersistence } from './session-limit.js';
 import { filterSet } from './topics.js';
 
@@ -50,11 +51,14 @@ const RETRY_FULL_MS = 250;
 /** Publishes appended together at most (more wait for the next append in the same turn). */
 const FLUSH_EVERY = 500;
 /**
- * Bytes of QoS 0 publishes passed on before their append resolved, at most. Once appended they are
- * bytes in the ring log's commit buffer, no JS objects; past this (well below the log's own
- * write-behind limit, so QoS 0 is slowed, not refused) they wait for the disk too.
+ * QoS 0 flow control, in bytes of publishes passed on before their append resolved (once appended
+ * they are bytes in the ring log's commit buffer, no JS objects). Past the first bound a client that
+ * sends QoS 0 is not read until the log catches up (read-gate.ts), so TCP slows it; past the second
+ * (clients that cannot be held, or many at once) its publishes wait for the disk too. Both are well
+ * below the log's own write-behind limit, so QoS 0 is slowed, not refused.
  */
-const MAX_UNSTORED_QOS0_BYTES = 2 * 1024 * 1024;
+const HOLD_QOS0_READS_BYTES = 4 * 1024 * 1024;
+const MAX_UNSTORED_QOS0_BYTES = 6 * 1024 * 1024;
 /** Offline persistent sessions: messages queued per client, and bytes over all (src/broker/session-limit.ts). */
 const MAX_QUEUED_PER_SESSION = 1000;
 const MAX_QUEUED_BYTES_PER_SESSION = 4 * 1024 * 1024;
@@ -90,6 +94,8 @@ export class LocalBroker {
   private closing = false;
   private pending: IngestPublish[] = [];
   private unstoredQos0Bytes = 0;
+  private readonly reads = new ReadGate();
+  private releaseQueued = false;
 
   constructor(
     private readonly config: BrokerConfig,
@@ -229,6 +235,7 @@ export class LocalBroker {
     const client = this.aedes.handle(conn, req) as unknown as ClientInternals;
     this.guardPacketSize(client);
     this.guardSlowConsumer(client, conn);
+    this.reads.attach(client, conn);
   }
 
   /**
@@ -454,8 +461,10 @@ export class LocalBroker {
 
     if (packet.qos === 0 && this.unstoredQos0Bytes < MAX_UNSTORED_QOS0_BYTES) {
       // Nothing to acknowledge: pass the message on now and store it alongside, as long as few
-      // QoS 0 messages wait for the disk; past that, they wait too (bounded memory).
+      // QoS 0 messages wait for the disk; past that the client is not read for a while, and past
+      // the hard bound its messages wait too (bounded memory).
       this.unstoredQos0Bytes += storedSize(topic, payload);
+      if (client && this.unstoredQos0Bytes >= HOLD_QOS0_READS_BYTES) this.reads.hold(client);
       done(null);
       this.enqueue(new IngestPublish(topic, payload, 0, client, null));
       return;
@@ -496,16 +505,29 @@ export class LocalBroker {
     }
     this.ctx.ingest(batch).then(
       () => {
-        this.unstoredQos0Bytes -= passedBytes;
+        this.qos0Stored(passedBytes);
         for (const p of waiting) p.done?.(null);
       },
       (err: Error) => {
-        this.unstoredQos0Bytes -= passedBytes;
+        this.qos0Stored(passedBytes);
         // Nothing to acknowledge and nothing the client could resend: counted (they reached local subscribers).
         if (passed > 0) this.ctx.countRejected(err instanceof BufferFullError ? err.reason : 'store_failed', passed);
         for (const p of waiting) this.notStored(p, err);
       },
     );
+  }
+
+  private qos0Stored(bytes: number): void {
+    this.unstoredQos0Bytes -= bytes;
+    // Released on the next turn: the log starts its next commit first, so the disk writes while
+    // the released clients are read.
+    if (this.reads.holding && this.unstoredQos0Bytes < HOLD_QOS0_READS_BYTES && !this.releaseQueued) {
+      this.releaseQueued = true;
+      setImmediate(() => {
+        this.releaseQueued = false;
+        this.reads.release();
+      });
+    }
   }
 
   private notStored(p: IngestPublish, err: Error): void {
@@ -558,7 +580,7 @@ interface PublishPacketLike {
 
 type ClientWithUser = Client & { sluiceUser?: CompiledUser; closed?: boolean };
 
-interface ClientInternals {
+interface ClientInternals extends GatedClient {
   id: string;
   waitForDrain?: (callback: (err: Error | null, client: unknown) => void) => void;
   _parser?: {
