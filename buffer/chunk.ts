@@ -40,10 +40,17 @@ const HAS_DEVICE_TS = 2;
 const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status'];
 export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, aggregate: 2, status: 3 };
 
+/** Strings whose UTF-8 bytes a builder remembers (sources and topics repeat; encoding costs more than copying). */
+const UTF8_CACHE_ENTRIES = 1024;
+const UTF8_CACHE_MAX_CHARS = 256;
+
 /** Events of one lane waiting for a commit, already encoded. */
 export class ChunkBuilder {
   private text: Buffer = Buffer.allocUnsafe(64 * 1024);
   private table: Buffer = Buffer.allocUnsafe(1024 * PER_EVENT);
+  /** Over `table`: DataView writes compile to plain stores, Buffer's writeXX methods check their arguments. */
+  private view = viewOf(this.table);
+  private readonly utf8 = new Map<string, Buffer>();
   private readonly gatewayId: Buffer;
   textBytes = 0;
   count = 0;
@@ -73,31 +80,51 @@ export class ChunkBuilder {
     if (need > this.text.length) this.text = grow(this.text, need, this.textBytes);
     const text = this.text;
     let at = this.textBytes;
-    const sourceBytes = text.write(source, at, 'utf8');
+    const sourceBytes = this.writeName(source, at);
     if (sourceBytes > 0xff) throw new Error('the event source is longer than 255 bytes');
     at += sourceBytes;
-    const topicBytes = text.write(topic, at, 'utf8');
+    const topicBytes = this.writeName(topic, at);
     at += topicBytes;
-    const payloadBytes = body ? body.copy(text, at) : text.write(json, at, 'utf8');
+    let payloadBytes: number;
+    if (body) {
+      text.set(body, at);
+      payloadBytes = body.length;
+    } else payloadBytes = text.write(json, at, 'utf8');
     this.textBytes = at + payloadBytes;
     const o = this.count * PER_EVENT;
-    if (o + PER_EVENT > this.table.length) this.table = grow(this.table, o + PER_EVENT, o);
+    if (o + PER_EVENT > this.table.length) {
+      this.table = grow(this.table, o + PER_EVENT, o);
+      this.view = viewOf(this.table);
+    }
     if (this.count === 0) this.firstSeq = seq;
     const hasDeviceTs = e.deviceTs !== undefined && Number.isFinite(e.deviceTs);
-    const t = this.table;
-    t.writeUInt32LE(seq - this.firstSeq, o);
-    t.writeDoubleLE(ts, o + 4);
-    t[o + 12] = kind;
-    t[o + 13] = (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0);
-    t[o + 14] = sourceBytes;
-    t.writeUInt32LE(topicBytes, o + 15);
-    t.writeUInt32LE(payloadBytes, o + 19);
-    t.writeDoubleLE(hasDeviceTs ? (e.deviceTs as number) : 0, o + 23);
+    const v = this.view;
+    v.setUint32(o, seq - this.firstSeq, true);
+    v.setFloat64(o + 4, ts, true);
+    v.setUint8(o + 12, kind);
+    v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0));
+    v.setUint8(o + 14, sourceBytes);
+    v.setUint32(o + 15, topicBytes, true);
+    v.setUint32(o + 19, payloadBytes, true);
+    v.setFloat64(o + 23, hasDeviceTs ? (e.deviceTs as number) : 0, true);
     this.count++;
     this.lastSeq = seq;
     if (ts < this.minTs) this.minTs = ts;
     if (ts > this.maxTs) this.maxTs = ts;
     if (kind & UNSYNCED) this.unsynced = true;
+  }
+
+  /** Writes a source or topic (room is there already); returns its byte length. */
+  private writeName(name: string, at: number): number {
+    if (name.length > UTF8_CACHE_MAX_CHARS) return this.text.write(name, at, 'utf8');
+    let bytes = this.utf8.get(name);
+    if (bytes === undefined) {
+      bytes = Buffer.from(name, 'utf8');
+      if (this.utf8.size >= UTF8_CACHE_ENTRIES) this.utf8.clear();
+      this.utf8.set(name, bytes);
+    }
+    this.text.set(bytes, at);
+    return bytes.length;
   }
 
   /** A position to roll back to (an append call that fails halfway accepts nothing). */
@@ -133,10 +160,17 @@ export class ChunkBuilder {
     this.unsynced = false;
     // Do not keep a huge arena from one burst forever.
     if (this.text.length > 8 * 1024 * 1024) this.text = Buffer.allocUnsafe(64 * 1024);
-    if (this.table.length > 64 * 1024 * PER_EVENT) this.table = Buffer.allocUnsafe(1024 * PER_EVENT);
+    if (this.table.length > 64 * 1024 * PER_EVENT) {
+      this.table = Buffer.allocUnsafe(1024 * PER_EVENT);
+      this.view = viewOf(this.table);
+    }
     if (this.text.length < this.gatewayId.length) this.text = Buffer.allocUnsafe(this.gatewayId.length + 64 * 1024);
     this.textBytes = this.gatewayId.copy(this.text, 0);
   }
+}
+
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 function grow(buf: Buffer, need: number, used: number): Buffer {

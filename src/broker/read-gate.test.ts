@@ -13,7 +13,7 @@ function gatedClient(gate: ReadGate) {
   const client = {
     closed: false,
     _nextBatch: () => {
-      const chunk = conn.read(null) as Buffer | null;
+      const chunk = conn.read() as Buffer | null;
       if (chunk) got.push(chunk.toString());
     },
   };
