@@ -7,7 +7,7 @@
  * kernel buffers meanwhile, and TCP slows the sender: nothing is dropped, and no publish is kept
  * waiting in memory. Keeping each QoS 0 publish waiting for the disk instead, as before, kept
  * aedes' objects for it alive across young-generation garbage collections, which cost more than
- * storing them (issue 3: QoS 0 ingest 0.58x -> 0.67x bare aedes with this gate).
+ * storing them (issue 3: QoS 0 ingest 236-246k msg/s that way, 264-272k with this gate).
  */
 import type { Readable } from 'node:stream';
 
