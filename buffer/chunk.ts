@@ -47,9 +47,9 @@ const UTF8_CACHE_MAX_CHARS = 256;
 /** Events of one lane waiting for a commit, already encoded. */
 export class ChunkBuilder {
   private text: Buffer = Buffer.allocUnsafe(64 * 1024);
-  private table: Buffer = Buffer.allocUnsafe(1024 * PER_EVENT);
-  /** Over `table`: DataView writes compile to plain stores, Buffer's writeXX methods check their arguments. */
-  private view = viewOf(this.table);
+  private table!: Buffer;
+  /** Over `table` (set together by `useTable`): DataView writes compile to plain stores, Buffer's writeXX methods check their arguments. */
+  private view!: DataView;
   private readonly utf8 = new Map<string, Buffer>();
   private readonly gatewayId: Buffer;
   textBytes = 0;
@@ -63,6 +63,7 @@ export class ChunkBuilder {
   constructor(gatewayId: string) {
     this.gatewayId = Buffer.from(gatewayId, 'utf8');
     if (this.gatewayId.length > 0xffff) throw new Error('gateway.id is longer than 65535 bytes');
+    this.useTable(Buffer.allocUnsafe(1024 * PER_EVENT));
     this.reset();
   }
 
@@ -92,10 +93,7 @@ export class ChunkBuilder {
     } else payloadBytes = text.write(json, at, 'utf8');
     this.textBytes = at + payloadBytes;
     const o = this.count * PER_EVENT;
-    if (o + PER_EVENT > this.table.length) {
-      this.table = grow(this.table, o + PER_EVENT, o);
-      this.view = viewOf(this.table);
-    }
+    if (o + PER_EVENT > this.table.length) this.useTable(grow(this.table, o + PER_EVENT, o));
     if (this.count === 0) this.firstSeq = seq;
     const hasDeviceTs = e.deviceTs !== undefined && Number.isFinite(e.deviceTs);
     const v = this.view;
@@ -112,6 +110,11 @@ export class ChunkBuilder {
     if (ts < this.minTs) this.minTs = ts;
     if (ts > this.maxTs) this.maxTs = ts;
     if (kind & UNSYNCED) this.unsynced = true;
+  }
+
+  private useTable(table: Buffer): void {
+    this.table = table;
+    this.view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   }
 
   /** Writes a source or topic (room is there already); returns its byte length. */
@@ -160,17 +163,10 @@ export class ChunkBuilder {
     this.unsynced = false;
     // Do not keep a huge arena from one burst forever.
     if (this.text.length > 8 * 1024 * 1024) this.text = Buffer.allocUnsafe(64 * 1024);
-    if (this.table.length > 64 * 1024 * PER_EVENT) {
-      this.table = Buffer.allocUnsafe(1024 * PER_EVENT);
-      this.view = viewOf(this.table);
-    }
+    if (this.table.length > 64 * 1024 * PER_EVENT) this.useTable(Buffer.allocUnsafe(1024 * PER_EVENT));
     if (this.text.length < this.gatewayId.length) this.text = Buffer.allocUnsafe(this.gatewayId.length + 64 * 1024);
     this.textBytes = this.gatewayId.copy(this.text, 0);
   }
-}
-
-function viewOf(buf: Buffer): DataView {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 function grow(buf: Buffer, need: number, used: number): Buffer {
