@@ -139,9 +139,10 @@ export class ChunkBuilder {
     Object.assign(this, m);
   }
 
-  build(boot: number): Buffer {
+  /** Writes the chunk into `buf` (exactly `bytes` long; a new Buffer by default) and returns it. */
+  build(boot: number, buf: Buffer = Buffer.allocUnsafe(this.bytes)): Buffer {
     const n = this.count;
-    const buf = Buffer.allocUnsafe(this.bytes);
+    if (buf.length !== this.bytes) throw new RangeError(`a chunk of ${this.bytes} bytes cannot be built into ${buf.length}`);
     buf[0] = CHUNK_VERSION;
     buf.writeUInt32LE(n, 5);
     buf.writeDoubleLE(this.firstSeq, 9);

@@ -46,6 +46,7 @@ import {
   seqOfKey,
 } from './keys.js';
 import { type ChunkRead, firstAfter, type PersistedReader, Reader, type ReaderHost } from './reader.js';
+import { RecentChunks } from './recent-chunks.js';
 import {
   type AppendResult,
   BufferFullError,
@@ -114,7 +115,7 @@ interface Meta {
 
 /** Seqs handed out ahead of the persisted lease (see the header comment). */
 const LEASE_STEP = 1_000_000;
-/** Decoded recent chunks kept for readers at the head of the log. */
+/** Recent chunks kept encoded for readers at the head of the log; every commit is built in this ring. */
 const RECENT_BYTES = 4 * 1024 * 1024;
 /** Decoded older chunks kept for readers working through a backlog. */
 const DISK_CACHE_CHUNKS = 8;
@@ -156,14 +157,6 @@ interface Waiters {
 
 const newWaiters = (): Waiters => ({ ok: [], fail: [], first: [], last: [] });
 
-/** A recently committed chunk, kept encoded; decoded once when a reader first asks for it. */
-interface RecentChunk {
-  firstSeq: number;
-  lastSeq: number;
-  buf: Buffer;
-  decoded: DecodedChunk | null;
-}
-
 /**
  * Encoded events waiting for their commit, at most; past it appends are refused (a QoS 1 publish is
  * then not acknowledged and comes again). Bounds memory when the disk cannot keep up: every pending
@@ -203,8 +196,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private afterWrite: Array<() => void> = [];
 
   private readonly oldest: [OldestQueue, OldestQueue] = [new OldestQueue(0), new OldestQueue(1)];
-  private readonly recent: [RecentChunk[], RecentChunk[]] = [[], []];
-  private recentBytes = 0;
+  private readonly recent = new RecentChunks(RECENT_BYTES);
   private readonly diskCache = new Map<string, DecodedChunk>();
 
   private readonly readers = new Map<string, Reader>();
@@ -569,13 +561,13 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.afterWrite = [];
 
     const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
-    const newChunks: Array<{ lane: Lane; chunk: RecentChunk; entry: IndexEntry }> = [];
+    const newChunks: Array<{ lane: Lane; value: Buffer; entry: IndexEntry }> = [];
     let newBytes = 0;
     for (const lane of LANES) {
       const p = this.pending[lane];
       if (p.count === 0) continue;
       // build() copies out of the arenas, so the builder takes new appends while this one is written.
-      const value = p.build(this.boot);
+      const value = p.build(this.boot, this.recent.region(p.bytes) ?? undefined);
       const entry: IndexEntry = {
         lane,
         firstSeq: p.firstSeq,
@@ -590,7 +582,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       ops.push({ type: 'put', key: chunkKey(lane, entry.lastSeq), value });
       ops.push({ type: 'put', key: indexKey(lane, entry.lastSeq), value: encodeIndex(entry) });
       newBytes += value.length;
-      newChunks.push({ lane, chunk: { firstSeq: entry.firstSeq, lastSeq: entry.lastSeq, buf: value, decoded: null }, entry });
+      newChunks.push({ lane, value, entry });
     }
 
     // Close to the reserve, free space is checked before every commit, not once a second.
@@ -633,6 +625,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
     for (const op of ops) if (op.type === 'put') written += op.key.length + op.value.length;
     try {
       const needsSync = count > 0 || evict.length > 0 || quarantine.length > 0;
+      // An open classic-level copies every value before batch() returns; the chunks built in the
+      // recent ring rely on that (the ring's next round overwrites them).
+      if (this.db.status !== 'open') for (const op of ops) if (op.type === 'put') op.value = Buffer.from(op.value);
       await this.db.batch(ops, { sync: needsSync });
     } catch (err) {
       for (const undo of restore) undo();
@@ -652,7 +647,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.meta = meta;
     for (const e of evict) this.forgetChunk(e);
     for (const q of quarantine) this.forgetChunk(q.entry);
-    for (const { lane, chunk, entry } of newChunks) {
+    for (const { lane, value, entry } of newChunks) {
       const q = this.oldest[lane];
       if (q.complete) {
         q.entries.push(entry);
@@ -662,7 +657,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
           q.complete = false;
         }
       }
-      this.addRecent(lane, chunk);
+      this.recent.add(lane, entry.firstSeq, entry.lastSeq, value);
     }
     for (const lane of LANES) {
       const q = this.oldest[lane];
@@ -812,10 +807,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
       this.meta = { ...onDisk, nextSeq: Math.max(onDisk.nextSeq, this.meta.nextSeq), refused: this.meta.refused };
       for (const lane of LANES) {
         this.oldest[lane] = new OldestQueue(lane);
-        this.recent[lane] = [];
         await this.refillOldest(lane);
       }
-      this.recentBytes = 0;
+      this.recent.clear();
       this.diskCache.clear();
       for (const name of this.readers.keys()) this.dirtyReaders.add(name);
       this.failure = null;
@@ -851,28 +845,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
     const q = this.oldest[e.lane];
     const i = q.entries.findIndex((x) => x.lastSeq === e.lastSeq);
     if (i >= 0) q.entries.splice(i, 1);
-    const r = this.recent[e.lane];
-    const j = r.findIndex((c) => c.lastSeq === e.lastSeq);
-    if (j >= 0) {
-      // Chunks leave the recent list from its front only, so it stays contiguous.
-      const gone = r.splice(0, j + 1);
-      for (const c of gone) this.recentBytes -= c.buf.length;
-    }
+    this.recent.forget(e.lane, e.lastSeq);
     this.diskCache.delete(`${e.lane}:${e.lastSeq}`);
-  }
-
-  private addRecent(lane: Lane, chunk: RecentChunk): void {
-    this.recent[lane].push(chunk);
-    this.recentBytes += chunk.buf.length;
-    while (this.recentBytes > RECENT_BYTES) {
-      // Trim the lane with the oldest front chunk.
-      const a = this.recent[0][0];
-      const b = this.recent[1][0];
-      const lane2 = !b || (a && a.firstSeq < b.firstSeq) ? 0 : 1;
-      const gone = this.recent[lane2].shift();
-      if (!gone) break;
-      this.recentBytes -= gone.buf.length;
-    }
   }
 
   // ---------------------------------------------------------------- maintenance
@@ -1013,7 +987,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   }
 
   async chunkAfter(lane: Lane, p: number): Promise<ChunkRead | null> {
-    const recent = this.recent[lane];
+    const recent = this.recent.of(lane);
     if (recent.length > 0 && p + 1 >= recent[0].firstSeq) {
       const at = firstAfter(recent, p, (c) => c.lastSeq);
       if (at >= recent.length) return null;

@@ -1,0 +1,128 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../test/helpers/peers.js';
+import { ChunkBuilder, decodeChunk, KIND_CODE } from './chunk.js';
+import { openRingLog } from './index.js';
+import { RecentChunks } from './recent-chunks.js';
+
+/** Builds a chunk of `n` events from `first` into the ring (or a Buffer of its own when it does not fit). */
+function commit(recent: RecentChunks, lane: 0 | 1, first: number, n: number, bodyBytes = 100): Buffer {
+  const b = new ChunkBuilder('gw');
+  for (let i = 0; i < n; i++)
+    b.add(first + i, 1_700_000_000_000, KIND_CODE.reading, { source: 's', topic: 't', payload: undefined, body: Buffer.alloc(bodyBytes, 0x31) });
+  const buf = b.build(1, recent.region(b.bytes) ?? undefined);
+  recent.add(lane, first, first + n - 1, buf);
+  return buf;
+}
+
+const spans = (recent: RecentChunks, lane: 0 | 1) => recent.of(lane).map((c) => [c.firstSeq, c.lastSeq]);
+
+describe('recent chunks ring', () => {
+  it('keeps chunks built in it, and drops those a new region overlaps (and all older) before handing it out', () => {
+    // ~1.1 KB a chunk of 10 events: three fit in 4 KB.
+    const recent = new RecentChunks(4096);
+    commit(recent, 0, 1, 10);
+    commit(recent, 1, 11, 10);
+    commit(recent, 0, 21, 10);
+    expect(spans(recent, 0)).toEqual([
+      [1, 10],
+      [21, 30],
+    ]);
+    expect(spans(recent, 1)).toEqual([[11, 20]]);
+    // The fourth wraps to the start: it overwrites the first.
+    commit(recent, 0, 31, 10);
+    expect(spans(recent, 0)).toEqual([
+      [21, 30],
+      [31, 40],
+    ]);
+    // A larger one takes the second and third regions: the lane-1 chunk and the lane-0 one there go.
+    commit(recent, 0, 41, 20);
+    expect(spans(recent, 1)).toEqual([]);
+    expect(spans(recent, 0)).toEqual([
+      [31, 40],
+      [41, 60],
+    ]);
+    // What is kept still reads back whole.
+    for (const c of recent.of(0)) expect(decodeChunk(c.buf).events.map((e) => e.seq)[0]).toBe(c.firstSeq);
+  });
+
+  it('drops a chunk left at the end of the ring once the ring has gone round past it', () => {
+    const recent = new RecentChunks(4096);
+    commit(recent, 0, 1, 14); // [0, ~1.6K)
+    commit(recent, 0, 15, 14); // [~1.6K, ~3.2K)
+    commit(recent, 0, 29, 5); // the tail, ~0.6K
+    commit(recent, 0, 34, 14); // wraps: overwrites the first
+    commit(recent, 0, 48, 14); // overwrites the second
+    commit(recent, 0, 62, 14); // does not fit after it: wraps again, over 34..47; the tail chunk is older and goes too
+    expect(spans(recent, 0)).toEqual([
+      [48, 61],
+      [62, 75],
+    ]);
+    for (const c of recent.of(0)) expect(decodeChunk(c.buf).lastSeq).toBe(c.lastSeq);
+  });
+
+  it('a chunk larger than the ring is built apart and ends what its lane keeps', () => {
+    const recent = new RecentChunks(4096);
+    commit(recent, 0, 1, 10);
+    commit(recent, 1, 11, 10);
+    const big = commit(recent, 0, 21, 100);
+    expect(decodeChunk(big).events).toHaveLength(100);
+    expect(spans(recent, 0)).toEqual([]);
+    expect(spans(recent, 1)).toEqual([[11, 20]]);
+  });
+
+  it('forget drops a lane up to a chunk; clear drops everything', () => {
+    const recent = new RecentChunks(8192);
+    commit(recent, 0, 1, 10);
+    commit(recent, 0, 11, 10);
+    commit(recent, 0, 21, 10);
+    recent.forget(0, 20);
+    expect(spans(recent, 0)).toEqual([[21, 30]]);
+    recent.clear();
+    expect(spans(recent, 0)).toEqual([]);
+  });
+});
+
+describe('ring log with its recent ring going round', () => {
+  const cleanups: Array<() => void | Promise<void>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('a reader following the head gets every event intact while commits overwrite the ring many times', async () => {
+    const d = tempDir('sluice-recent-');
+    cleanups.push(d.cleanup);
+    const log = await openRingLog({
+      dir: d.path,
+      gatewayId: 'gw-t',
+      config: { maxBytes: 1024 ** 3, onFull: 'drop-oldest', retention: 86_400_000, commitInterval: 2, commitEvents: 2000, diskReserve: 0 },
+    });
+    cleanups.push(() => log.close());
+    const reader = log.reader('up');
+    const body = Buffer.alloc(400, 0x32);
+    const total = 40_000; // ~17 MB of chunks: the 4 MiB ring goes round four times
+    const writing = (async () => {
+      for (let i = 0; i < total; i += 2000)
+        await log.append(Array.from({ length: 2000 }, (_, j) => ({ source: 'mqtt', topic: `t/${(i + j) % 5}`, payload: undefined, body })));
+    })();
+    let seen = 0;
+    let expected = 1;
+    while (seen < total) {
+      const got = await reader.next(3000, 1e9);
+      if (got.length === 0) {
+        await Promise.race([reader.wait(), writing]);
+        continue;
+      }
+      for (const e of got) {
+        expect(e.seq).toBe(expected++);
+        expect(e.topic).toBe(`t/${(e.seq - 1) % 5}`);
+      }
+      seen += got.length;
+      await reader.commit(got.at(-1)!.seq);
+      // a reader a little behind: some chunks it reads were already overwritten in the ring
+      if (seen % 6000 === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    await writing;
+    expect(log.stats().quarantined).toBe(0);
+    expect(JSON.parse((await reader.next(1, 1e9))[0]?.json ?? '{}')).toEqual({});
+  });
+});

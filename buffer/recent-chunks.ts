@@ -1,0 +1,91 @@
+/**
+ * Recently committed chunks, kept encoded for readers at the head of the log, in one fixed ring of
+ * bytes that each commit builds its chunks into.
+ *
+ * Why a ring and not a Buffer per chunk: under full load a commit writes a chunk of 1-2 MB 25 times
+ * a second. A fresh Buffer each time is external memory that outlives young-generation collections
+ * (it is kept for readers), and V8 answers ~64 MB of such growth with a full mark-compact of the
+ * heap: about one a second, a sixth of the main thread's garbage-collection time (issue 3, QoS 0
+ * ingest). LevelDB copies a value when the write is queued (classic-level's `batch`), so the chunk
+ * can be built straight into the ring and kept there for readers: nothing is allocated per commit.
+ *
+ * A region is reused once the ring has gone round: the chunks in it are dropped from the list
+ * first, so a listed chunk's bytes are always the ones written for it. Readers then read that
+ * chunk from the database, as they read any older one.
+ */
+import type { DecodedChunk } from './chunk.js';
+import { LANES, type Lane } from './keys.js';
+
+export interface RecentChunk {
+  firstSeq: number;
+  lastSeq: number;
+  /** The encoded chunk: a view into the ring. */
+  buf: Buffer;
+  /** Decoded once, when a reader first asks for it. */
+  decoded: DecodedChunk | null;
+}
+
+interface Listed extends RecentChunk {
+  /** Offset of `buf` in the ring. */
+  start: number;
+}
+
+export class RecentChunks {
+  private readonly ring: Buffer;
+  private readonly lanes: [Listed[], Listed[]] = [[], []];
+  /** Where the next region starts. */
+  private next = 0;
+
+  constructor(bytes: number) {
+    this.ring = Buffer.allocUnsafe(bytes);
+  }
+
+  /**
+   * A region of `bytes` to build the next chunk in, or null when a chunk that large does not fit the
+   * ring (the caller allocates it). Chunks that were kept in the region are dropped first.
+   */
+  region(bytes: number): Buffer | null {
+    if (bytes > this.ring.length) return null;
+    if (this.next + bytes > this.ring.length) this.next = 0;
+    const start = this.next;
+    const end = start + bytes;
+    this.next = end;
+    for (const lane of LANES) {
+      const list = this.lanes[lane];
+      // Everything older than an overlapped chunk goes with it, so what is kept stays contiguous.
+      let drop = 0;
+      for (let i = 0; i < list.length; i++) if (list[i].start < end && list[i].start + list[i].buf.length > start) drop = i + 1;
+      if (drop > 0) list.splice(0, drop);
+    }
+    return this.ring.subarray(start, end);
+  }
+
+  /**
+   * Keeps a committed chunk for readers. One built outside the ring is not kept, and neither is
+   * anything before it in its lane: a reader past a lane's kept chunks has read all there is.
+   */
+  add(lane: Lane, firstSeq: number, lastSeq: number, buf: Buffer): void {
+    if (buf.buffer !== this.ring.buffer) {
+      this.lanes[lane] = [];
+      return;
+    }
+    this.lanes[lane].push({ firstSeq, lastSeq, buf, decoded: null, start: buf.byteOffset - this.ring.byteOffset });
+  }
+
+  /** The kept chunks of a lane, oldest first. */
+  of(lane: Lane): readonly RecentChunk[] {
+    return this.lanes[lane];
+  }
+
+  /** Drops a lane's chunks up to and including the one ending at `lastSeq` (evicted or quarantined). */
+  forget(lane: Lane, lastSeq: number): void {
+    const list = this.lanes[lane];
+    const i = list.findIndex((c) => c.lastSeq === lastSeq);
+    // Chunks leave a list from its front only, so what is kept stays contiguous.
+    if (i >= 0) list.splice(0, i + 1);
+  }
+
+  clear(): void {
+    for (const lane of LANES) this.lanes[lane] = [];
+  }
+}
