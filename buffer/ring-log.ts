@@ -560,7 +560,13 @@ export class LevelRingLog implements RingLog, ReaderHost {
     const doneCallbacks = this.afterWrite;
     this.afterWrite = [];
 
-    const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
+    type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+    const ops: Op[] = [];
+    // The chunks go last in the batch. LevelDB's batch is one growing string: a chunk appended first
+    // makes the next small record reallocate and copy the whole of it again, into fresh pages
+    // (~0.6 ms of page faults on the main thread for a 1.7 MB chunk). The order of the records in
+    // one batch means nothing else here: every key in it is different.
+    const chunkOps: Op[] = [];
     const newChunks: Array<{ lane: Lane; value: Buffer; entry: IndexEntry }> = [];
     let newBytes = 0;
     for (const lane of LANES) {
@@ -579,7 +585,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
         maxTs: p.unsynced ? Number.MAX_VALUE : p.maxTs,
       };
       p.reset();
-      ops.push({ type: 'put', key: chunkKey(lane, entry.lastSeq), value });
+      chunkOps.push({ type: 'put', key: chunkKey(lane, entry.lastSeq), value });
       ops.push({ type: 'put', key: indexKey(lane, entry.lastSeq), value: encodeIndex(entry) });
       newBytes += value.length;
       newChunks.push({ lane, value, entry });
@@ -622,6 +628,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     }
 
     let written = 0;
+    ops.push(...chunkOps);
     for (const op of ops) if (op.type === 'put') written += op.key.length + op.value.length;
     try {
       const needsSync = count > 0 || evict.length > 0 || quarantine.length > 0;
