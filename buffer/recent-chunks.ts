@@ -4,8 +4,8 @@
  *
  * Why a ring and not a Buffer per chunk: under full load a commit writes a chunk of 1-2 MB 25 times
  * a second. A fresh Buffer each time is external memory that outlives young-generation collections
- * (it is kept for readers), and V8 answers ~64 MB of such growth with a full mark-compact of the
- * heap: about one a second (issue 3: 24 mark-compacts over 1.32M QoS 0 messages, 7 with the ring).
+ * (it is kept for readers), and V8 answers such growth with full mark-compacts of the heap:
+ * several a second under full load (issue 3: 24 over 1.32M QoS 0 messages, 7 with the ring).
  * classic-level copies every value before `batch()` returns, so the chunk can be built straight
  * into the ring and kept there for readers: nothing is allocated per commit.
  *
