@@ -6,8 +6,9 @@
  * a second. A fresh Buffer each time is external memory that outlives young-generation collections
  * (it is kept for readers), and V8 answers such growth with full mark-compacts of the heap:
  * several a second under full load (issue 3: 24 over 1.32M QoS 0 messages, 7 with the ring).
- * classic-level copies every value before `batch()` returns, so the chunk can be built straight
- * into the ring and kept there for readers: nothing is allocated per commit.
+ * So each chunk is built straight into the ring, written from there (the log commits one batch at
+ * a time, so the next region is handed out only after this write resolved) and kept there for
+ * readers: nothing is allocated per commit.
  *
  * A region is reused once the ring has gone round: the chunks in it are dropped from the list
  * first, so a listed chunk's bytes are always the ones written for it. Readers then read that

@@ -632,9 +632,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
     for (const op of ops) if (op.type === 'put') written += op.key.length + op.value.length;
     try {
       const needsSync = count > 0 || evict.length > 0 || quarantine.length > 0;
-      // An open classic-level copies every value before batch() returns; the chunks built in the
-      // recent ring rely on that (the ring's next round overwrites them).
-      if (this.db.status !== 'open') for (const op of ops) if (op.type === 'put') op.value = Buffer.from(op.value);
+      // The chunks are views on the recent ring. It hands out its next region only in the next
+      // commit, after this write resolved, so they stay as built for as long as LevelDB needs them.
       await this.db.batch(ops, { sync: needsSync });
     } catch (err) {
       for (const undo of restore) undo();
