@@ -26,14 +26,9 @@ export interface RecentChunk {
   decoded: DecodedChunk | null;
 }
 
-interface Listed extends RecentChunk {
-  /** Offset of `buf` in the ring. */
-  start: number;
-}
-
 export class RecentChunks {
   private readonly ring: Buffer;
-  private readonly lanes: [Listed[], Listed[]] = [[], []];
+  private readonly lanes: [RecentChunk[], RecentChunk[]] = [[], []];
   /** Where the next region starts. */
   private next = 0;
 
@@ -55,7 +50,10 @@ export class RecentChunks {
       const list = this.lanes[lane];
       // Everything older than an overlapped chunk goes with it, so what is kept stays contiguous.
       let drop = 0;
-      for (let i = 0; i < list.length; i++) if (list[i].start < end && list[i].start + list[i].buf.length > start) drop = i + 1;
+      for (let i = 0; i < list.length; i++) {
+        const at = list[i].buf.byteOffset - this.ring.byteOffset;
+        if (at < end && at + list[i].buf.length > start) drop = i + 1;
+      }
       if (drop > 0) list.splice(0, drop);
     }
     return this.ring.subarray(start, end);
@@ -70,7 +68,7 @@ export class RecentChunks {
       this.lanes[lane] = [];
       return;
     }
-    this.lanes[lane].push({ firstSeq, lastSeq, buf, decoded: null, start: buf.byteOffset - this.ring.byteOffset });
+    this.lanes[lane].push({ firstSeq, lastSeq, buf, decoded: null });
   }
 
   /** The kept chunks of a lane, oldest first. */
