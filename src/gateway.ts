@@ -20,7 +20,8 @@ import { type LocalConsumers, registerLocalConsumers } from '../uplink/local/ind
 import { UplinkRunner } from '../uplink/runner.js';
 import type { UplinkConfig } from '../uplink/schema.js';
 import { AnalyticsEngine, type ObservedEvent } from './analytics/index.js';
-import { isLoopback, LocalBroker } from './broker/index.js';
+import { isLoopback } from './auth/origin.js';
+import { LocalBroker } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
 import type { EventInput } from './event.js';

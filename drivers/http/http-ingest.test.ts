@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRingLog } from '../../buffer/index.js';
 import type { RingLog } from '../../buffer/types.js';
-import { hashPassword } from '../../src/broker/password.js';
+import { hashPassword } from '../../src/auth/password.js';
 import { userSchema } from '../../src/broker/schema.js';
 import { bufferSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';

@@ -19,8 +19,8 @@
 import { createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isForeignWebOrigin } from '../../src/broker/index.js';
-import { verifyPassword } from '../../src/broker/password.js';
+import { isForeignWebOrigin } from '../../src/auth/origin.js';
+import { verifyPassword } from '../../src/auth/password.js';
 import type { BrokerUser } from '../../src/broker/schema.js';
 import { topicMatches } from '../../src/broker/topics.js';
 import { isValidTopicFilter } from '../../src/config/types.js';

@@ -9,7 +9,7 @@ import { freePort } from '../../test/helpers/peers.js';
 import type { EventInput } from '../event.js';
 import { silentLogger } from '../log.js';
 import { LocalBroker } from './index.js';
-import { hashPassword, verifyPassword } from './password.js';
+import { hashPassword, verifyPassword } from '../auth/password.js';
 import { brokerSchema } from './schema.js';
 
 const brokers: LocalBroker[] = [];

@@ -25,7 +25,8 @@ import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { BufferFullError } from '../../buffer/types.js';
 import { type EventInput, payloadFromBody } from '../event.js';
-import { verifyPassword } from './password.js';
+import { isForeignWebOrigin, isLoopback } from '../auth/origin.js';
+import { verifyPassword } from '../auth/password.js';
 import type { BrokerConfig, BrokerUser } from './schema.js';
 import { type GatedClient, ReadGate } from './read-gate.js';
 import { limitSessionQueues, type OutgoingPersistence } from './session-limit.js';
@@ -75,10 +76,6 @@ const SLOW_CONSUMER_MS = 10_000;
 // heap objects that every major garbage collection marks again, to save one tiny allocation per
 // PUBACK. Measured (issue 3): the gateway's heap after a full GC drops from ~28 to ~22 MB.
 mqttPacket.writeToStream.cacheNumbers = false;
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
 
 export class LocalBroker {
   private aedes?: Aedes;
@@ -595,18 +592,6 @@ interface ClientInternals extends GatedClient {
 /** Roughly what a publish takes in the ring log's commit buffer. */
 function storedSize(topic: string, body: Buffer): number {
   return topic.length + body.length + 64;
-}
-
-/** A WebSocket upgrade made by a browser page that is not served from this machine. */
-export function isForeignWebOrigin(req: { headers?: Record<string, string | string[] | undefined> } | undefined | null): boolean {
-  const origin = req?.headers?.origin;
-  if (origin === undefined) return false; // not a browser (mqtt.js in Node, MQTT tools, plain TCP)
-  try {
-    const host = new URL(String(origin)).hostname.replace(/^\[|\]$/g, '');
-    return !isLoopback(host);
-  } catch {
-    return true; // "null" (a file or sandboxed page) or garbage
-  }
 }
 
 function clientAddress(client: Client): string {

@@ -4,7 +4,7 @@
  * counted in /api/status under ingest.rejected.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/broker/password.js';
+import { hashPassword } from '../../src/auth/password.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 

@@ -5,7 +5,7 @@
  */
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/broker/password.js';
+import { hashPassword } from '../../src/auth/password.js';
 import { waitFor } from '../helpers/gateway.js';
 import { type ChildGateway, startChildGateway } from './child-gateway.js';
 import { GoodPublisher, Upstream } from './oracle.js';

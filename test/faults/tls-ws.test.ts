@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/broker/password.js';
+import { hashPassword } from '../../src/auth/password.js';
 import { waitFor } from '../helpers/gateway.js';
 import { freePort, tempDir } from '../helpers/peers.js';
 import { type ChildGateway, startChildGateway } from './child-gateway.js';

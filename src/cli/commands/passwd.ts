@@ -3,7 +3,7 @@
  * for `broker.users[].passwordHash` / `tokenHash`. Reading stdin keeps the secret out of the
  * shell history and the process list.
  */
-import { hashPassword } from '../../broker/password.js';
+import { hashPassword } from '../../auth/password.js';
 import { parseFlags } from '../args.js';
 
 export default async function passwd(args: string[]): Promise<number> {

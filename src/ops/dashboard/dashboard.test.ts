@@ -3,10 +3,11 @@ import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../broker/password.js';
+import { hashPassword } from '../../auth/password.js';
 import { silentLogger } from '../../log.js';
 import { HttpError, HttpServer } from '../http-server.js';
-import { basicAuthGuard, isLoopback } from './auth.js';
+import { basicAuthGuard } from '../../auth/http-basic.js';
+import { isLoopback } from '../../auth/origin.js';
 import { LatestReadings, registerDashboard } from './index.js';
 
 function get(

@@ -18,11 +18,11 @@ import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { silentLogger } from '../../log.js';
 import type { HttpServer } from '../http-server.js';
-import { basicAuthGuard, type HttpAuth } from './auth.js';
+import { basicAuthGuard, type HttpAuth } from '../../auth/http-basic.js';
 import { PAGE_HTML } from './page.js';
 import type { Reading } from './readings.js';
 
-export { basicAuthGuard, type HttpAuth } from './auth.js';
+export { basicAuthGuard, type HttpAuth } from '../../auth/http-basic.js';
 export { LatestReadings, type Reading } from './readings.js';
 
 export interface DashboardSource {

@@ -12,18 +12,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { verifyPassword } from '../../broker/password.js';
-import { HttpError } from '../http-server.js';
+import { verifyPassword } from './password.js';
+import { HttpError } from '../ops/http-server.js';
+import { isLoopback } from './origin.js';
 
 export interface HttpAuth {
   username: string;
   passwordHash: string;
-}
-
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
-
-export function isLoopback(address: string | undefined): boolean {
-  return address !== undefined && (LOOPBACK.test(address) || address === 'localhost');
 }
 
 /** A guard for `HttpServer.guard` that enforces `auth` as described above. */
