@@ -10,6 +10,9 @@ command -v mosquitto >/dev/null || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v socat >/dev/null || need+=(socat)
 /usr/bin/python3 -c 'import pymodbus' 2>/dev/null || need+=(python3-pymodbus)
+# Sparkplug B interop: an independent encoder/decoder (protoc's Python output for the Tahu schema).
+/usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need+=(python3-protobuf)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 # pymodbus's servers import pyserial and serial_asyncio, which Debian does not pull in with it.
 /usr/bin/python3 -c 'import serial_asyncio' 2>/dev/null || need+=(python3-serial python3-serial-asyncio)
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)

@@ -48,6 +48,10 @@ export async function createSink(config: UplinkConfig, ctx: SinkContext): Promis
       const { S3Sink } = await import('./s3/index.js');
       return new S3Sink(config, ctx);
     }
+    case 'sparkplug': {
+      const { SparkplugSink } = await import('./sparkplug/index.js');
+      return new SparkplugSink(config, ctx);
+    }
     default: {
       const type: string = (config as { type: string }).type;
       throw new Error(`uplinks.${(config as { name: string }).name}.type: unknown uplink type "${type}"`);

@@ -8,6 +8,7 @@ import { kinesisUplinkSchema } from './kinesis/schema.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { natsUplinkSchema } from './nats/schema.js';
 import { s3UplinkSchema } from './s3/schema.js';
+import { sparkplugUplinkSchema } from './sparkplug/schema.js';
 
 export const uplinkSchema = z.discriminatedUnion('type', [
   mqttUplinkSchema,
@@ -18,5 +19,6 @@ export const uplinkSchema = z.discriminatedUnion('type', [
   kafkaUplinkSchema,
   kinesisUplinkSchema,
   s3UplinkSchema,
+  sparkplugUplinkSchema,
 ]);
 export type UplinkConfig = z.output<typeof uplinkSchema>;

@@ -4,9 +4,11 @@
  * PUBACK within `ackTimeout` retries it and drops the connection (a peer that accepts and never
  * answers is treated as gone). Reconnects wait a jittered, growing delay between `reconnect.minDelay`
  * and `reconnect.maxDelay` so a fleet coming back from an outage does not stampede the broker.
- * The connection is exposed (`client`) for the fleet component, which shares it.
+ * The connection is exposed (`client`) for the fleet component, which shares it. A `session` lets a
+ * protocol on top of MQTT (Sparkplug B) set the last will of each connection and publish its own
+ * messages on connect before any batch goes out.
  */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
@@ -19,6 +21,19 @@ import type { MqttUplinkConfig } from './schema.js';
 export interface SinkContext {
   gatewayId: string;
   logger: Logger;
+}
+
+export type Publish = (topic: string, payload: Uint8Array, opts: IClientPublishOptions, what: string) => Promise<void>;
+
+/** What a protocol on top of MQTT adds to each connection. */
+export interface MqttSession {
+  /** The last will of the next connection (read before each connect). */
+  will?(): IClientOptions['will'];
+  /**
+   * Runs on each CONNACK before the sink counts as connected (so before any batch); `publish` waits
+   * for the broker's acknowledgement like a batch does. A throw drops the connection.
+   */
+  onConnect?(client: MqttClient, publish: Publish): Promise<void>;
 }
 
 export class MqttSink implements Sink {
@@ -35,6 +50,7 @@ export class MqttSink implements Sink {
   constructor(
     private readonly config: MqttUplinkConfig,
     private readonly ctx: SinkContext,
+    private readonly session: MqttSession = {},
   ) {
     this.topic = `${config.topicPrefix}/${ctx.gatewayId}/events`;
   }
@@ -59,12 +75,22 @@ export class MqttSink implements Sink {
       // mqtt.js reconnects at a fixed period; we reconnect ourselves, with jitter.
       reconnectPeriod: 0,
       clean: true,
+      will: this.session.will?.(),
       ...(tls ?? {}),
     };
     const client = mqtt.connect(c.url, options);
     this.mqtt = client;
-    client.on('connect', (connack) => {
+    client.on('connect', async (connack) => {
       this.serverMaxPacket = connack.properties?.maximumPacketSize;
+      if (this.session.onConnect) {
+        try {
+          await this.session.onConnect(client, (t, p, o, w) => this.publishOn(client, t, p, o, w));
+        } catch (err) {
+          this.lastError = `${c.url}: ${(err as Error).message}`;
+          client.stream?.destroy();
+          return;
+        }
+      }
       this.connected = true;
       this.reconnectAttempt = 0;
       this.lastError = undefined;
@@ -96,7 +122,9 @@ export class MqttSink implements Sink {
     this.reconnectAttempt++;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      if (!this.stopped && this.mqtt && !this.mqtt.connected) this.mqtt.reconnect();
+      if (this.stopped || !this.mqtt || this.mqtt.connected) return;
+      if (this.session.will) this.mqtt.options.will = this.session.will();
+      this.mqtt.reconnect();
     }, delay);
   }
 
@@ -118,10 +146,7 @@ export class MqttSink implements Sink {
   async send(batch: Batch): Promise<SendResult> {
     const c = this.config;
     await this.waitConnected(c.ackTimeout);
-    const client = this.mqtt;
-    if (!client || !this.connected) {
-      throw new Error(`not connected to ${c.url}${this.lastError ? ` (${this.lastError})` : ''}`);
-    }
+    if (!this.mqtt || !this.connected) throw this.notConnected();
     const payload = await encodeBatch(batch, c.gzip);
     // The broker's limit (MQTT 5 CONNACK Maximum Packet Size) or the configured one: a larger batch
     // would get the connection dropped on every attempt, so it is split instead.
@@ -135,25 +160,44 @@ export class MqttSink implements Sink {
     }
     const properties =
       c.protocolVersion === 5 ? { contentType: c.gzip ? 'application/gzip' : 'application/json' } : undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // A peer that took the PUBLISH and never acknowledged it: drop the connection; the message is
-        // resent on the next one (a possible duplicate, never a loss).
-        this.lastError = `${c.url}: no PUBACK within ${c.ackTimeout} ms`;
-        client.stream?.destroy();
-        reject(new Error(`no PUBACK from ${c.url} within ${c.ackTimeout} ms for batch ${batch.batchId}`));
-      }, c.ackTimeout);
-    });
-    try {
-      await Promise.race([client.publishAsync(this.topic, payload, { qos: 1, properties }), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await this.publishAcked(this.topic, payload, { qos: 1, properties }, `batch ${batch.batchId}`);
     return { ...allAccepted(batch), bytes: payload.length };
   }
 
-  private waitConnected(ms: number): Promise<void> {
+  /**
+   * Publishes and waits for the broker's PUBACK (QoS 1) or the write (QoS 0). A peer that took the
+   * PUBLISH and never acknowledged it within `ackTimeout` gets its connection dropped; the message
+   * is resent on the next one (a possible duplicate, never a loss).
+   */
+  publishAcked(topic: string, payload: Uint8Array, opts: IClientPublishOptions, what: string): Promise<void> {
+    const client = this.mqtt;
+    if (!client || !this.connected) return Promise.reject(this.notConnected());
+    return this.publishOn(client, topic, payload, opts, what);
+  }
+
+  private async publishOn(client: MqttClient, topic: string, payload: Uint8Array, opts: IClientPublishOptions, what: string): Promise<void> {
+    const c = this.config;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.lastError = `${c.url}: no PUBACK within ${c.ackTimeout} ms`;
+        client.stream?.destroy();
+        reject(new Error(`no PUBACK from ${c.url} within ${c.ackTimeout} ms for ${what}`));
+      }, c.ackTimeout);
+    });
+    try {
+      await Promise.race([client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), opts), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private notConnected(): Error {
+    return new Error(`not connected to ${this.config.url}${this.lastError ? ` (${this.lastError})` : ''}`);
+  }
+
+  /** Waits up to `ms` for the connection; resolves either way. */
+  waitConnected(ms: number): Promise<void> {
     if (this.connected || this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
