@@ -16,7 +16,7 @@
  */
 import type { SluiceEvent } from '../../src/event.js';
 import { topicMatches } from '../../src/broker/topics.js';
-import { DataType, type Metric, type MetricValue } from './payload.js';
+import { DataType, type Metric, type MetricValue } from '../../src/sparkplug/payload.js';
 
 export interface DeviceRule {
   name: string;

@@ -11,7 +11,7 @@ import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../testing/memory-log.js';
 import { SparkplugSink } from './index.js';
 import { sparkplugUplinkSchema } from './schema.js';
-import { TAHU_PROTO } from './tahu-proto.js';
+import { TAHU_PROTO } from '../../src/sparkplug/tahu-proto.js';
 
 /** A Sparkplug message as the independent Python decoder reads it. */
 interface Decoded {
@@ -29,7 +29,7 @@ interface Decoded {
   }[];
 }
 
-const PEER = join(import.meta.dirname, 'tahu_peer.py');
+const PEER = join(import.meta.dirname, '../../src/sparkplug/tahu_peer.py');
 const pb2 = tempDir('sluice-tahu-');
 
 beforeAll(() => {

@@ -120,6 +120,17 @@ function fromWireValue(datatype: number, m: Wire): MetricValue {
   }
 }
 
+/** The value of a metric whose datatype is unknown (an alias never born): whichever field is set. */
+function anyValue(m: Wire): MetricValue {
+  for (const k of VALUE_FIELDS) {
+    if (m[k] === undefined) continue;
+    return k === 'long_value' ? toNumberIfSafe(BigInt(String(m[k]))) : (m[k] as MetricValue);
+  }
+  return null;
+}
+
+const VALUE_FIELDS = ['int_value', 'long_value', 'float_value', 'double_value', 'boolean_value', 'string_value', 'bytes_value', 'dataset_value', 'template_value'];
+
 function toNumberIfSafe(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
@@ -162,7 +173,7 @@ export function decodePayload(bytes: Uint8Array, datatypeOfAlias?: (alias: numbe
     const alias = m.alias === undefined ? undefined : Number(m.alias);
     const datatype = (m.datatype as number | undefined) ?? (alias === undefined ? undefined : datatypeOfAlias?.(alias));
     const metric: Metric = {
-      value: m.is_null || datatype === undefined ? null : fromWireValue(datatype, m),
+      value: m.is_null ? null : datatype === undefined ? anyValue(m) : fromWireValue(datatype, m),
     };
     if (m.name !== undefined) metric.name = m.name as string;
     if (alias !== undefined) metric.alias = alias;
