@@ -27,7 +27,7 @@ import type { Config } from './config/schema.js';
 import type { EventInput } from './event.js';
 import { FleetAgent } from './fleet/index.js';
 import { createLogger } from './log.js';
-import { type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
+import { AlarmList, asScannable, type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
 import { HttpServer } from './ops/http-server.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/routes.js';
@@ -64,6 +64,7 @@ export class Gateway {
   private dashboard?: Dashboard;
   private localConsumers?: LocalConsumers;
   private readonly latest = new LatestReadings();
+  private alarms?: AlarmList;
   private ringLog?: RingLog;
   private readonly drivers: ComponentSet<DriverConfig, DriverHandle>;
   private readonly uplinks: ComponentSet<UplinkConfig, UplinkHandle>;
@@ -106,6 +107,7 @@ export class Gateway {
     });
     try {
       await this.dropStaleCursors(config);
+      await this.startAlarms(config);
       await this.startHttp(config);
       await this.uplinks
         .reconcile(config.uplinks)
@@ -204,7 +206,10 @@ export class Gateway {
 
   private appendDerived(derived: EventInput[]): void {
     this.log.append(derived).then(
-      () => this.metrics.ingested.inc({ source: 'analytics' }, derived.length),
+      (r) => {
+        this.metrics.ingested.inc({ source: 'analytics' }, derived.length);
+        this.alarms?.observe(derived, r.firstSeq);
+      },
       (err) => this.logger.error({ err: (err as Error).message, n: derived.length }, 'derived events not stored'),
     );
   }
@@ -338,7 +343,13 @@ export class Gateway {
     registerOpsRoutes(http, this);
     this.dashboard = registerDashboard(
       http,
-      { status: () => this.status(), recentReadings: () => this.latest.recentReadings() },
+      {
+        status: () => this.status(),
+        recentReadings: () => this.latest.recentReadings(),
+        topicRates: (n) => this.latest.topicRates(n),
+        log: () => asScannable(this.ringLog),
+        alarms: this.alarms,
+      },
       { auth: config.http.auth, logger },
     );
     if (config.http.consumers.enabled) {
@@ -363,6 +374,20 @@ export class Gateway {
       throw err;
     }
     this.http = http;
+  }
+
+  /**
+   * The dashboard's alarm list: acknowledgements read back, and the newest alarms refilled from the
+   * log in the background (a bounded scan; the list fills while the gateway starts).
+   */
+  private async startAlarms(config: Config): Promise<void> {
+    const alarms = new AlarmList({ file: `${config.gateway.dataDir}/dashboard-acks.json`, unitOf: (t) => this.latest.unit(t) });
+    await alarms.load();
+    const log = asScannable(this.ringLog);
+    if (log) {
+      alarms.seed(log).catch((err) => this.logger.warn({ err: (err as Error).message }, 'dashboard: alarms not read back from the log'));
+    }
+    this.alarms = alarms;
   }
 
   private async startBroker(config: Config): Promise<void> {

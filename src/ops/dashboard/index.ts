@@ -10,19 +10,27 @@
  *   `GET /api/status` returns, `now` the gateway's clock (ages are computed against it, not the
  *   viewer's), `readings` the latest numeric value per topic for the chart;
  * - a failing `status()` is logged once per failure streak and the stream goes on.
- * With `auth` given, the HTTP server's guard asks for basic auth (see auth.ts).
+ * The chart library (uPlot) is served from the gateway itself (`/assets/`), never from a CDN.
+ * With `auth` given, the HTTP server's guard asks for basic auth (src/auth/http-basic.ts).
  */
 
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { silentLogger } from '../../log.js';
 import type { HttpServer } from '../http-server.js';
 import { basicAuthGuard, type HttpAuth } from '../../auth/http-basic.js';
+import type { AlarmList } from './alarms.js';
+import { type HistoryOptions, registerAlarmRoutes, registerHistoryRoute } from './api.js';
+import type { ScannableLog } from './history.js';
 import { PAGE_HTML } from './page.js';
-import type { Reading } from './readings.js';
+import type { Reading, TopicRate } from './readings.js';
 
 export { basicAuthGuard, type HttpAuth } from '../../auth/http-basic.js';
+export { AlarmList } from './alarms.js';
+export { asScannable, type ScannableLog } from './history.js';
 export { LatestReadings, type Reading } from './readings.js';
 
 export interface DashboardSource {
@@ -30,6 +38,12 @@ export interface DashboardSource {
   status(): object;
   /** The latest numeric reading per topic (LatestReadings does this); optional. */
   recentReadings?(): Reading[];
+  /** The busiest topics by rate since the previous call (LatestReadings does this); optional. */
+  topicRates?(n: number): { topics: TopicRate[]; counted: number };
+  /** The ring log, for `/api/history` (absent while it is not open). */
+  log?(): ScannableLog | undefined;
+  /** The alarm list, for `/api/alarms` and the frames. */
+  alarms?: AlarmList;
 }
 
 export interface DashboardOptions {
@@ -38,6 +52,9 @@ export interface DashboardOptions {
   maxBufferedBytes?: number;
   /** Readings sent per frame (most recently updated topics first). */
   maxTopics?: number;
+  /** Topics in the broker view's rate table (default 10). */
+  rateTopics?: number;
+  history?: HistoryOptions;
   auth?: HttpAuth;
   logger?: Logger;
 }
@@ -52,6 +69,32 @@ export interface Dashboard {
 const PAGE = Buffer.from(PAGE_HTML, 'utf8');
 const PAGE_GZ = gzipSync(PAGE, { level: 9 });
 
+interface Asset {
+  type: string;
+  body: Buffer;
+  gz: Buffer;
+}
+
+const ASSET_FILES: Record<string, [file: string, type: string]> = {
+  '/assets/uplot.js': ['uplot/dist/uPlot.iife.min.js', 'text/javascript; charset=utf-8'],
+  '/assets/uplot.css': ['uplot/dist/uPlot.min.css', 'text/css; charset=utf-8'],
+};
+const assets = new Map<string, Asset>();
+
+/** A file of an npm package, read and compressed on first use and kept (a few tens of KB). */
+function asset(path: string): Asset {
+  let a = assets.get(path);
+  if (!a) {
+    const [file, type] = ASSET_FILES[path];
+    const body = readFileSync(createRequire(import.meta.url).resolve(file));
+    a = { type, body, gz: gzipSync(body, { level: 9 }) };
+    assets.set(path, a);
+  }
+  return a;
+}
+
+const acceptsGzip = (req: IncomingMessage) => /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+
 export function registerDashboard(
   http: HttpServer,
   source: DashboardSource,
@@ -61,18 +104,23 @@ export function registerDashboard(
   const maxClients = options.maxClients ?? 16;
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
   const maxTopics = options.maxTopics ?? 50;
+  const rateTopics = options.rateTopics ?? 10;
   const logger = options.logger ?? silentLogger;
   const clients = new Set<ServerResponse>();
   let timer: NodeJS.Timeout | undefined;
   let failing = false;
   let closed = false;
+  let rates: { topics: TopicRate[]; counted: number } | null = null;
 
   if (options.auth) http.guard = basicAuthGuard(options.auth);
+  if (source.log) registerHistoryRoute(http, source.log, options.history);
+  if (source.alarms) registerAlarmRoutes(http, source.alarms);
 
   const frame = (): string | undefined => {
     try {
       const readings = source.recentReadings?.().slice(0, maxTopics) ?? [];
-      const body = JSON.stringify({ now: Date.now(), status: source.status(), readings });
+      const alarms = source.alarms?.list(20) ?? null;
+      const body = JSON.stringify({ now: Date.now(), status: source.status(), readings, alarms, topicRates: rates });
       failing = false;
       return `event: status\ndata: ${body}\n\n`;
     } catch (err) {
@@ -91,6 +139,8 @@ export function registerDashboard(
   };
 
   const tick = () => {
+    // Rates are measured between ticks only (a viewer connecting must not cut an interval short).
+    rates = source.topicRates?.(rateTopics) ?? null;
     const text = frame();
     if (text === undefined) return;
     for (const res of clients) {
@@ -105,12 +155,12 @@ export function registerDashboard(
   };
 
   http.route('GET', '/', (req: IncomingMessage, res: ServerResponse) => {
-    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    const gzip = acceptsGzip(req);
     res.writeHead(200, {
       'content-type': 'text/html; charset=utf-8',
       'cache-control': 'no-cache',
       'content-security-policy':
-        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       vary: 'accept-encoding',
@@ -118,6 +168,21 @@ export function registerDashboard(
     });
     res.end(gzip ? PAGE_GZ : PAGE);
   });
+
+  for (const path of Object.keys(ASSET_FILES)) {
+    http.route('GET', path, (req: IncomingMessage, res: ServerResponse) => {
+      const a = asset(path);
+      const gzip = acceptsGzip(req);
+      res.writeHead(200, {
+        'content-type': a.type,
+        'cache-control': 'public, max-age=86400',
+        'x-content-type-options': 'nosniff',
+        vary: 'accept-encoding',
+        ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+      });
+      res.end(gzip ? a.gz : a.body);
+    });
+  }
 
   http.route('GET', '/api/stream', (req: IncomingMessage, res: ServerResponse) => {
     if (closed || clients.size >= maxClients) {
