@@ -97,11 +97,22 @@ describe('dashboard page', () => {
     expect(plain.body.length).toBeLessThan(200 * 1024);
     expect(html).toContain('<!doctype html>');
     expect(html).toContain("new EventSource('api/stream')");
-    // The only absolute URL is the SVG namespace, which is a name and never fetched.
+    // No absolute URL (the SVG namespace is a name, never fetched); the only files the page loads
+    // are the gateway's own, by relative path (works behind a path prefix).
     const urls = html.match(/(https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s"')]*/gi) ?? [];
     expect(urls.filter((u) => !u.startsWith('http://www.w3.org/2000/svg'))).toEqual([]);
-    expect(html).not.toMatch(/<(link|img|iframe)\b[^>]*\b(src|href)=/i);
-    expect(html).not.toMatch(/<script[^>]*\bsrc=/i);
+    const loads = [...html.matchAll(/<(?:link|img|iframe|script)\b[^>]*\b(?:src|href)="([^"]*)"/gi)].map((m) => m[1]);
+    expect(loads.sort()).toEqual(['assets/uplot.css', 'assets/uplot.js', 'data:,']);
+    for (const asset of ['/assets/uplot.js', '/assets/uplot.css']) {
+      const a = await get(port, asset, { 'accept-encoding': 'gzip' });
+      expect(a.status).toBe(200);
+      expect(a.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(a.body).length).toBeGreaterThan(1000);
+    }
+    // The page and its chart library stay small over the wire (a phone on a site's Wi-Fi).
+    const uplot = await get(port, '/assets/uplot.js', { 'accept-encoding': 'gzip' });
+    const page = await get(port, '/', { 'accept-encoding': 'gzip' });
+    expect(uplot.body.length + page.body.length).toBeLessThan(48 * 1024);
     // The inline script must be valid JavaScript (a syntax error would leave the page dead).
     const script = html.slice(html.indexOf('<script>') + 8, html.indexOf('</script>'));
     expect(() => new Function(script)).not.toThrow();
@@ -126,7 +137,7 @@ describe('dashboard stream', () => {
       expect(got.res.headers['content-type']).toBe('text/event-stream');
       expect(got.frames.map((f) => f.status.n)).toHaveLength(3);
       expect(got.frames[0].readings).toEqual([
-        { topic: 'b/hum', ts: 2, value: 40 },
+        { topic: 'b/hum', ts: 2, value: 40, unit: '%' },
         { topic: 'a/temp', ts: 1, value: 20.5 },
       ]);
       expect(typeof got.frames[0].now).toBe('number');
@@ -246,5 +257,32 @@ describe('LatestReadings', () => {
       { topic: 't/8', ts: 8, value: 8 },
       { topic: 't/7', ts: 7, value: 7 },
     ]);
+  });
+
+  it('treats topics named after Object.prototype members as topics, with their units', () => {
+    const r = new LatestReadings();
+    const names = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf'];
+    r.observe(names.map((topic, i) => ({ topic, ts: i, payload: { value: i, unit: 'bar' } })), 100);
+    expect(r.recentReadings().map((x) => [x.topic, x.value, x.unit])).toEqual(names.map((t, i) => [t, i, 'bar']).reverse());
+    expect(r.unit('constructor')).toBe('bar');
+    expect(r.unit('hasOwnProperty')).toBe('bar');
+    expect(r.unit('nothing')).toBeUndefined();
+    expect(r.topicRates(10, 1000).topics.map((t) => t.topic).sort()).toEqual([...names].sort());
+  });
+
+  it('measures per-topic rates with bounded cardinality', () => {
+    const r = new LatestReadings(200, 5);
+    r.topicRates(3, 0);
+    const events = [];
+    for (let i = 0; i < 20; i++) for (let k = 0; k <= i; k++) events.push({ topic: `t/${i}`, payload: 1 });
+    r.observe(events, 0);
+    const { topics, counted } = r.topicRates(3, 2000);
+    // Only the first 5 topics were counted one by one, the rest under one name; 5 kept in all.
+    expect(counted).toBe(5);
+    expect(topics[0]).toMatchObject({ topic: '(other topics)', total: events.length - 15, rate: (events.length - 15) / 2 });
+    expect(topics.slice(1).map((t) => t.topic)).toEqual(['t/4', 't/3']);
+    // Silent topics fade out.
+    for (let s = 3; s < 20; s++) r.topicRates(3, s * 1000);
+    expect(r.topicRates(3, 21_000).counted).toBe(0);
   });
 });
