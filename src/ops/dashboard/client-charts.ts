@@ -73,7 +73,7 @@ var Charts = (function () {
         var lo = Math.max(now - sinceMs / 1000, Math.min(typeof min === 'number' ? min : now, now - 60));
         return [lo, now];
       } } },
-      series: [{}, { label: s.topic, stroke: css('--accent'), width: 1.5, points: { show: false } }],
+      series: [{}, { label: s.topic, stroke: css('--accent'), width: 1.5 }],
       axes: [
         Object.assign({}, axis),
         Object.assign({}, axis, { label: s.unit || 'value', size: 56, values: function (u, vals) { return vals.map(short); } }),
