@@ -172,6 +172,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(await text('#conn')).toMatch(/reconnecting|disconnected/);
     expect(await text('#condition')).toBe('unknown');
     expect(await text('#health')).toBe('unknown');
+    expect(await page.locator('#problems').isHidden()).toBe(true);
     expect(await page.evaluate(() => document.body.classList.contains('stale'))).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone-disconnected.png'), fullPage: false });
 

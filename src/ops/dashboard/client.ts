@@ -287,6 +287,8 @@ export const CLIENT_JS = String.raw`
     pill('conn', why, 'bad');
     pill('health', 'unknown', 'mute');
     pill('condition', 'unknown', 'mute');
+    // The last reasons are as stale as the rest: not shown as if current.
+    $('problems').hidden = true;
     var b = $('stale');
     b.hidden = false;
     b.textContent = 'Disconnected from the gateway: the numbers below are stale since ' + clock(staleSince) +
