@@ -1,17 +1,49 @@
 /** Logging: pino, JSON lines by default (for journald and log shippers), pretty in a terminal. */
 import { type Logger, pino } from 'pino';
+import { scrubCredentials } from './auth/scrub.js';
 
 export type { Logger };
 
-export function createLogger(level = process.env.SLUICE_LOG_LEVEL ?? 'info', pretty = process.stdout.isTTY): Logger {
-  const options = { level, base: { name: 'sluice' }, timestamp: pino.stdTimeFunctions.isoTime };
+/**
+ * Log lines often name a peer by its URL; a URL's user-info password (and connection-string keys)
+ * must not reach the journal. String arguments and the string fields of the merge object (one level,
+ * plus an error's message) are scrubbed before pino formats them.
+ */
+const hooks = {
+  logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
+    method.apply(
+      this,
+      args.map((a) => (typeof a === 'string' ? scrubCredentials(a) : a && typeof a === 'object' ? scrubFields(a) : a)),
+    );
+  },
+};
+
+function scrubFields(o: object): object {
+  let out: Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(o)) {
+    let clean: unknown = v;
+    if (typeof v === 'string') clean = scrubCredentials(v);
+    else if (v instanceof Error && scrubCredentials(v.message) !== v.message) {
+      clean = { type: v.name, message: scrubCredentials(v.message), code: (v as NodeJS.ErrnoException).code };
+    }
+    if (clean !== v) (out ??= { ...o })[k] = clean;
+  }
+  return out ?? o;
+}
+
+export function createLogger(
+  level = process.env.SLUICE_LOG_LEVEL ?? 'info',
+  pretty = process.stdout.isTTY,
+  destination?: pino.DestinationStream,
+): Logger {
+  const options = { level, base: { name: 'sluice' }, timestamp: pino.stdTimeFunctions.isoTime, hooks };
   if (pretty && process.env.SLUICE_LOG_FORMAT !== 'json') {
     return pino({
       ...options,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
     });
   }
-  return pino(options);
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** A logger that discards everything (tests, offline commands). */

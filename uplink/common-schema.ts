@@ -5,7 +5,7 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
-import { duration, name, size, topicFilter } from '../src/config/types.js';
+import { duration, name, secret, size, topicFilter } from '../src/config/types.js';
 
 export const tlsSchema = z
   .strictObject({
@@ -14,7 +14,7 @@ export const tlsSchema = z
     cert: z.string().optional(),
     key: z.string().optional(),
     /** Passphrase of the client key, if it is encrypted. */
-    passphrase: z.string().optional(),
+    passphrase: secret(z.string()).optional(),
     /** Server name for SNI and certificate checks when it differs from the URL's host. */
     servername: z.string().optional(),
     rejectUnauthorized: z.boolean().default(true),

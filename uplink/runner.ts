@@ -17,6 +17,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { LogReader } from '../buffer/types.js';
+import { scrubCredentials } from '../src/auth/scrub.js';
 import type { StoredEvent } from '../src/event.js';
 import { fullJitter, sleep } from './backoff.js';
 import type { CommonUplinkConfig } from './common-schema.js';
@@ -216,7 +217,7 @@ export class UplinkRunner {
       deliveredBatches: this.deliveredBatches,
       retried: this.retried,
       deadLettered: this.deadLettered,
-      lastError: sinkError ?? this.lastError,
+      lastError: nullableScrub(sinkError ?? this.lastError),
       lastErrorAt: this.lastErrorAt,
       lagSeconds: this.lagSeconds(),
       lastDeliveryAt: this.lastDeliveryAt,
@@ -520,7 +521,8 @@ export class UplinkRunner {
     this.recordError(`${events.length} event(s) rejected and dead-lettered: ${reason}`);
   }
 
-  private recordError(text: string): void {
+  private recordError(raw: string): void {
+    const text = scrubCredentials(raw);
     this.lastError = text;
     this.lastErrorAt = Date.now();
     // One line per distinct error, and a reminder a minute while it persists: an outage does not flood the log.
@@ -530,6 +532,11 @@ export class UplinkRunner {
       this.lastLoggedAt = this.lastErrorAt;
     }
   }
+}
+
+/** Errors name the peer's URL; its user-info password must not reach status or logs. */
+function nullableScrub(text: string | null): string | null {
+  return text === null ? null : scrubCredentials(text);
 }
 
 function maxTs(events: StoredEvent[]): number | null {

@@ -1,6 +1,6 @@
 /** Options of the local MQTT broker (`broker:` in the config). */
 import { z } from 'zod';
-import { size, topicFilter } from '../config/types.js';
+import { secret, size, topicFilter } from '../config/types.js';
 
 export const listenerSchema = z.strictObject({
   host: z.string().default('127.0.0.1'),
@@ -21,18 +21,15 @@ export const listenerSchema = z.strictObject({
 export const userSchema = z.strictObject({
   username: z.string().min(1),
   /** `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>`, made with `sluice passwd`; never a plaintext password. */
-  passwordHash: z
-    .string()
-    .regex(/^scrypt\$/, 'must be a scrypt hash (make one with `sluice passwd`), not a plaintext password'),
+  passwordHash: secret(
+    z.string().regex(/^scrypt\$/, 'must be a scrypt hash (make one with `sluice passwd`), not a plaintext password'),
+  ),
   /** Topic filters this user may publish to. */
   publish: z.array(topicFilter()).default([]),
   /** Topic filters this user may subscribe to. */
   subscribe: z.array(topicFilter()).default([]),
   /** Bearer token hash for `POST /api/events` (the same ACLs apply), made with `sluice passwd`. */
-  tokenHash: z
-    .string()
-    .regex(/^scrypt\$/)
-    .optional(),
+  tokenHash: secret(z.string().regex(/^scrypt\$/)).optional(),
   /** TLS client certificate common name that logs in as this user. */
   certCN: z.string().optional(),
 });

@@ -11,7 +11,7 @@ import { uplinkSchema } from '../../uplink/schema.js';
 import { analyticsSchema } from '../analytics/schema.js';
 import { brokerSchema } from '../broker/schema.js';
 import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
-import { duration, size } from './types.js';
+import { duration, secret, size } from './types.js';
 
 export const bufferSchema = z
   .strictObject({
@@ -36,7 +36,7 @@ export const httpSchema = z
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     /** Basic auth for the dashboard and API; required by the operator when the listener is not on loopback. */
-    auth: z.strictObject({ username: z.string().min(1), passwordHash: z.string().min(1) }).optional(),
+    auth: z.strictObject({ username: z.string().min(1), passwordHash: secret(z.string().min(1)) }).optional(),
     /** Local consumers of the log: `GET /api/events?consumer=NAME` + `POST /api/events/ack` (uplink/local). */
     consumers: localConsumersSchema,
   })

@@ -48,3 +48,16 @@ export function isValidTopicFilter(f: string): boolean {
 /** A name used as a key (uplink, driver, analytics rule): letters, digits, `-`, `_`, `.`. */
 export const name = () =>
   z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "-", "_" or "."');
+
+/**
+ * Schemas of secret values (passwords, tokens, keys, hashes). Everything that echoes the config
+ * (fleet `config.get`, status, logs, `sluice config --effective`) shows them as `(redacted)`: see
+ * config/redact.ts, which walks a config along the schema and looks them up here.
+ */
+export const secretSchemas = z.registry<{ secret: true }>();
+
+/** Marks `schema` as a secret value (wrap the inner schema: `secret(z.string()).optional()`). */
+export function secret<T extends z.ZodType>(schema: T): T {
+  secretSchemas.add(schema as z.ZodType, { secret: true });
+  return schema;
+}

@@ -20,6 +20,7 @@ import type { KeyObject } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { redactConfig } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { VERSION } from '../version.js';
 import { type ApplyReport, applyConfigSet } from './apply.js';
@@ -361,7 +362,7 @@ export class FleetAgent {
       case 'status':
         return g.status();
       case 'config.get':
-        return { version: configVersion(this.config), hash: configHash(this.config), config: redact(this.config) };
+        return { version: configVersion(this.config), hash: configHash(this.config), config: redactConfig(this.config) };
       case 'config.set': {
         // The state keeps saying the running version until the outcome is known.
         this.applying = true;
@@ -482,17 +483,6 @@ function peekId(payload: Buffer): string | null {
   } catch {
     return null;
   }
-}
-
-/** The running config with secrets (passwords) replaced, for config.get. */
-function redact(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redact);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, k === 'password' || k === 'passphrase' ? '(redacted)' : redact(v)]),
-    );
-  }
-  return value;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -3,7 +3,7 @@
  * message per event keyed by topic, or one contract batch per message with `aggregate`.
  */
 import { z } from 'zod';
-import { duration, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const eventHubsUplinkSchema = z
@@ -14,7 +14,7 @@ export const eventHubsUplinkSchema = z
      * `Endpoint=sb://NS.servicebus.windows.net/;SharedAccessKeyName=NAME;SharedAccessKey=KEY;EntityPath=HUB`
      * as the Azure portal shows it (or with `SharedAccessSignature=...`). Fields below override its parts.
      */
-    connectionString: z.string().min(1).optional(),
+    connectionString: secret(z.string().min(1)).optional(),
     /** The namespace host, e.g. `NS.servicebus.windows.net`. */
     host: z.string().min(1).optional(),
     port: z.number().int().min(1).max(65535).optional(),
@@ -27,9 +27,9 @@ export const eventHubsUplinkSchema = z
     /** The `hostname` of the AMQP open frame (a RabbitMQ vhost is `vhost:NAME`); default the host. */
     hostname: z.string().min(1).optional(),
     keyName: z.string().min(1).optional(),
-    key: z.string().min(1).optional(),
+    key: secret(z.string().min(1)).optional(),
     /** A ready-made `SharedAccessSignature sr=...` token (it cannot be renewed: mind its expiry). */
-    sasToken: z.string().startsWith('SharedAccessSignature ').optional(),
+    sasToken: secret(z.string().startsWith('SharedAccessSignature ')).optional(),
     /**
      * `sas-token`: SASL ANONYMOUS, then a SAS token put on the `$cbs` node and renewed before it
      * expires (how Event Hubs authenticates). `plain`: SASL PLAIN with keyName / key as user / password.

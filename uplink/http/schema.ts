@@ -1,6 +1,6 @@
 /** Options of the HTTP uplink: contract batches POSTed to an HTTP(S) ingest endpoint. */
 import { z } from 'zod';
-import { duration } from '../../src/config/types.js';
+import { duration, secret } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const httpUplinkSchema = z.strictObject({
@@ -9,9 +9,9 @@ export const httpUplinkSchema = z.strictObject({
   url: z.string().regex(/^https?:\/\/[^\s/]+/, 'must be an http:// or https:// URL'),
   method: z.enum(['POST', 'PUT']).default('POST'),
   /** Extra request headers (e.g. an API key header). */
-  headers: z.record(z.string(), z.string()).default({}),
+  headers: z.record(z.string(), secret(z.string())).default({}),
   /** Sent as `Authorization: Bearer <token>`. */
-  bearerToken: z.string().optional(),
+  bearerToken: secret(z.string()).optional(),
   /**
    * On a 4xx that refuses the batch (400, 422, ...), bisect it to dead-letter only the refused events
    * (about 2·log2(n) extra requests per refused event); false dead-letters the whole batch.

@@ -1,6 +1,6 @@
 /** Options of the Kafka uplink: a kafkajs idempotent producer, one record per event keyed by topic (or one contract batch per record). */
 import { z } from 'zod';
-import { duration, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const kafkaUplinkSchema = z.strictObject({
@@ -18,7 +18,7 @@ export const kafkaUplinkSchema = z.strictObject({
     .strictObject({
       mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
       username: z.string().min(1),
-      password: z.string().min(1),
+      password: secret(z.string().min(1)),
     })
     .optional(),
   /** Record key for every record; default the event's topic (per event) or the gateway id (aggregate). */

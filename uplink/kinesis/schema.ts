@@ -1,6 +1,6 @@
 /** Options of the Kinesis uplink: PutRecords, one record per event keyed by topic (or one contract batch per record). */
 import { z } from 'zod';
-import { duration } from '../../src/config/types.js';
+import { duration, secret } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const kinesisUplinkSchema = z
@@ -13,8 +13,8 @@ export const kinesisUplinkSchema = z
     endpoint: z.url().optional(),
     /** Static credentials; without them the AWS default chain (env, profile, instance role) is used. */
     accessKeyId: z.string().min(1).optional(),
-    secretAccessKey: z.string().min(1).optional(),
-    sessionToken: z.string().min(1).optional(),
+    secretAccessKey: secret(z.string().min(1)).optional(),
+    sessionToken: secret(z.string().min(1)).optional(),
     /** Partition key for every record; default: the event's topic (so one topic stays in order on one shard). */
     partitionKey: z.string().min(1).max(256).optional(),
     /** One contract batch document per record instead of one record per event (Kinesis bills and throttles per record). */

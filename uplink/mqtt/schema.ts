@@ -1,6 +1,6 @@
 /** Options of the MQTT uplink: contract batches at QoS 1 to `<topicPrefix>/<gateway id>/events`. */
 import { z } from 'zod';
-import { duration, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const mqttUplinkSchema = z.strictObject({
@@ -13,7 +13,7 @@ export const mqttUplinkSchema = z.strictObject({
     .refine((t) => !/[+#\u0000]/.test(t), { message: 'must not contain + or #' }),
   clientId: z.string().optional(),
   username: z.string().optional(),
-  password: z.string().optional(),
+  password: secret(z.string()).optional(),
   /** 4 = MQTT 3.1.1, 5 = MQTT 5 (adds a content type to each batch). */
   protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
   keepalive: duration().default(30_000),

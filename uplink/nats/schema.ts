@@ -1,6 +1,6 @@
 /** Options of the NATS uplink: contract batches published to JetStream, deduplicated by batchId. */
 import { z } from 'zod';
-import { duration } from '../../src/config/types.js';
+import { duration, secret } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const natsUplinkSchema = z.strictObject({
@@ -16,7 +16,7 @@ export const natsUplinkSchema = z.strictObject({
     .refine((s) => !/[\s*>]/.test(s), { message: 'must be a subject without wildcards or spaces' }),
   user: z.string().optional(),
   pass: z.string().optional(),
-  token: z.string().optional(),
+  token: secret(z.string()).optional(),
   /** Path to a NATS `.creds` file (JWT + NKey seed). */
   credsFile: z.string().optional(),
   /** PubAck wait before the batch is retried. */

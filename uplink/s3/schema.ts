@@ -1,6 +1,6 @@
 /** Options of the S3 uplink: one gzipped NDJSON object per batch, in a date-partitioned data lake layout. */
 import { z } from 'zod';
-import { duration, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const s3UplinkSchema = z
@@ -31,8 +31,8 @@ export const s3UplinkSchema = z
     forcePathStyle: z.boolean().default(false),
     /** Static credentials; without them the AWS default chain (env, profile, instance role) is used. */
     accessKeyId: z.string().min(1).optional(),
-    secretAccessKey: z.string().min(1).optional(),
-    sessionToken: z.string().min(1).optional(),
+    secretAccessKey: secret(z.string().min(1)).optional(),
+    sessionToken: secret(z.string().min(1)).optional(),
     storageClass: z.enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR']).optional(),
     /** How long one PutObject may take before it is abandoned and retried (a peer that never answers). */
     requestTimeout: duration().default(60_000),
