@@ -21,6 +21,7 @@ import { UplinkRunner } from '../uplink/runner.js';
 import type { UplinkConfig } from '../uplink/schema.js';
 import { AnalyticsEngine, type ObservedEvent } from './analytics/index.js';
 import { isLoopback } from './auth/origin.js';
+import { requestGuard } from './auth/request-guard.js';
 import { LocalBroker } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
@@ -70,6 +71,7 @@ export class Gateway {
   private readonly uplinks: ComponentSet<UplinkConfig, UplinkHandle>;
   private received = 0;
   private readonly rejectedByReason: Record<string, number> = {};
+  private readonly httpRefusedByReason: Record<string, number> = {};
   private stopping = false;
 
   constructor(
@@ -324,6 +326,9 @@ export class Gateway {
         listening: this.broker?.listening ?? false,
         listeners: this.broker?.addresses ?? [],
       },
+      http: this.http
+        ? { refusedConnections: this.http.refusedConnections, refusedByReason: { ...this.httpRefusedByReason } }
+        : null,
       buffer: buffer ?? null,
       uplinks: this.uplinks.instances().map((h) => h.runner.status()),
       drivers: this.drivers.instances().map((h) => h.driver.health()),
@@ -350,8 +355,18 @@ export class Gateway {
         log: () => asScannable(this.ringLog),
         alarms: this.alarms,
       },
-      { auth: config.http.auth, logger },
+      { logger },
     );
+    http.guard = requestGuard({
+      listenerHost: config.http.host,
+      auth: config.http.auth,
+      allowAnonymous: config.http.allowAnonymous,
+      trustLoopback: config.http.trustLoopback,
+      allowedHosts: config.http.allowedHosts,
+      countRefused: (reason) => {
+        this.httpRefusedByReason[reason] = (this.httpRefusedByReason[reason] ?? 0) + 1;
+      },
+    });
     if (config.http.consumers.enabled) {
       this.localConsumers = registerLocalConsumers(http, this.log, { config: config.http.consumers, logger, registry: this.registry });
     }
@@ -359,12 +374,13 @@ export class Gateway {
       ingest: (events) => this.ingest(events),
       users: config.broker.users,
       maxPayloadBytes: config.broker.maxPayloadBytes,
-      anonymous: config.broker.allowAnonymous ?? isLoopback(config.http.host),
+      // Behind a reverse proxy on the device every client is loopback: not trusting loopback means no anonymous posts.
+      anonymous: config.broker.allowAnonymous ?? (isLoopback(config.http.host) && config.http.trustLoopback),
       countRejected: (reason, n) => this.countRejected(reason, n),
       maxAuthFailuresPerMinute: config.broker.maxAuthFailuresPerMinute,
     });
     try {
-      await http.listen(config.http.host, config.http.port);
+      await http.listen(config.http.host, config.http.port, config.http);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         throw new Error(

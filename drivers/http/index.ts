@@ -107,7 +107,7 @@ export function registerHttpIngest(http: HttpServer, opts: HttpIngestOptions): (
       ...(typeof seqs?.firstSeq === 'number' ? { firstSeq: seqs.firstSeq, lastSeq: seqs.lastSeq } : {}),
     });
   };
-  http.route('POST', INGEST_PATH, handler);
+  http.route('POST', INGEST_PATH, handler, { anyBody: true });
   return () => http.unroute('POST', INGEST_PATH);
 }
 

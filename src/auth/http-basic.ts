@@ -22,13 +22,18 @@ export interface HttpAuth {
 }
 
 /** A guard for `HttpServer.guard` that enforces `auth` as described above. */
-export function basicAuthGuard(auth: HttpAuth, realm = 'sluice'): (req: IncomingMessage, url: URL) => Promise<void> {
+export function basicAuthGuard(
+  auth: HttpAuth,
+  realm = 'sluice',
+  // false: loopback clients authenticate too (a reverse proxy on the device makes every client loopback).
+  loopback: { trustLoopback?: boolean } = {},
+): (req: IncomingMessage, url: URL) => Promise<void> {
   const verified = new Set<string>();
   const challenge = { 'www-authenticate': `Basic realm="${realm}", charset="UTF-8"` };
   return async (req, url) => {
     // Event ingest authenticates its own clients (bearer tokens mapped to broker users).
     if (url.pathname === '/healthz' || (req.method === 'POST' && url.pathname === '/api/events')) return;
-    if (isLoopback(req.socket.remoteAddress)) return;
+    if (loopback.trustLoopback !== false && isLoopback(req.socket.remoteAddress)) return;
     const header = req.headers.authorization ?? '';
     if (!header.startsWith('Basic ')) throw new HttpError(401, 'authentication required', challenge);
     const digest = createHash('sha256').update(header).digest('base64');

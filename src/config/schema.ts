@@ -10,6 +10,7 @@ import { localConsumersSchema } from '../../uplink/local/schema.js';
 import { uplinkSchema } from '../../uplink/schema.js';
 import { analyticsSchema } from '../analytics/schema.js';
 import { brokerSchema } from '../broker/schema.js';
+import { isLoopback } from '../auth/origin.js';
 import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
 import { duration, secret, size } from './types.js';
 
@@ -35,10 +36,47 @@ export const httpSchema = z
     enabled: z.boolean().default(true),
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
-    /** Basic auth for the dashboard and API; required by the operator when the listener is not on loopback. */
+    /** Basic auth for the dashboard and API; required when the listener is not on loopback (see allowAnonymous). */
     auth: z.strictObject({ username: z.string().min(1), passwordHash: secret(z.string().min(1)) }).optional(),
+    /** Serve the API without `auth` although the listener is not on loopback (an explicit opt-out, as Mosquitto 2). */
+    allowAnonymous: z.boolean().default(false),
+    /**
+     * Clients on loopback need no credentials. Set false when a reverse proxy on the device forwards
+     * other machines' requests (they would all arrive from 127.0.0.1): then `auth` applies to everyone.
+     */
+    trustLoopback: z.boolean().default(true),
+    /**
+     * Host names the API answers to (the `Host` header), against DNS rebinding. IP literals and
+     * loopback names are always allowed; a leading "." allows a domain and its subdomains. Unset:
+     * checked only when the listener is on loopback (any host name when it is not).
+     */
+    allowedHosts: z.array(z.string().min(1).max(253)).max(64).optional(),
+    /** Open sockets at once; more are closed on accept (counted in status, logged). */
+    maxConnections: z.number().int().min(1).max(65_535).default(256),
+    /** A socket must send a complete request head within this time of connecting (idle, slow-loris). */
+    headersTimeout: duration().default(10_000),
+    /** An idle keep-alive socket is closed after this. */
+    keepAliveTimeout: duration().default(5_000),
+    /** A request body must arrive within this. */
+    requestTimeout: duration().default(30_000),
     /** Local consumers of the log: `GET /api/events?consumer=NAME` + `POST /api/events/ack` (uplink/local). */
     consumers: localConsumersSchema,
+  })
+  .superRefine((h, ctx) => {
+    if (!h.enabled || h.auth || h.allowAnonymous) return;
+    if (!isLoopback(h.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth'],
+        message: `is required: http.host "${h.host}" is not a loopback address, so other machines reach the API. Set http.auth (make the hash with \`sluice passwd\`), or http.allowAnonymous: true to serve it without credentials`,
+      });
+    } else if (!h.trustLoopback) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth'],
+        message: 'is required with http.trustLoopback: false (or set http.allowAnonymous: true)',
+      });
+    }
   })
   .prefault({});
 
