@@ -21,7 +21,12 @@ it('drops the cursors of removed uplinks and keeps local consumers', async () =>
   // A local consumer with a persisted cursor: one event read and acknowledged.
   await fetch(`${gw.url}/api/events`, { method: 'POST', body: JSON.stringify({ topic: 't', payload: 1 }) });
   const batch = await (await fetch(`${gw.url}/api/events?consumer=historian&wait=2s`)).json();
-  await fetch(`${gw.url}/api/events/ack`, { method: 'POST', body: JSON.stringify({ consumer: 'historian', batchId: batch.batchId }) });
+  const ack = await fetch(`${gw.url}/api/events/ack`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ consumer: 'historian', batchId: batch.batchId }),
+  });
+  expect(ack.status).toBe(200);
   const names = () => gw!.gateway.log.readerStats().map((r) => r.name).sort();
   expect(names()).toEqual(['kept', 'local:historian', 'old']);
   await gw.stop();

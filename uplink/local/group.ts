@@ -52,12 +52,16 @@ export class ConsumerGroup {
   lastActivity = Date.now();
   /** Requests (long polls, streams) currently reading under this name. */
   openRequests = 0;
+  /** The highest seq ever handed to this consumer (its committed cursor until the first hand-out). */
+  handedOutSeq: number;
 
   constructor(
     readonly name: string,
     readonly reader: LogReader,
     private readonly limits: { maxInFlight: number; ackTimeoutMs: number },
-  ) {}
+  ) {
+    this.handedOutSeq = reader.stats().committedSeq;
+  }
 
   get inFlightBatches(): number {
     return this.inflight.size;
@@ -90,6 +94,7 @@ export class ConsumerGroup {
     };
     this.inflight.set(b.id, b);
     this.handOut(b, owner);
+    this.handedOutSeq = Math.max(this.handedOutSeq, b.lastSeq);
     this.counters.delivered += events.length;
     return { batch: b };
   }
@@ -116,13 +121,15 @@ export class ConsumerGroup {
   /**
    * Acknowledges everything up to and including `seq`: every batch in flight that ends at or before
    * it, the acknowledged part of one that straddles it, and, when nothing is in flight (a reader that
-   * kept its own position across a restart), the cursor itself.
+   * kept its own position across a restart), the cursor itself. Never beyond what was handed out
+   * (`handedOutSeq`): a RangeError, and nothing changes.
    */
   async ackUpTo(seq: number): Promise<AckResult> {
     this.lastActivity = Date.now();
     const result: AckResult = { acked: 0, unknown: [] };
+    if (seq > this.handedOutSeq) throw new RangeError(`seq ${seq} was never handed to consumer "${this.name}"`);
     if (this.inflight.size === 0) {
-      await this.reader.commit(seq);
+      if (seq > this.reader.stats().committedSeq) await this.reader.commit(seq);
       this.changed();
       return result;
     }

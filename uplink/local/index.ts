@@ -21,6 +21,8 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { RingLog } from '../../buffer/types.js';
+import { isLoopback } from '../../src/auth/origin.js';
+import { principalOf } from '../../src/auth/request-guard.js';
 import { HttpError, type HttpServer, readBody, sendJson } from '../../src/ops/http-server.js';
 import { parseDuration } from '../../src/units.js';
 import { ConsumerGroup, type InFlight } from './group.js';
@@ -29,6 +31,17 @@ import { type LocalConsumersConfig, localConsumersSchema } from './schema.js';
 export { type LocalConsumersConfig, localConsumersSchema } from './schema.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const MAX_RELEASED = 256;
+
+/**
+ * Whether this request may create (or remove) a consumer name: a client the HTTP guard
+ * authenticated (basic auth) or trusted (loopback); not an anonymous one. Without a guard (a bare
+ * listener, in tests) only a loopback peer may.
+ */
+function mayCreate(req: IncomingMessage): boolean {
+  const p = principalOf(req);
+  return p === undefined ? isLoopback(req.socket.remoteAddress) : p === 'user' || p === 'loopback';
+}
 const SSE_PING_MS = 15_000;
 
 export interface LocalConsumersOptions {
@@ -50,7 +63,7 @@ export interface LocalConsumerStatus {
 }
 
 export interface LocalConsumers {
-  status(): { requests: number; consumers: LocalConsumerStatus[] };
+  status(): { requests: number; idleReleased: number; consumers: LocalConsumerStatus[] };
   /** Ends open streams and polls and removes the routes. */
   close(): void;
 }
@@ -63,26 +76,88 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
   const metrics = opts.registry ? localMetrics(opts.registry) : undefined;
   let closed = false;
 
-  const group = (name: string | null): ConsumerGroup => {
+  /** Persisted cursors nobody has read since the start (`local:NAME` → since when), released when idle too. */
+  const dormant = new Map<string, number>();
+  for (const r of log.readerStats())
+    if (r.name.startsWith('local:')) dormant.set(r.name.slice('local:'.length), Date.now());
+  /** Consumers released for idleness → their committed seq, to resume there when they come back. */
+  const released = new Map<string, number>();
+  let idleReleased = 0;
+
+  const validName = (name: string | null): string => {
     if (!name) throw new HttpError(400, 'the consumer parameter is required (e.g. ?consumer=historian)');
     if (!NAME.test(name))
       throw new HttpError(
         400,
         `consumer "${name.slice(0, 80)}" is not a valid name (1-64 letters, digits, "-", "_" or ".")`,
       );
-    let g = groups.get(name);
-    if (g) return g;
     if (config.consumers && !config.consumers.includes(name))
       throw new HttpError(404, `consumer "${name}" is not configured`);
-    if (groups.size >= config.maxConsumers)
+    return name;
+  };
+
+  /**
+   * The group of an existing consumer: declared in the config, read before (a persisted or released
+   * cursor), or created now by `req` when its client may create consumers (see mayCreate).
+   */
+  const group = async (raw: string | null, req: IncomingMessage, create: boolean): Promise<ConsumerGroup> => {
+    const name = validName(raw);
+    let g = groups.get(name);
+    if (g) return g;
+    const exists = config.consumers?.includes(name) || dormant.has(name) || released.has(name);
+    if (!exists && !create) throw new HttpError(400, `consumer "${name}" was never handed any event`);
+    if (!exists && !mayCreate(req))
+      throw new HttpError(
+        403,
+        `consumer "${name}" does not exist: declare it in http.consumers.consumers, or read it first as an authenticated client`,
+      );
+    if (groups.size + dormant.size - (dormant.has(name) ? 1 : 0) >= config.maxConsumers)
       throw new HttpError(429, `too many consumer names (maxConsumers ${config.maxConsumers}); "${name}" was refused`);
-    g = new ConsumerGroup(name, log.reader(`local:${name}`), {
-      maxInFlight: config.maxInFlight,
-      ackTimeoutMs: config.ackTimeout,
-    });
+    g = groups.get(name); // created meanwhile by a concurrent request
+    if (g) return g;
+    const reader = log.reader(`local:${name}`);
+    const resumeAt = released.get(name);
+    released.delete(name);
+    dormant.delete(name);
+    // Back from an idle release: carry on after what it had acknowledged, not from the oldest event.
+    if (resumeAt !== undefined && resumeAt > reader.stats().committedSeq) await reader.commit(resumeAt);
+    g = new ConsumerGroup(name, reader, { maxInFlight: config.maxInFlight, ackTimeoutMs: config.ackTimeout });
     groups.set(name, g);
+    if (!exists) logger.info({ consumer: name }, 'local consumer created');
     return g;
   };
+
+  /**
+   * An idle consumer (no open request and no ack for `idleTimeout`) must not hold the log: its
+   * cursor is dropped, so it no longer holds back eviction (or, with onFull: reject, intake) and
+   * frees its slot under maxConsumers. Its committed seq is remembered in memory, so when it comes
+   * back before a restart it resumes where it was (events evicted meanwhile are skipped).
+   */
+  const releaseIdle = async () => {
+    const now = Date.now();
+    const idle: [string, number][] = [];
+    for (const g of groups.values())
+      if (g.openRequests === 0 && now - g.lastActivity >= config.idleTimeout) idle.push([g.name, g.reader.stats().committedSeq]);
+    for (const [name, since] of dormant) if (now - since >= config.idleTimeout) idle.push([name, committedOf(name)]);
+    for (const [name, committed] of idle) {
+      groups.get(name)?.close();
+      groups.delete(name);
+      dormant.delete(name);
+      released.set(name, committed);
+      if (released.size > MAX_RELEASED) released.delete(released.keys().next().value as string);
+      await log.dropReader(`local:${name}`);
+      idleReleased++;
+      metrics?.idleReleased.inc();
+      logger.warn(
+        { consumer: name, committedSeq: committed, idleTimeout: config.idleTimeout },
+        'local consumer idle: its cursor no longer holds the log (it resumes after its last ack if it comes back)',
+      );
+    }
+  };
+  const committedOf = (name: string) => log.readerStats().find((r) => r.name === `local:${name}`)?.committedSeq ?? 0;
+  const sweep = setInterval(() => void releaseIdle().catch((err) => logger.error({ err }, 'idle consumer release failed')),
+    Math.min(60_000, Math.max(250, config.idleTimeout / 4)));
+  sweep.unref();
 
   /** Registers an open request (bounded), aborted when the client goes away or the gateway stops. */
   const admit = (req: IncomingMessage, res: ServerResponse): AbortController => {
@@ -143,7 +218,7 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
   };
 
   http.route('GET', '/api/events', async (req, res, url) => {
-    const g = group(url.searchParams.get('consumer'));
+    const g = await group(url.searchParams.get('consumer'), req, true);
     const { max, maxBytes, wait } = limits(url);
     const sse = url.searchParams.get('mode') === 'sse' || (req.headers.accept ?? '').includes('text/event-stream');
     const ac = admit(req, res);
@@ -233,11 +308,16 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
       );
     }
     if (typeof body !== 'object' || body === null) throw new HttpError(400, 'the body must be a JSON object');
-    const g = group(typeof body.consumer === 'string' ? body.consumer : null);
+    const g = await group(typeof body.consumer === 'string' ? body.consumer : null, req, false);
     let result: { acked: number; unknown: string[] };
     if (body.upTo !== undefined) {
       if (typeof body.upTo !== 'number' || !Number.isSafeInteger(body.upTo) || body.upTo < 0)
         throw new HttpError(400, 'upTo must be a sequence number (a non-negative integer)');
+      if (body.upTo > g.handedOutSeq)
+        throw new HttpError(
+          400,
+          `upTo ${body.upTo} is beyond the last event handed to consumer "${g.name}" (${g.handedOutSeq}); nothing was acknowledged`,
+        );
       result = await g.ackUpTo(body.upTo);
     } else {
       const ids = body.batchIds ?? (body.batchId === undefined ? undefined : [body.batchId]);
@@ -249,6 +329,13 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
       ) {
         throw new HttpError(400, `give "batchId" ("FIRST-LAST"), "batchIds" (at most ${config.maxInFlight}) or "upTo"`);
       }
+      // Every id must name events handed to this consumer; one that does not refuses the whole ack.
+      const bad = (ids as string[]).find((id) => {
+        const [first, last] = id.split('-').map(Number);
+        return !Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first > last || last > g.handedOutSeq;
+      });
+      if (bad !== undefined)
+        throw new HttpError(400, `batch "${bad}" was never handed to consumer "${g.name}"; nothing was acknowledged`);
       result = await g.ackBatches(ids as string[]);
     }
     metrics?.acked.inc({ consumer: g.name }, result.acked);
@@ -264,21 +351,25 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
   http.route('GET', '/api/events/consumers', (_req, res) => sendJson(res, 200, status()));
 
   // Removes a consumer name: its persisted cursor and its slot under maxConsumers.
-  http.route('DELETE', '/api/events/consumers', async (_req, res, url) => {
+  http.route('DELETE', '/api/events/consumers', async (req, res, url) => {
     const name = url.searchParams.get('consumer');
     if (!name || !NAME.test(name)) throw new HttpError(400, 'give the consumer to remove as ?consumer=NAME');
+    if (!mayCreate(req)) throw new HttpError(403, 'only an authenticated client may remove a consumer');
     const g = groups.get(name);
     if (g && g.openRequests > 0) throw new HttpError(409, `consumer "${name}" has ${g.openRequests} open request(s); close them first`);
     if (g) {
       g.close();
       groups.delete(name);
     }
+    dormant.delete(name);
+    released.delete(name);
     await log.dropReader(`local:${name}`);
     sendJson(res, 200, { consumer: name, removed: true });
   });
 
   const status = () => ({
     requests: open.size,
+    idleReleased,
     consumers: [...groups.values()].map((g) => {
       const s = g.reader.stats();
       return {
@@ -298,6 +389,7 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
     status,
     close() {
       closed = true;
+      clearInterval(sweep);
       http.unroute('GET', '/api/events');
       http.unroute('POST', '/api/events/ack');
       http.unroute('GET', '/api/events/consumers');
@@ -331,6 +423,7 @@ function sseFrame(id: string, data: string): string {
 }
 
 interface LocalMetrics {
+  idleReleased: Counter;
   delivered: Counter<'consumer'>;
   redelivered: Counter<'consumer'>;
   acked: Counter<'consumer'>;
@@ -344,6 +437,11 @@ function localMetrics(registry: Registry): LocalMetrics {
   if (existing) return existing;
   const registers = [registry];
   const m: LocalMetrics = {
+    idleReleased: new Counter({
+      name: 'sluice_local_consumer_idle_released_total',
+      help: 'Local consumers whose cursor was dropped after idleTimeout without a request or an ack.',
+      registers,
+    }),
     delivered: new Counter({
       name: 'sluice_local_consumer_delivered_events_total',
       help: 'Events handed to local consumers (redeliveries included).',

@@ -226,4 +226,42 @@ describe('local consumers', () => {
     expect(await del.json()).toEqual({ consumer: 'one', removed: true });
     expect((await poll(env, 'consumer=two&max=5')).batchId).toBe('1-5');
   });
+  it('acknowledges only events handed to that consumer: anything else is a 400 and changes nothing', async () => {
+    const env = await setup();
+    await append(env.log, 10);
+    expect((await poll(env, 'consumer=h&max=4')).batchId).toBe('1-4');
+    const committed = () => env.log.readerStats().find((r) => r.name === 'local:h')!.committedSeq;
+    const before = committed();
+    for (const body of [
+      { consumer: 'h', upTo: 2 ** 53 - 1 },
+      { consumer: 'h', upTo: 5 },
+      { consumer: 'h', batchId: '5-10' },
+      { consumer: 'h', batchIds: ['1-4', '9-9'] },
+      { consumer: 'h', batchId: '4-1' },
+      { consumer: 'never-read', upTo: 1 },
+    ]) {
+      const r = await ack(env, body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(String(r.json.error)).toMatch(/never handed|beyond the last event/);
+    }
+    expect(committed()).toBe(before);
+    expect(env.log.readerStats().some((r) => r.name === 'local:never-read')).toBe(false);
+    // the real ack still works, and the rest is still delivered
+    expect((await ack(env, { consumer: 'h', upTo: 4 })).json.acked).toBe(4);
+    expect(seqs(await poll(env, 'consumer=h&max=100'))).toEqual(range(5, 10));
+  });
+
+  it('releases an idle consumer: its cursor no longer holds the log, and it resumes after its last ack', async () => {
+    const env = await setup({ idleTimeout: '1s' });
+    await append(env.log, 10);
+    const d = await poll(env, 'consumer=idle&max=5');
+    expect((await ack(env, { consumer: 'idle', batchId: d.batchId })).json.acked).toBe(5);
+    expect(env.log.readerStats().map((r) => r.name)).toContain('local:idle');
+    const deadline = Date.now() + 5000;
+    while (env.log.readerStats().some((r) => r.name === 'local:idle') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(env.log.readerStats().map((r) => r.name)).not.toContain('local:idle');
+    expect(env.consumers.status().idleReleased).toBe(1);
+    expect(seqs(await poll(env, 'consumer=idle&max=100'))).toEqual(range(6, 10));
+  });
 });

@@ -240,7 +240,11 @@ const local: BenchCase = {
     while (got < n) {
       const doc = (await (await fetch(`${base}/api/events?consumer=bench&max=1000`)).json()) as { batchId: string; events: unknown[] };
       got += doc.events.length;
-      await fetch(`${base}/api/events/ack`, { method: 'POST', body: JSON.stringify({ consumer: 'bench', batchId: doc.batchId }) });
+      await fetch(`${base}/api/events/ack`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ consumer: 'bench', batchId: doc.batchId }),
+      });
     }
     const rate = n / ((performance.now() - t0) / 1000);
     consumers.close();
