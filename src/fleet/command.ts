@@ -117,6 +117,11 @@ export interface CheckContext {
   maxLifetimeMs: number;
   /** Why this id would be a replay, or undefined when it is new. */
   replayed(id: string, issuedAt: number): string | undefined;
+  /**
+   * The latest time this gateway's clock was known to be right (the replay store's): a command that
+   * expired before it is expired even when the clock is now unset and reads 1970.
+   */
+  lastKnownTime?: number;
   /** Refuse commands that name no device (`fleet.requireDevice`). */
   requireDevice?: boolean;
 }
@@ -181,7 +186,7 @@ export function checkCommand(raw: Buffer | string, ctx: CheckContext): CheckResu
       `command is valid for longer than fleet.maxCommandLifetime (${ctx.maxLifetimeMs} ms)`,
     );
   }
-  if (ctx.now > env.expiresAt) {
+  if (Math.max(ctx.now, ctx.lastKnownTime ?? 0) > env.expiresAt) {
     return refuse(id, 'expired', `command expired at ${new Date(env.expiresAt).toISOString()}`);
   }
   if (ctx.now >= CLOCK_SYNCED_AFTER && env.issuedAt > ctx.now + ctx.clockSkewMs) {

@@ -289,6 +289,7 @@ export class FleetAgent {
       clockSkewMs: fleet.clockSkew,
       maxLifetimeMs: fleet.maxCommandLifetime,
       replayed: (id, issuedAt) => replay.check(id, issuedAt),
+      lastKnownTime: replay.lastKnownTime,
       requireDevice: fleet.requireDevice,
     });
     if (!check.ok) {

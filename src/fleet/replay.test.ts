@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/peers.js';
 import { silentLogger } from '../log.js';
+import { checkCommand, signCommand } from './command.js';
+import { generateKeyPair, parsePrivateKey, parsePublicKey } from './keys.js';
 import { ReplayStore } from './replay.js';
 
 const dirs: { cleanup(): void }[] = [];
@@ -65,5 +67,35 @@ describe('ReplayStore', () => {
     const damaged = await ReplayStore.open(f, silentLogger);
     expect(damaged.check('c9', before)).toMatch(/before the oldest/);
     expect(damaged.check('c9', Date.now() + 1000)).toBeUndefined();
+  });
+
+  it('keeps a pruned, expired command expired after a reboot with an unset clock (1970)', async () => {
+    const f = file();
+    const pair = generateKeyPair();
+    const key = parsePrivateKey(pair.privatePem);
+    const day = 86_400_000;
+    const t = Date.UTC(2026, 0, 10);
+    const old = signCommand(key, { type: 'ping', device: 'gw-01', keyId: 'k', issuedAt: t, lifetimeMs: day });
+    const s1 = await ReplayStore.open(f, silentLogger);
+    await s1.record(old.id, old.issuedAt, old.expiresAt, t + 1000);
+    // Two days later another command is recorded: the first one has expired and is pruned.
+    await s1.record('later', t + 2 * day, t + 3 * day, t + 2 * day);
+    const s2 = await ReplayStore.open(f, silentLogger);
+    expect(s2.check(old.id, old.issuedAt)).toBeUndefined(); // forgotten by id ...
+    const ctx = (store: ReplayStore) => ({
+      gatewayId: 'gw-01',
+      trustedKeys: new Map([['k', parsePublicKey(pair.publicKey)]]),
+      now: Date.UTC(1970, 0, 1, 0, 5), // a Pi without RTC before NTP
+      clockSkewMs: 300_000,
+      maxLifetimeMs: 30 * day,
+      replayed: (id: string, issuedAt: number) => store.check(id, issuedAt),
+      lastKnownTime: store.lastKnownTime,
+    });
+    // ... yet still refused: its expiry is checked against the last time the clock was known.
+    const r = checkCommand(JSON.stringify(old), ctx(s2));
+    expect(r).toMatchObject({ ok: false, code: 'expired' });
+    // A command still valid at that time is accepted with the unset clock.
+    const fresh = signCommand(key, { type: 'ping', device: 'gw-01', keyId: 'k', issuedAt: t + 2 * day, lifetimeMs: 7 * day });
+    expect(checkCommand(JSON.stringify(fresh), ctx(s2)).ok).toBe(true);
   });
 });

@@ -6,7 +6,10 @@
  * `floor` rises to its `issuedAt`; any command issued at or before the floor is then refused as
  * possibly replayed. Forgetting therefore never lets an old command back in, it only asks the
  * operator to re-sign a very old one. Entries whose `expiresAt` (plus the clock skew) has passed are
- * dropped: an expired command is refused by its expiry anyway.
+ * dropped: an expired command is refused by its expiry anyway. That holds only while the clock is
+ * right, so the store also persists `lastKnownTime`, the latest set clock (year 2020 or later) it
+ * pruned with: a gateway that boots with an unset clock (a Pi without RTC in 1970) checks expiry
+ * against that instead, and a command whose id was pruned stays expired.
  *
  * A missing file starts an empty store. A damaged or unreadable one starts an empty store with the
  * floor at the moment it was found so (commands issued before then are refused), with a log line;
@@ -17,6 +20,9 @@ import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from './atomic.js';
 
+/** Before 2020 the clock has not been set (as command.ts). */
+const CLOCK_SET_AFTER = Date.UTC(2020, 0, 1);
+
 interface Entry {
   id: string;
   issuedAt: number;
@@ -26,6 +32,7 @@ interface Entry {
 export class ReplayStore {
   private entries = new Map<string, Entry>();
   private floor = 0;
+  private seenAt = 0;
 
   private constructor(
     private readonly file: string,
@@ -43,9 +50,10 @@ export class ReplayStore {
     }
     if (text !== undefined) {
       try {
-        const doc = JSON.parse(text) as { floor: number; entries: [string, number, number][] };
+        const doc = JSON.parse(text) as { floor: number; seenAt?: number; entries: [string, number, number][] };
         if (typeof doc.floor !== 'number' || !Array.isArray(doc.entries)) throw new Error('bad shape');
         store.floor = doc.floor;
+        if (typeof doc.seenAt === 'number' && Number.isFinite(doc.seenAt)) store.seenAt = doc.seenAt;
         for (const [id, issuedAt, expiresAt] of doc.entries) {
           if (typeof id === 'string' && Number.isFinite(issuedAt) && Number.isFinite(expiresAt))
             store.entries.set(id, { id, issuedAt, expiresAt });
@@ -71,12 +79,18 @@ export class ReplayStore {
 
   /** Remembers an accepted command; resolves once that is durable. */
   async record(id: string, issuedAt: number, expiresAt: number, now = Date.now()): Promise<void> {
+    if (now >= CLOCK_SET_AFTER) this.seenAt = Math.max(this.seenAt, now);
     for (const [k, e] of this.entries) if (e.expiresAt + this.skewMs < now) this.entries.delete(k);
     this.entries.set(id, { id, issuedAt, expiresAt });
     this.enforceBound();
     await mkdir(dirname(this.file), { recursive: true });
-    const doc = { floor: this.floor, entries: [...this.entries.values()].map((e) => [e.id, e.issuedAt, e.expiresAt]) };
+    const doc = { floor: this.floor, seenAt: this.seenAt, entries: [...this.entries.values()].map((e) => [e.id, e.issuedAt, e.expiresAt]) };
     await writeFileAtomic(this.file, JSON.stringify(doc));
+  }
+
+  /** The latest set clock this store pruned with (0 if none): no command expired before it is valid. */
+  get lastKnownTime(): number {
+    return this.seenAt;
   }
 
   get size(): number {
