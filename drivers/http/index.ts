@@ -10,7 +10,8 @@
  *   `broker.users` (scrypt), and the user's `publish` topic filters apply as they do on MQTT;
  *   without a token only when anonymous clients are allowed. 401 for a missing or wrong token, 403
  *   for a topic outside the ACL, 413 over the size limit, 400 naming the item (index) or line of a
- *   malformed one, 503 (with Retry-After) when the ring log refuses or fails; each refusal is
+ *   malformed one (a payload nested deeper than 64 levels included), 503 (with Retry-After) only
+ *   when the ring log refuses or fails (transient: the same request may succeed later); each refusal is
  *   counted by reason through `countRejected`, with the broker's names (`auth_failed`,
  *   `auth_anonymous`, `auth_rate_limited`, `acl_publish`, `oversize`, `malformed`, `buffer_full`).
  * - verified tokens are remembered as SHA-256 digests (bounded), so scrypt runs once per token, not
@@ -45,6 +46,8 @@ export const INGEST_PATH = '/api/events';
 const MAX_REMEMBERED_TOKENS = 256;
 const MAX_TRACKED_ADDRESSES = 10_000;
 const ITEM_KEYS = new Set(['topic', 'payload', 'deviceTs']);
+/** Deepest payload nesting accepted (objects and arrays); real telemetry is a few levels deep. */
+export const MAX_PAYLOAD_DEPTH = 64;
 
 interface Principal {
   username: string | null;
@@ -186,6 +189,10 @@ function toEvent(item: unknown, where: string): EventInput {
     throw new HttpError(400, `${where}: "${topic}" is not a valid topic (no + or #)`);
   if (topic.startsWith('$')) throw new HttpError(400, `${where}: topics starting with $ are reserved`);
   if (!('payload' in o)) throw new HttpError(400, `${where}: "payload" is missing`);
+  // A payload nested deeper than this would overflow the stack where it is serialised or read: that
+  // is the request's fault (400), not the gateway's (a 503 would make the device retry for ever).
+  if (nestingDepth(o.payload, MAX_PAYLOAD_DEPTH) > MAX_PAYLOAD_DEPTH)
+    throw new HttpError(400, `${where}: "payload" is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`);
   const event: EventInput = { source: 'http', topic, payload: o.payload };
   if (o.deviceTs !== undefined) {
     const ts =
@@ -199,6 +206,20 @@ function toEvent(item: unknown, where: string): EventInput {
     event.deviceTs = ts;
   }
   return event;
+}
+
+/** Depth of objects and arrays in a parsed JSON value (iterative; stops counting past `limit`). */
+function nestingDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
 }
 
 /** A refused authentication, with the reason it is counted under. */
