@@ -81,7 +81,7 @@ export function readRssAnonKb(pid: number): number {
 /**
  * Starts the gateway with `config` merged over: id `gw-faults`, a temp data dir, loopback broker
  * and HTTP on free ports. Keys in `config` replace the defaults' top-level sections except
- * `broker` and `gateway`, which are merged.
+ * `broker`, `gateway` and `http`, which are merged.
  */
 export async function startChildGateway(
   config: Record<string, unknown> = {},
@@ -92,14 +92,15 @@ export async function startChildGateway(
   const mqttPort = await freePort();
   const httpPort = await freePort();
   const dir = opts.dataDir ? { path: opts.dataDir, cleanup() {} } : tempDir('sluice-faults-');
-  const { broker, gateway, ...rest } = config as {
+  const { broker, gateway, http, ...rest } = config as {
     broker?: Record<string, unknown>;
     gateway?: Record<string, unknown>;
+    http?: Record<string, unknown>;
   };
   const full = {
     gateway: { id: 'gw-faults', dataDir: join(dir.path, 'data'), logLevel: 'info', ...gateway },
     broker: { listeners: [{ host: '127.0.0.1', port: mqttPort }], ...broker },
-    http: { host: '127.0.0.1', port: httpPort },
+    http: { host: '127.0.0.1', port: httpPort, ...http },
     buffer: { maxBytes: '256MiB', commitInterval: '2ms' },
     ...rest,
   };
