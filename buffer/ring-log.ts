@@ -467,7 +467,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
       // Nothing of this call is accepted: roll the pending chunks back.
       p0.rollback(m0);
       p1.rollback(m1);
-      return new Error(`event not encodable: ${(err as Error).message}`);
+      // Permanent (the same events fail again): producers answer it as bad input, not "retry later".
+      return Object.assign(new Error(`event not encodable: ${(err as Error).message}`), { code: 'EVENT_NOT_ENCODABLE' });
     }
     const added = p0.bytes + p1.bytes - before;
     if (this.cfg.onFull === 'reject' && this.bytes() + this.pendingBytes + added > this.capacity()) {

@@ -94,6 +94,10 @@ export function registerHttpIngest(http: HttpServer, opts: HttpIngestOptions): (
     try {
       result = await opts.ingest(events);
     } catch (err) {
+      if ((err as { code?: string }).code === 'EVENT_NOT_ENCODABLE') {
+        opts.countRejected('malformed', events.length);
+        throw new HttpError(400, (err as Error).message);
+      }
       const full = (err as { code?: string }).code === 'BUFFER_FULL';
       opts.countRejected(full ? 'buffer_full' : 'store_failed', events.length);
       throw new HttpError(

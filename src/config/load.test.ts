@@ -23,6 +23,15 @@ describe('config', () => {
     expect(c.uplinks).toEqual([]);
   });
 
+  it('requires http.auth off loopback (or an explicit allowAnonymous), as the broker does', () => {
+    expect(problems({ http: { host: '0.0.0.0' } })).toEqual([expect.stringMatching(/^http\.auth: is required: http\.host "0\.0\.0\.0"/)]);
+    expect(problems({ http: { host: '127.0.0.1', trustLoopback: false } })).toEqual([expect.stringMatching(/^http\.auth: /)]);
+    expect(problems({ http: { host: '0.0.0.0', allowAnonymous: true } })).toEqual([]);
+    expect(problems({ http: { host: '0.0.0.0', auth: { username: 'u', passwordHash: 'scrypt$x' } } })).toEqual([]);
+    expect(problems({ http: { host: '127.0.0.1.evil.example' } })).toHaveLength(1);
+    expect(problems({ http: { host: '0.0.0.0', enabled: false } })).toEqual([]);
+  });
+
   it('parses sizes and durations', () => {
     const c = validateConfig({ buffer: { maxBytes: '256MiB', retention: '7d' }, broker: { maxPayloadBytes: '64KiB' } });
     expect(c.buffer.maxBytes).toBe(256 * 1024 * 1024);
