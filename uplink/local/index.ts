@@ -11,6 +11,8 @@
  * - `POST /api/events/ack` with `{"consumer", "batchId"}` (or `"batchIds": [...]`) acknowledges
  *   those batches; `{"consumer", "upTo": seq}` everything up to seq (for a single reader: with
  *   several readers of one name, ack by batch id, or you acknowledge the others' batches too).
+ *   An ack covers only events handed to that consumer: anything beyond is a 400 and changes nothing.
+ * - Names: declared, or created by an authenticated client; idle ones are released (names.ts).
  * - Several requests under one name share the work (each gets different batches). A batch not
  *   acknowledged within `ackTimeout`, or held by a stream that closed, is handed out again.
  * - Bounded: `maxConsumers` names, `maxInFlight` unacknowledged batches per name, `maxRequests`
@@ -21,27 +23,14 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { RingLog } from '../../buffer/types.js';
-import { isLoopback } from '../../src/auth/origin.js';
-import { principalOf } from '../../src/auth/request-guard.js';
 import { HttpError, type HttpServer, readBody, sendJson } from '../../src/ops/http-server.js';
 import { parseDuration } from '../../src/units.js';
-import { ConsumerGroup, type InFlight } from './group.js';
+import type { ConsumerGroup, InFlight } from './group.js';
+import { ConsumerNames, mayCreate, NAME } from './names.js';
 import { type LocalConsumersConfig, localConsumersSchema } from './schema.js';
 
 export { type LocalConsumersConfig, localConsumersSchema } from './schema.js';
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-const MAX_RELEASED = 256;
-
-/**
- * Whether this request may create (or remove) a consumer name: a client the HTTP guard
- * authenticated (basic auth) or trusted (loopback); not an anonymous one. Without a guard (a bare
- * listener, in tests) only a loopback peer may.
- */
-function mayCreate(req: IncomingMessage): boolean {
-  const p = principalOf(req);
-  return p === undefined ? isLoopback(req.socket.remoteAddress) : p === 'user' || p === 'loopback';
-}
 const SSE_PING_MS = 15_000;
 
 export interface LocalConsumersOptions {
@@ -71,93 +60,12 @@ export interface LocalConsumers {
 export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: LocalConsumersOptions): LocalConsumers {
   const config: LocalConsumersConfig = localConsumersSchema.parse(opts.config ?? {});
   const logger = opts.logger.child({ component: 'local-consumers' });
-  const groups = new Map<string, ConsumerGroup>();
   const open = new Set<AbortController>();
   const metrics = opts.registry ? localMetrics(opts.registry) : undefined;
   let closed = false;
 
-  /** Persisted cursors nobody has read since the start (`local:NAME` → since when), released when idle too. */
-  const dormant = new Map<string, number>();
-  for (const r of log.readerStats())
-    if (r.name.startsWith('local:')) dormant.set(r.name.slice('local:'.length), Date.now());
-  /** Consumers released for idleness → their committed seq, to resume there when they come back. */
-  const released = new Map<string, number>();
-  let idleReleased = 0;
-
-  const validName = (name: string | null): string => {
-    if (!name) throw new HttpError(400, 'the consumer parameter is required (e.g. ?consumer=historian)');
-    if (!NAME.test(name))
-      throw new HttpError(
-        400,
-        `consumer "${name.slice(0, 80)}" is not a valid name (1-64 letters, digits, "-", "_" or ".")`,
-      );
-    if (config.consumers && !config.consumers.includes(name))
-      throw new HttpError(404, `consumer "${name}" is not configured`);
-    return name;
-  };
-
-  /**
-   * The group of an existing consumer: declared in the config, read before (a persisted or released
-   * cursor), or created now by `req` when its client may create consumers (see mayCreate).
-   */
-  const group = async (raw: string | null, req: IncomingMessage, create: boolean): Promise<ConsumerGroup> => {
-    const name = validName(raw);
-    let g = groups.get(name);
-    if (g) return g;
-    const exists = config.consumers?.includes(name) || dormant.has(name) || released.has(name);
-    if (!exists && !create) throw new HttpError(400, `consumer "${name}" was never handed any event`);
-    if (!exists && !mayCreate(req))
-      throw new HttpError(
-        403,
-        `consumer "${name}" does not exist: declare it in http.consumers.consumers, or read it first as an authenticated client`,
-      );
-    if (groups.size + dormant.size - (dormant.has(name) ? 1 : 0) >= config.maxConsumers)
-      throw new HttpError(429, `too many consumer names (maxConsumers ${config.maxConsumers}); "${name}" was refused`);
-    g = groups.get(name); // created meanwhile by a concurrent request
-    if (g) return g;
-    const reader = log.reader(`local:${name}`);
-    const resumeAt = released.get(name);
-    released.delete(name);
-    dormant.delete(name);
-    // Back from an idle release: carry on after what it had acknowledged, not from the oldest event.
-    if (resumeAt !== undefined && resumeAt > reader.stats().committedSeq) await reader.commit(resumeAt);
-    g = new ConsumerGroup(name, reader, { maxInFlight: config.maxInFlight, ackTimeoutMs: config.ackTimeout });
-    groups.set(name, g);
-    if (!exists) logger.info({ consumer: name }, 'local consumer created');
-    return g;
-  };
-
-  /**
-   * An idle consumer (no open request and no ack for `idleTimeout`) must not hold the log: its
-   * cursor is dropped, so it no longer holds back eviction (or, with onFull: reject, intake) and
-   * frees its slot under maxConsumers. Its committed seq is remembered in memory, so when it comes
-   * back before a restart it resumes where it was (events evicted meanwhile are skipped).
-   */
-  const releaseIdle = async () => {
-    const now = Date.now();
-    const idle: [string, number][] = [];
-    for (const g of groups.values())
-      if (g.openRequests === 0 && now - g.lastActivity >= config.idleTimeout) idle.push([g.name, g.reader.stats().committedSeq]);
-    for (const [name, since] of dormant) if (now - since >= config.idleTimeout) idle.push([name, committedOf(name)]);
-    for (const [name, committed] of idle) {
-      groups.get(name)?.close();
-      groups.delete(name);
-      dormant.delete(name);
-      released.set(name, committed);
-      if (released.size > MAX_RELEASED) released.delete(released.keys().next().value as string);
-      await log.dropReader(`local:${name}`);
-      idleReleased++;
-      metrics?.idleReleased.inc();
-      logger.warn(
-        { consumer: name, committedSeq: committed, idleTimeout: config.idleTimeout },
-        'local consumer idle: its cursor no longer holds the log (it resumes after its last ack if it comes back)',
-      );
-    }
-  };
-  const committedOf = (name: string) => log.readerStats().find((r) => r.name === `local:${name}`)?.committedSeq ?? 0;
-  const sweep = setInterval(() => void releaseIdle().catch((err) => logger.error({ err }, 'idle consumer release failed')),
-    Math.min(60_000, Math.max(250, config.idleTimeout / 4)));
-  sweep.unref();
+  const names = new ConsumerNames(log, config, logger, () => metrics?.idleReleased.inc());
+  const groups = names.groups;
 
   /** Registers an open request (bounded), aborted when the client goes away or the gateway stops. */
   const admit = (req: IncomingMessage, res: ServerResponse): AbortController => {
@@ -218,7 +126,7 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
   };
 
   http.route('GET', '/api/events', async (req, res, url) => {
-    const g = await group(url.searchParams.get('consumer'), req, true);
+    const g = await names.open(url.searchParams.get('consumer'), req, true);
     const { max, maxBytes, wait } = limits(url);
     const sse = url.searchParams.get('mode') === 'sse' || (req.headers.accept ?? '').includes('text/event-stream');
     const ac = admit(req, res);
@@ -308,7 +216,7 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
       );
     }
     if (typeof body !== 'object' || body === null) throw new HttpError(400, 'the body must be a JSON object');
-    const g = await group(typeof body.consumer === 'string' ? body.consumer : null, req, false);
+    const g = await names.open(typeof body.consumer === 'string' ? body.consumer : null, req, false);
     let result: { acked: number; unknown: string[] };
     if (body.upTo !== undefined) {
       if (typeof body.upTo !== 'number' || !Number.isSafeInteger(body.upTo) || body.upTo < 0)
@@ -355,21 +263,13 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
     const name = url.searchParams.get('consumer');
     if (!name || !NAME.test(name)) throw new HttpError(400, 'give the consumer to remove as ?consumer=NAME');
     if (!mayCreate(req)) throw new HttpError(403, 'only an authenticated client may remove a consumer');
-    const g = groups.get(name);
-    if (g && g.openRequests > 0) throw new HttpError(409, `consumer "${name}" has ${g.openRequests} open request(s); close them first`);
-    if (g) {
-      g.close();
-      groups.delete(name);
-    }
-    dormant.delete(name);
-    released.delete(name);
-    await log.dropReader(`local:${name}`);
+    await names.remove(name);
     sendJson(res, 200, { consumer: name, removed: true });
   });
 
   const status = () => ({
     requests: open.size,
-    idleReleased,
+    idleReleased: names.idleReleased,
     consumers: [...groups.values()].map((g) => {
       const s = g.reader.stats();
       return {
@@ -389,13 +289,12 @@ export function registerLocalConsumers(http: HttpServer, log: RingLog, opts: Loc
     status,
     close() {
       closed = true;
-      clearInterval(sweep);
       http.unroute('GET', '/api/events');
       http.unroute('POST', '/api/events/ack');
       http.unroute('GET', '/api/events/consumers');
       http.unroute('DELETE', '/api/events/consumers');
       for (const ac of [...open]) ac.abort();
-      for (const g of groups.values()) g.close();
+      names.close();
     },
   };
 }
