@@ -3,7 +3,7 @@
  * Sparkplug host application (Ignition, HiveMQ, Cirrus Link) over MQTT.
  */
 import { z } from 'zod';
-import { duration, topicFilter } from '../../src/config/types.js';
+import { duration, secret, topicFilter } from '../../src/config/types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 /** Sparkplug IDs (group, edge node, device) may not contain MQTT separators or wildcards. */
@@ -28,7 +28,7 @@ export const sparkplugUplinkSchema = z.strictObject({
   devices: z.array(z.strictObject({ name: sparkplugId(), match: topicFilter() })).default([]),
   clientId: z.string().optional(),
   username: z.string().optional(),
-  password: z.string().optional(),
+  password: secret(z.string()).optional(),
   /**
    * QoS of births and data. Sparkplug asks for 0; 1 (the default) keeps the at-least-once promise
    * of every other uplink: a batch counts as delivered only when the broker acknowledged it.
