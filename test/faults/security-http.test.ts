@@ -333,4 +333,22 @@ describe('HTTP listener limits and auth rules', () => {
       gw.cleanup();
     }
   });
+  it('an anonymous client (allowAnonymous) can read but cannot create or remove consumers', async () => {
+    // trustLoopback: false makes this loopback client anonymous, as a LAN client would be.
+    const gw = await startChildGateway({ http: { trustLoopback: false, allowAnonymous: true } });
+    try {
+      expect((await fetch(`${gw.url}/api/status`)).status).toBe(200);
+      for (let i = 0; i < 20; i++) {
+        const r = await fetch(`${gw.url}/api/events?consumer=anon${i}`);
+        expect(r.status).toBe(403);
+        await r.arrayBuffer();
+      }
+      const list = (await (await fetch(`${gw.url}/api/events/consumers`)).json()) as Consumers;
+      expect(list.consumers).toEqual([]);
+      expect((await fetch(`${gw.url}/api/events/consumers?consumer=x`, { method: 'DELETE' })).status).toBe(403);
+    } finally {
+      await gw.stop();
+      gw.cleanup();
+    }
+  });
 });
