@@ -108,6 +108,15 @@ export function requestGuard(opts: RequestGuardOptions): RequestGuard {
   };
 }
 
+/**
+ * The body-and-origin part of the guard for one route, for a route that may be served without the
+ * guard (a bare listener): 415 unless JSON, 403 for a page of another site.
+ */
+export function assertSameOriginJson(req: IncomingMessage): void {
+  if (!isJson(req.headers['content-type'])) throw new HttpError(415, 'send the body as Content-Type: application/json');
+  if (isCrossSite(req, hostHeader(req)?.raw)) throw new HttpError(403, 'requests from a web page of another site are refused');
+}
+
 function hostHeader(req: IncomingMessage): { raw: string; name: string } | undefined {
   const raw = req.headers.host;
   if (!raw) return undefined; // HTTP/1.0 without Host: not a browser

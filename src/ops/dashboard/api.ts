@@ -6,6 +6,7 @@
  * two-core device a few reloads must not starve ingest.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { assertSameOriginJson } from '../../auth/request-guard.js';
 import { parseDuration } from '../../units.js';
 import { HttpError, type HttpServer, readBody, sendJson } from '../http-server.js';
 import type { AlarmList } from './alarms.js';
@@ -50,31 +51,6 @@ export function registerHistoryRoute(http: HttpServer, log: () => ScannableLog |
       running--;
     }
   });
-}
-
-/**
- * A state-changing request must come from this gateway's own page: a JSON body (a form or a
- * `text/plain` post from another site needs no CORS preflight; JSON does), and no `Origin` or
- * `Sec-Fetch-Site` naming another site.
- */
-export function assertSameOriginJson(req: IncomingMessage): void {
-  const type = String(req.headers['content-type'] ?? '');
-  if (!/^application\/json\s*(;|$)/i.test(type.trim())) throw new HttpError(415, 'send the body as Content-Type: application/json');
-  const site = req.headers['sec-fetch-site'];
-  if (typeof site === 'string' && site !== 'same-origin' && site !== 'none') {
-    throw new HttpError(403, 'requests from a web page of another site are refused');
-  }
-  const origin = req.headers.origin;
-  if (origin === undefined) return;
-  let host: string | undefined;
-  try {
-    host = new URL(origin).host.toLowerCase();
-  } catch {
-    host = undefined;
-  }
-  if (host === undefined || host !== String(req.headers.host ?? '').toLowerCase()) {
-    throw new HttpError(403, 'requests from a web page of another site are refused');
-  }
 }
 
 export function registerAlarmRoutes(http: HttpServer, alarms: AlarmList): void {
