@@ -2,15 +2,17 @@ import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, type EventInput } from '../src/event.js';
 import { ChunkBuilder, ChunkCorruptError, decodeChunk, KIND_CODE, UNSYNCED } from './chunk.js';
+import { wireChunk } from './wire.js';
 
 function roundTrip(events: EventInput[], gatewayId = 'gw-7') {
   const b = new ChunkBuilder(gatewayId);
   events.forEach((e, i) => b.add(100 + i, 1_700_000_000_000 + i, KIND_CODE[e.kind ?? 'reading'], e));
-  return decodeChunk(b.build(42));
+  const decoded = decodeChunk(b.build(42));
+  return { boot: decoded.boot, ...wireChunk(decoded) };
 }
 
 describe('chunk', () => {
-  it('stores fields and rebuilds the very envelope encodeEvent writes', () => {
+  it('stores fields; the wire side rebuilds the very envelope encodeEvent writes', () => {
     const events: EventInput[] = [
       { source: 'mqtt', topic: 'a/b', payload: undefined, body: Buffer.from('  {"v": 1.5}\n') },
       { source: 'mqtt', topic: 'a/c', payload: undefined, body: Buffer.from('21.5C') },
@@ -37,9 +39,20 @@ describe('chunk', () => {
     const b = new ChunkBuilder('g');
     b.add(1, 5, KIND_CODE.reading | UNSYNCED, { source: 's', topic: 't', payload: 1 });
     b.add(2, 6, KIND_CODE.reading, { source: 's', topic: 't', payload: 2 });
-    const chunk = decodeChunk(b.build(1));
-    expect(chunk.unsynced).toEqual([true, false]);
-    expect(JSON.parse(chunk.events[0].json).clockUnsynced).toBe(true);
+    const decoded = decodeChunk(b.build(1));
+    expect(decoded.events.map((e) => e.unsynced)).toEqual([true, false]);
+    expect(JSON.parse(wireChunk(decoded).events[0].json).clockUnsynced).toBe(true);
+  });
+
+  it('corrects the ts of unsynced events from the boot that stamped them, before encoding', () => {
+    const b = new ChunkBuilder('g');
+    b.add(1, 5, KIND_CODE.reading | UNSYNCED, { source: 's', topic: 't', payload: 1 });
+    b.add(2, 1_700_000_000_000, KIND_CODE.reading, { source: 's', topic: 't', payload: 2 });
+    const decoded = decodeChunk(b.build(9));
+    const fixed = wireChunk(decoded, { '9': 1_000 });
+    expect(fixed.events.map((e) => e.ts)).toEqual([1005, 1_700_000_000_000]);
+    expect(fixed.events[0].json).toBe(encodeEvent('g', 1, 1005, { source: 's', topic: 't', payload: 1 }, true));
+    expect(wireChunk(decoded, { '8': 1_000 }).events[0].ts).toBe(5);
   });
 
   it('refuses a source longer than 255 bytes without taking the event', () => {
@@ -75,7 +88,7 @@ describe('chunk', () => {
     buf.writeUInt32LE(3, o + 13);
     buf.writeUInt32LE(json.length, o + 17);
     buf.writeUInt32LE(crc32(buf.subarray(5)), 1);
-    const chunk = decodeChunk(buf);
+    const chunk = wireChunk(decodeChunk(buf));
     expect(chunk.events).toEqual([{ seq: 7, ts: 1000, kind: 'reading', topic: 't/1', json }]);
   });
 });

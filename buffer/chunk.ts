@@ -17,9 +17,10 @@
  *             u32 topic bytes, u32 payload bytes, f64 deviceTs }
  *
  * A chunk stores the fields of its events, not their JSON envelopes: the envelope repeats ~110
- * bytes of names per event, which would be most of what an SD card writes. The envelope is built
- * when a chunk is decoded for a reader, and so is the JSON form of a raw MQTT body (a body that is
- * not JSON becomes a JSON string), so intake copies bytes and parses nothing.
+ * bytes of names per event, which would be most of what an SD card writes. Decoding gives the
+ * fields back (and the JSON form of a raw MQTT body: a body that is not JSON becomes a JSON
+ * string), so intake copies bytes and parses nothing; the wire envelope is built on the reader
+ * side (chunk-source.ts), never here.
  *
  * Hot path: `add` copies each event's text straight into a per-lane byte arena and its fixed
  * fields into a table arena, so an event waiting for its commit holds no JS objects at all
@@ -28,7 +29,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { bodyJson, encodeEvent, type EventInput, type EventKind, payloadJsonOf, type StoredEvent } from '../src/event.js';
+import { bodyJson, type EventInput, type EventKind, payloadJsonOf } from '../src/event.js';
 
 export const CHUNK_VERSION = 3;
 const HEADER = 1 + 4 + 4 + 8 + 4 + 4 + 2;
@@ -176,13 +177,34 @@ function grow(buf: Buffer, need: number, used: number): Buffer {
   return next;
 }
 
+/**
+ * One stored event's fields, as the chunk holds them: no wire envelope (the reader side builds
+ * that, see chunk-source.ts). Version 2 chunks stored whole envelopes: `json` is set for those.
+ */
+export interface DecodedEvent {
+  seq: number;
+  ts: number;
+  kind: EventKind;
+  source: string;
+  topic: string;
+  /** The payload as JSON text (a raw body already turned into JSON). */
+  payloadJson: string;
+  deviceTs: number | undefined;
+  /** Stamped while the clock looked unsynced. */
+  unsynced: boolean;
+  /** Version 2 only: the envelope as it was stored. */
+  json?: string;
+}
+
 export interface DecodedChunk {
   firstSeq: number;
   lastSeq: number;
+  /** The process that wrote it (keys the clock correction of its unsynced events). */
   boot: number;
-  events: StoredEvent[];
-  /** Per event: stamped while the clock was unsynced (parallel to `events`), or null when none was. */
-  unsynced: boolean[] | null;
+  gatewayId: string;
+  events: DecodedEvent[];
+  /** True when any of its events was stamped while the clock looked unsynced. */
+  anyUnsynced: boolean;
   bytes: number;
 }
 
@@ -191,11 +213,6 @@ export class ChunkCorruptError extends Error {
     super(`chunk is damaged: ${reason}`);
     this.name = 'ChunkCorruptError';
   }
-}
-
-/** The seq range of a chunk from its header, without decoding it (the caller knows it is sound). */
-export function chunkSpan(buf: Buffer): { firstSeq: number; count: number } {
-  return { firstSeq: buf.readDoubleLE(9), count: buf.readUInt32LE(5) };
 }
 
 /** Decodes and verifies a chunk; throws ChunkCorruptError when it is damaged. */
@@ -217,8 +234,8 @@ function decodeV3(buf: Buffer): DecodedChunk {
   if (tableStart + n * PER_EVENT !== buf.length || idBytes > textBytes) throw new ChunkCorruptError('sizes do not add up');
   const text = fieldReader(buf, HEADER, tableStart);
   const gatewayId = text(0, idBytes);
-  const events: StoredEvent[] = new Array(n);
-  let unsynced: boolean[] | null = null;
+  const events: DecodedEvent[] = new Array(n);
+  let anyUnsynced = false;
   let o = tableStart;
   let t = idBytes;
   for (let i = 0; i < n; i++) {
@@ -235,27 +252,13 @@ function decodeV3(buf: Buffer): DecodedChunk {
     const source = text(t, (t += sourceLen));
     const topic = text(t, (t += topicLen));
     const payload = text(t, (t += payloadLen));
-    const kind = KINDS[k & 0x7f] ?? 'reading';
-    const clockUnsynced = (k & UNSYNCED) !== 0;
-    if (clockUnsynced) {
-      unsynced ??= new Array(n).fill(false);
-      unsynced[i] = true;
-    }
+    const unsynced = (k & UNSYNCED) !== 0;
+    if (unsynced) anyUnsynced = true;
     const payloadJson = flags & RAW_BODY ? bodyJson(payload) : payload;
-    const json = encodeEvent(gatewayId, seq, ts, { source, topic, payload: undefined, payloadJson, kind, deviceTs }, clockUnsynced);
-    events[i] = { seq, ts, kind, topic, json };
+    events[i] = { seq, ts, kind: KINDS[k & 0x7f] ?? 'reading', source, topic, payloadJson, deviceTs, unsynced };
   }
   if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
-  // Each envelope is a chain of concatenations; a decoded chunk is cached and read by every
-  // uplink, so its envelopes become slices of one flat string (a few objects, not dozens per event).
-  const flat = events.map((e) => e.json).join('');
-  let at = 0;
-  for (const e of events) {
-    const end = at + e.json.length;
-    e.json = flat.slice(at, end);
-    at = end;
-  }
-  return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, events, unsynced, bytes: buf.length };
+  return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, gatewayId, events, anyUnsynced, bytes: buf.length };
 }
 
 /**
@@ -282,8 +285,8 @@ function decodeV2(buf: Buffer): DecodedChunk {
   const tableStart = V2_HEADER + textBytes;
   if (tableStart + n * V2_PER_EVENT !== buf.length) throw new ChunkCorruptError('sizes do not add up');
   const text = fieldReader(buf, V2_HEADER, tableStart);
-  const events: StoredEvent[] = new Array(n);
-  let unsynced: boolean[] | null = null;
+  const events: DecodedEvent[] = new Array(n);
+  let anyUnsynced = false;
   let o = tableStart;
   let t = 0;
   for (let i = 0; i < n; i++) {
@@ -296,12 +299,10 @@ function decodeV2(buf: Buffer): DecodedChunk {
     if (t + topicLen + jsonLen > textBytes) throw new ChunkCorruptError('event overruns the text');
     const topic = text(t, (t += topicLen));
     const json = text(t, (t += jsonLen));
-    if (k & UNSYNCED) {
-      unsynced ??= new Array(n).fill(false);
-      unsynced[i] = true;
-    }
-    events[i] = { seq, ts, kind: KINDS[k & 0x7f] ?? 'reading', topic, json };
+    const unsynced = (k & UNSYNCED) !== 0;
+    if (unsynced) anyUnsynced = true;
+    events[i] = { seq, ts, kind: KINDS[k & 0x7f] ?? 'reading', source: '', topic, payloadJson: '', deviceTs: undefined, unsynced, json };
   }
   if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
-  return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, events, unsynced, bytes: buf.length };
+  return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, gatewayId: '', events, anyUnsynced, bytes: buf.length };
 }

@@ -55,11 +55,3 @@ export class ClockWatch {
     return this.offset;
   }
 }
-
-/** Rewrites the `ts` of an encoded event (the third field, fixed by encodeEvent's field order). */
-export function correctJsonTs(json: string, oldTs: number, newTs: number): string {
-  const needle = `,"ts":${oldTs},`;
-  const at = json.indexOf(needle);
-  if (at < 0) return json;
-  return `${json.slice(0, at)},"ts":${newTs},${json.slice(at + needle.length)}`;
-}

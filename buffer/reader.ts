@@ -11,24 +11,16 @@
  */
 import type { EventKind, StoredEvent } from '../src/event.js';
 import { AckSet } from './ack-set.js';
-import type { DecodedChunk } from './chunk.js';
+import { type ChunkRead, firstAfter } from './chunk-source.js';
 import { LANE_NORMAL, LANE_PRIORITY, type Lane } from './keys.js';
 import type { LogReader, ReaderOptions, ReaderStats } from './types.js';
-
-export interface ChunkRead {
-  chunk: DecodedChunk | null;
-  /** Set when the chunk is damaged: its last seq (the reader moves past it) and event count. */
-  corrupt?: { lastSeq: number; count: number };
-}
 
 /** What a reader needs from the log. */
 export interface ReaderHost {
   laneLast(lane: Lane): number;
   laneSpan(lane: Lane): { events: number; firstSeq: number; lastSeq: number };
-  /** The first durable chunk of `lane` holding an event with seq > p, or null. */
+  /** The first durable chunk of `lane` holding an event with seq > p (as envelopes), or null. */
   chunkAfter(lane: Lane, p: number): Promise<ChunkRead | null>;
-  /** The event as served (clock correction applied). */
-  serve(chunk: DecodedChunk, i: number): StoredEvent;
   persistReader(reader: Reader): Promise<void>;
   readonly closed: boolean;
 }
@@ -199,7 +191,7 @@ export class Reader implements LogReader {
           full = true;
           break;
         }
-        out.push(this.host.serve(chunk, i));
+        out.push(ev);
         bytes += ev.json.length;
         p = ev.seq;
       }
@@ -321,16 +313,4 @@ export class Reader implements LogReader {
     }
     return { name: this.name, committedSeq: this.acks[0].floor, pendingEvents: pending, skipped: this.skipped };
   }
-}
-
-/** Index of the first item whose seq (`seqOf`) is after p, in items sorted by it (binary search). */
-export function firstAfter<T>(items: readonly T[], p: number, seqOf: (item: T) => number): number {
-  let lo = 0;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (seqOf(items[mid]) <= p) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

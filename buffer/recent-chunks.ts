@@ -14,16 +14,16 @@
  * first, so a listed chunk's bytes are always the ones written for it. Readers then read that
  * chunk from the database, as they read any older one.
  */
-import type { DecodedChunk } from './chunk.js';
 import { LANES, type Lane } from './keys.js';
+import type { WireChunk } from './wire.js';
 
 export interface RecentChunk {
   firstSeq: number;
   lastSeq: number;
   /** The encoded chunk: a view into the ring. */
   buf: Buffer;
-  /** Decoded once, when a reader first asks for it. */
-  decoded: DecodedChunk | null;
+  /** Turned into envelopes once, when a reader first asks for it. */
+  served: WireChunk | null;
 }
 
 export class RecentChunks {
@@ -68,7 +68,7 @@ export class RecentChunks {
       this.lanes[lane] = [];
       return;
     }
-    this.lanes[lane].push({ firstSeq, lastSeq, buf, decoded: null });
+    this.lanes[lane].push({ firstSeq, lastSeq, buf, served: null });
   }
 
   /** The kept chunks of a lane, oldest first. */

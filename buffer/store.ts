@@ -1,0 +1,71 @@
+/**
+ * The LevelDB handle and the files the log keeps (buffer/SPEC.md "Files"). The other parts read
+ * and write through it; only recovery (recovery.ts) and a reopen after a failed write replace the
+ * database it holds.
+ */
+import { existsSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+
+export type DB = ClassicLevel<Buffer, Buffer>;
+
+export function paths(dir: string) {
+  return {
+    db: join(dir, 'ringlog'),
+    lease: join(dir, 'ringlog.lease'),
+    quarantine: join(dir, 'ringlog-quarantine'),
+  };
+}
+
+/** The log cannot be opened for a reason that repairing would not fix (in use, permissions, no log). */
+export class RingLogOpenError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RingLogOpenError';
+  }
+}
+
+export class Store {
+  db!: DB;
+  /** False before the first open and after close. */
+  isOpen = false;
+  /** LevelDB's memtable size (scaled to small filesystems); the disk guard counts it as headroom. */
+  writeBufferSize = 8 * 1024 * 1024;
+  readonly paths: ReturnType<typeof paths>;
+
+  constructor(
+    readonly dir: string,
+    readonly readOnly: boolean,
+  ) {
+    this.paths = paths(dir);
+  }
+
+  /** Opens (or creates) the database; throws what LevelDB throws. */
+  async open(): Promise<DB> {
+    if (this.readOnly && !existsSync(join(this.paths.db, 'CURRENT')))
+      throw new RingLogOpenError(`no ring log in ${this.dir} (expected ${this.paths.db})`);
+    const db = new ClassicLevel<Buffer, Buffer>(this.paths.db, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    // Small write buffer and cache: RAM is scarce on a Pi, and chunks are written once, read rarely.
+    // An 8 MiB memtable: fewer flushes and write stalls under bursts of large commits; two of them
+    // (active + flushing) are the bulk of LevelDB's memory here.
+    // On a small filesystem the memtable (and so the write-ahead log) is scaled down to 1/32 of it.
+    let writeBufferSize = 8 * 1024 * 1024;
+    try {
+      const s = await statfs(this.dir);
+      writeBufferSize = Math.max(256 * 1024, Math.min(writeBufferSize, Math.floor((s.blocks * s.bsize) / 32)));
+    } catch {
+      // keep the default
+    }
+    this.writeBufferSize = writeBufferSize;
+    await db.open({ createIfMissing: !this.readOnly, writeBufferSize, cacheSize: 2 * 1024 * 1024 });
+    this.db = db;
+    this.isOpen = true;
+    return db;
+  }
+
+  async close(): Promise<void> {
+    this.isOpen = false;
+    await this.db?.close().catch(() => undefined);
+  }
+}
