@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFil
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BufferConfig } from '../src/config/schema.js';
+import type { RingLogConfig as BufferConfig } from './schema.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { openRingLog, type RingLog } from './index.js';
 

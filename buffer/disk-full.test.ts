@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BufferConfig } from '../src/config/schema.js';
+import type { RingLogConfig as BufferConfig } from './schema.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { BufferFullError, openRingLog, type RingLog } from './index.js';
 

@@ -4,8 +4,8 @@
  * database that will not open is repaired or quarantined, never a reason not to start.
  */
 import type { Logger } from 'pino';
-import type { BufferConfig } from '../src/config/schema.js';
 import { LevelRingLog } from './ring-log.js';
+import type { RingLogConfig } from './schema.js';
 import type { RingLog } from './types.js';
 
 export type { AppendResult, BufferStats, LogReader, ReaderOptions, ReaderStats, RingLog } from './types.js';
@@ -14,7 +14,7 @@ export { BufferFullError } from './types.js';
 export async function openRingLog(opts: {
   dir: string;
   gatewayId: string;
-  config: BufferConfig;
+  config: RingLogConfig;
   logger?: Logger;
 }): Promise<RingLog> {
   const log = new LevelRingLog(opts);

@@ -6,7 +6,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BufferConfig } from '../src/config/schema.js';
+import type { RingLogConfig as BufferConfig } from './schema.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { openRingLog } from './index.js';
 import { LEASE_MAX_STEP, LEASE_MIN_STEP, SeqLease } from './lease.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BufferConfig } from '../src/config/schema.js';
+import type { RingLogConfig as BufferConfig } from './schema.js';
 import type { EventInput } from '../src/event.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { BufferFullError, openRingLog, type RingLog } from './index.js';

@@ -6,8 +6,10 @@
  *   recovery.ts      open, repair or move aside, read back meta and cursors (O(metadata))
  *   lease.ts         the seq lease (a floor for seq after a lost database)
  *   commit.ts        appends waiting for their commit; the one place a batch is assembled
+ *   group-commit.ts  when commits run (leader/follower, the fsync bound)
  *   eviction.ts      the oldest chunks' index and the eviction plan (retention, capacity)
  *   quarantine.ts    damaged chunks found by readers, planned for deletion
+ *   readers.ts       the named readers and the cursor part of a commit
  *   disk-guard.ts    the disk reserve: the log's limit, refusal when critical, compaction
  *   chunk-source.ts  chunks for readers (recent ring, cache, database); wire.ts builds envelopes
  *
@@ -22,21 +24,23 @@
 import { randomInt } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { BufferConfig } from '../src/config/schema.js';
 import type { EventInput, StoredEvent } from '../src/event.js';
 import { silentLogger } from '../src/log.js';
 import { type ChunkRead, ChunkSource } from './chunk-source.js';
 import { ClockWatch, SYNCED_AFTER } from './clock.js';
 import { assembleBatch, fail, PendingAppends, settle } from './commit.js';
 import { DiskGuard } from './disk-guard.js';
+import { GroupCommit } from './group-commit.js';
 import { OldestIndex, planEvictions } from './eviction.js';
 import type { IndexEntry, Lane } from './keys.js';
 import { LANES, META_KEY } from './keys.js';
 import { SeqLease } from './lease.js';
 import { applyCommit, emptyMeta, type Meta, metaBytes, parseMeta } from './meta.js';
 import { Quarantine } from './quarantine.js';
-import { Reader, type ReaderHost } from './reader.js';
+import type { Reader, ReaderHost } from './reader.js';
+import { ReaderSet } from './readers.js';
 import { recover } from './recovery.js';
+import { fsyncBound, type RingLogConfig } from './schema.js';
 import { Store } from './store.js';
 import { type AppendResult, BufferFullError, type BufferStats, type LogReader, type ReaderOptions, type ReaderStats, type RingLog } from './types.js';
 
@@ -46,7 +50,7 @@ export interface RingLogOptions {
   /** The gateway's data directory; the log keeps its files under `<dir>/ringlog*`. */
   dir: string;
   gatewayId: string;
-  config: BufferConfig;
+  config: RingLogConfig;
   logger?: Logger;
   /** The wall clock (tests simulate a Pi that boots in 1970). */
   now?: () => number;
@@ -66,7 +70,7 @@ const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 export class LevelRingLog implements RingLog, ReaderHost {
   closed = false;
   private meta: Meta = emptyMeta();
-  private readonly cfg: BufferConfig;
+  private readonly cfg: RingLogConfig;
   private readonly logger: Logger;
   private readonly boot = randomInt(1, 0xffff_ffff);
   private readonly clock: ClockWatch;
@@ -78,19 +82,15 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private readonly source: ChunkSource;
   private readonly quarantine: Quarantine;
   private readonly disk: DiskGuard;
-  private readonly readers = new Map<string, Reader>();
-  private readonly dirtyReaders = new Set<string>();
-  private readonly droppedReaders = new Set<string>();
+  private readonly readers = new ReaderSet(this);
 
-  private groupStartedAt = 0;
-  private writing = false;
-  private runQueued = false;
+  private readonly group: GroupCommit;
   private maintenanceDue = false;
-  private timer: NodeJS.Timeout | null = null;
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private afterWrite: Array<() => void> = [];
   private bytesWritten = 0;
   private commits = 0;
+  private fsyncs = 0;
   private roomWanted = 0;
   private failure: Error | null = null;
   private lastRetention = 0;
@@ -108,6 +108,12 @@ export class LevelRingLog implements RingLog, ReaderHost {
     this.source = new ChunkSource(this.store, this.logger);
     this.quarantine = new Quarantine(this.store, this.logger);
     this.disk = new DiskGuard(this.store, this.cfg, this.logger);
+    this.group = new GroupCommit(fsyncBound(this.cfg), this.cfg.commitEvents, {
+      waiting: () => this.pending.count,
+      needsWrite: () => this.needsWrite(),
+      canWrite: () => this.store.isOpen && this.failure === null,
+      commit: () => this.commitOnce(),
+    });
   }
 
   get healthy(): boolean {
@@ -121,11 +127,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     if (!ro) await mkdir(this.opts.dir, { recursive: true });
     const got = await recover(this.store, await this.lease.read(), this.logger);
     this.meta = got.meta;
-    for (const [name, saved] of got.readers) {
-      // Every known reader is live from the start, so evictions count its skips even before its
-      // uplink asks for it again; reader(name, options) then only applies the options.
-      this.readers.set(name, new Reader(name, this, saved));
-    }
+    this.readers.restore(got.readers);
     await this.oldest.reload();
     this.source.setClockFixes(this.meta.clockFix);
     if (ro) return;
@@ -181,9 +183,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
       );
     }
     this.meta.nextSeq = first + n;
-    if (this.pending.count === 0) this.groupStartedAt = performance.now();
     this.pending.accept(n, encoded.added);
-    this.schedule();
+    this.group.kick();
     return first;
   }
 
@@ -199,53 +200,11 @@ export class LevelRingLog implements RingLog, ReaderHost {
   // ---------------------------------------------------------------- group commit
 
   private needsWrite(): boolean {
-    return this.dirtyReaders.size > 0 || this.droppedReaders.size > 0 || this.quarantine.size > 0 || this.maintenanceDue;
+    return this.readers.needsWrite || this.quarantine.size > 0 || this.maintenanceDue;
   }
 
-  private schedule(): void {
-    if (this.writing || this.runQueued || !this.store.isOpen || this.failure) return;
-    const waiting = this.pending.count;
-    if (waiting >= this.cfg.commitEvents || (waiting === 0 && this.needsWrite())) {
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      this.runQueued = true;
-      // setImmediate, not a microtask: appends arriving in the same I/O phase join this commit.
-      setImmediate(() => void this.run());
-      return;
-    }
-    if (!this.timer && waiting > 0) {
-      const delay = Math.max(0, this.groupStartedAt + this.cfg.commitInterval - performance.now());
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        void this.run();
-      }, delay);
-    }
-  }
-
-  /** The commit loop: one write in flight at a time; whatever arrives meanwhile goes in the next. */
-  private async run(): Promise<void> {
-    this.runQueued = false;
-    if (this.writing || !this.store.isOpen) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.writing = true;
-    try {
-      for (;;) {
-        const waiting = this.pending.count;
-        const due =
-          waiting >= this.cfg.commitEvents ||
-          (waiting > 0 && (this.closed || performance.now() >= this.groupStartedAt + this.cfg.commitInterval)) ||
-          this.needsWrite();
-        if (!due || !this.store.isOpen || this.failure) break;
-        await this.commitOnce();
-      }
-    } finally {
-      this.writing = false;
-    }
-    this.schedule();
-  }
-
-  private async commitOnce(): Promise<void> {
+  /** One write batch carrying everything due; resolves true when it was fsynced. */
+  private async commitOnce(): Promise<boolean> {
     this.maintenanceDue = false;
     const doneCallbacks = this.afterWrite;
     this.afterWrite = [];
@@ -266,7 +225,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       onFull: this.cfg.onFull,
       roomWanted: this.roomWanted,
       horizon: retention ? now - this.cfg.retention : null,
-      delivered: (e) => this.deliveredToAll(e),
+      delivered: (e) => this.readers.deliveredToAll(e),
     });
     if (over > 0 && !this.warnedOversize) {
       this.warnedOversize = true;
@@ -277,42 +236,31 @@ export class LevelRingLog implements RingLog, ReaderHost {
     const meta = applyCommit(this.meta, chunks, evict, quarantine);
     if (this.clock.offset !== null) meta.clockFix[String(this.boot)] = this.clock.offset;
 
-    // Readers see the eviction's effect on their cursors in the same batch; if the write fails the
-    // events are still there, so the cursors are put back (else readers would skip events never evicted).
     const removing = [...evict, ...quarantine];
-    const readerNames = [...this.dirtyReaders];
-    this.dirtyReaders.clear();
-    const affected = new Set(removing.length > 0 ? this.readers.keys() : readerNames);
-    const restore = removing.length > 0 ? [...this.readers.values()].map((r) => r.snapshot()) : [];
-    for (const e of removing) for (const r of this.readers.values()) r.evicted(e.lane, e.firstSeq, e.lastSeq, e.count);
-    const cursors = [...affected].flatMap((name) => {
-      const r = this.readers.get(name);
-      return r ? [{ name, value: JSON.stringify(r) }] : [];
-    });
-    const dropped = [...this.droppedReaders];
-    this.droppedReaders.clear();
+    const cursorPlan = this.readers.plan(removing);
+    const { cursors, dropped } = cursorPlan;
     const { ops, bytes } = assembleBatch({ chunks, evict, quarantine, meta, cursors, dropped });
 
     // Seqs are made durable below the lease (a lease that cannot be written is logged, not fatal:
     // it matters only if the database is lost too).
     if (this.lease.due(this.meta.nextSeq))
       await this.lease.renew(this.meta.nextSeq).catch((err: Error) => this.logger.error({ err: err.message }, 'seq lease not written'));
+    const sync = count > 0 || removing.length > 0;
     try {
       // The chunks are views on the recent ring. It hands out its next region only in the next
       // commit, after this write resolved, so they stay as built for as long as LevelDB needs them.
-      await this.store.db.batch(ops, { sync: count > 0 || removing.length > 0 });
+      await this.store.db.batch(ops, { sync });
     } catch (err) {
-      for (const undo of restore) undo();
+      cursorPlan.undo();
       this.failWrite(err as Error, count);
       fail(waiters, new Error(`the ring log write failed: ${(err as Error).message}`));
-      for (const name of readerNames) this.dirtyReaders.add(name);
-      for (const name of dropped) this.droppedReaders.add(name);
       for (const f of doneCallbacks) f();
-      return;
+      return false;
     }
     this.bytesWritten += bytes;
-    if (evict.length > 0) this.roomWanted = 0;
     this.commits++;
+    if (sync) this.fsyncs++;
+    if (evict.length > 0) this.roomWanted = 0;
     // Appends made while this batch was being written already advanced nextSeq (and refused) on
     // the live meta: keep those, or the next appends would reuse seqs and overwrite chunks.
     meta.nextSeq = Math.max(meta.nextSeq, this.meta.nextSeq);
@@ -330,13 +278,8 @@ export class LevelRingLog implements RingLog, ReaderHost {
     await this.oldest.topUp();
     settle(waiters);
     for (const f of doneCallbacks) f();
-    for (const r of this.readers.values()) r.wake();
-  }
-
-  private deliveredToAll(e: IndexEntry): boolean {
-    if (this.readers.size === 0) return false;
-    for (const r of this.readers.values()) if (r.acks[e.lane].countIn(e.firstSeq, e.lastSeq) < e.lastSeq - e.firstSeq + 1) return false;
-    return true;
+    this.readers.wake();
+    return sync;
   }
 
   private failWrite(err: Error, count: number): void {
@@ -360,10 +303,10 @@ export class LevelRingLog implements RingLog, ReaderHost {
       this.meta = { ...onDisk, nextSeq: Math.max(onDisk.nextSeq, this.meta.nextSeq), refused: this.meta.refused };
       await this.oldest.reload();
       this.source.clear();
-      for (const name of this.readers.keys()) this.dirtyReaders.add(name);
+      this.readers.touchAll();
       this.failure = null;
       this.logger.info('ring log database reopened; appends accepted again');
-      this.schedule();
+      this.group.kick();
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, 'ring log database still failing; retrying');
       setTimeout(() => void this.reopenAfterFailure(), 2000).unref();
@@ -380,7 +323,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       const retentionDue = now > SYNCED_AFTER && LANES.some((l) => (this.oldest.front(l)?.maxTs ?? Number.POSITIVE_INFINITY) < horizon);
       if (retentionDue || this.bytes() > this.capacity() || this.roomWanted > 0 || this.clock.syncPending()) {
         this.maintenanceDue = true;
-        this.schedule();
+        this.group.kick();
       }
     });
   }
@@ -388,28 +331,16 @@ export class LevelRingLog implements RingLog, ReaderHost {
   // ---------------------------------------------------------------- readers
 
   reader(name: string, options?: ReaderOptions): LogReader {
-    let r = this.readers.get(name);
-    if (r) {
-      if (options) r.configure(options);
-      return r;
-    }
-    r = new Reader(name, this, null, options);
-    this.readers.set(name, r);
-    this.droppedReaders.delete(name);
-    return r;
+    return this.readers.get(name, options);
   }
 
   async dropReader(name: string): Promise<void> {
-    this.readers.get(name)?.wake(true);
-    this.readers.delete(name);
-    this.dirtyReaders.delete(name);
-    this.droppedReaders.add(name);
+    this.readers.drop(name);
     await this.flushMeta();
   }
 
   persistReader(reader: Reader): Promise<void> {
-    if (!this.store.isOpen || this.opts.readOnly || this.readers.get(reader.name) !== reader) return Promise.resolve();
-    this.dirtyReaders.add(reader.name);
+    if (!this.store.isOpen || this.opts.readOnly || !this.readers.touch(reader)) return Promise.resolve();
     return this.flushMeta();
   }
 
@@ -417,11 +348,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
   private flushMeta(): Promise<void> {
     return new Promise((resolve) => {
       this.afterWrite.push(resolve);
-      if (!this.writing) {
-        if (this.timer) clearTimeout(this.timer);
-        this.timer = null;
-        void this.run();
-      }
+      this.group.kick();
     });
   }
 
@@ -439,7 +366,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     const read = await this.source.after(lane, p);
     if (read?.corrupt && !this.opts.readOnly) {
       this.quarantine.add(lane, read.corrupt.lastSeq);
-      this.schedule();
+      this.group.kick();
     }
     return read;
   }
@@ -448,7 +375,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
 
   /** Stats of every known reader (persisted cursors included), for `sluice buffer stats`. */
   readerStats(): ReaderStats[] {
-    return [...this.readers.values()].map((r) => r.stats());
+    return this.readers.stats();
   }
 
   /** Every event with fromSeq <= seq <= toSeq, both lanes merged in seq order (export). */
@@ -477,6 +404,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
       lastSeq: m.nextSeq - 1,
       bytesWritten: this.bytesWritten,
       commits: this.commits,
+      fsyncs: this.fsyncs,
       pendingBytes: this.pending.bytes,
     };
   }
@@ -485,20 +413,10 @@ export class LevelRingLog implements RingLog, ReaderHost {
     if (this.closed) return;
     this.closed = true;
     if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
     // Drain: wait for the write in flight, then commit whatever is still pending.
-    while (this.writing) await new Promise((r) => setTimeout(r, 2));
-    if (this.store.isOpen && (this.pending.count > 0 || this.needsWrite())) {
-      this.writing = true;
-      try {
-        while ((this.pending.count > 0 || this.needsWrite()) && !this.failure) await this.commitOnce();
-      } finally {
-        this.writing = false;
-      }
-    }
+    await this.group.drain();
     for (const f of this.afterWrite.splice(0)) f();
-    for (const r of this.readers.values()) r.wake(true);
+    this.readers.wake(true);
     await this.disk.compaction;
     await this.store.close();
   }

@@ -39,6 +39,8 @@ export interface BufferStats {
   bytesWritten: number;
   /** Write batches since the process started (group commit: far fewer than appends). */
   commits?: number;
+  /** Write batches fsynced since the process started (bounded by buffer.maxFsyncsPerSecond). */
+  fsyncs?: number;
   /**
    * Encoded bytes accepted but not yet durable. A producer that can pause (the broker: stop reading
    * sockets) should do so while this is high; past 8 MiB appends are refused.

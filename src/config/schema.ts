@@ -5,6 +5,7 @@
  * strict: an unknown key is an error, not silently ignored.
  */
 import { z } from 'zod';
+import { bufferSchema } from '../../buffer/schema.js';
 import { driverSchema } from '../../drivers/schema.js';
 import { localConsumersSchema } from '../../uplink/local/schema.js';
 import { uplinkSchema } from '../../uplink/schema.js';
@@ -13,23 +14,6 @@ import { brokerSchema } from '../broker/schema.js';
 import { isLoopback } from '../auth/origin.js';
 import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
 import { duration, secret, size } from './types.js';
-
-export const bufferSchema = z
-  .strictObject({
-    /** Disk budget of the ring log, in bytes. */
-    maxBytes: size().default(1024 ** 3),
-    /** What happens when the budget is reached: evict the oldest events, or refuse new ones (back-pressure). */
-    onFull: z.enum(['drop-oldest', 'reject']).default('drop-oldest'),
-    /** Events older than this are evicted even when there is room. */
-    retention: duration().default(30 * 86_400_000),
-    /** Group commit: at most this long between an append and its fsync. */
-    commitInterval: duration().default(5),
-    /** Group commit: fsync as soon as this many events wait. */
-    commitEvents: z.number().int().min(1).max(100_000).default(2000),
-    /** Free space the log always leaves on the data directory's filesystem. */
-    diskReserve: size().default(64 * 1024 ** 2),
-  })
-  .prefault({});
 
 export const httpSchema = z
   .strictObject({
@@ -129,3 +113,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The config with every default filled in: what the gateway runs on. */
 export type Config = z.output<typeof configSchema>;
 export type BufferConfig = Config['buffer'];
+export { bufferSchema };
