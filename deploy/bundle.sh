@@ -27,6 +27,12 @@ if ! npx tsc -p tsconfig.build.json --outDir "$stage/dist" --sourceMap false --d
   [ "${SLUICE_BUNDLE_IGNORE_TS_ERRORS:-}" = 1 ] || { echo "bundle: the TypeScript does not compile; no bundle" >&2; exit 1; }
   echo "bundle: warning: TypeScript errors ignored (SLUICE_BUNDLE_IGNORE_TS_ERRORS=1)" >&2
 fi
+# No test code in a release: test helpers live under test/ (not compiled here); anything that still
+# pulls them or vitest in fails the bundle.
+if grep -rlE "from ['\"](vitest|[./]*test/)|require\(['\"]vitest" "$stage/dist" >&2; then
+  echo "bundle: test code reached the release (files above); keep test-only code under test/" >&2
+  exit 1
+fi
 
 # package.json without scripts and dev dependencies: nothing runs `npm` on the device.
 node -e '

@@ -1,4 +1,4 @@
-/** The Sink conformance suite (uplink/testing/sink-conformance.ts) run against each sink of this folder with its real peer. */
+/** The Sink conformance suite (test/helpers/uplink/sink-conformance.ts) run against each sink of this folder with its real peer. */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ import { MqttSink } from './mqtt/index.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { NatsSink } from './nats/index.js';
 import { natsUplinkSchema } from './nats/schema.js';
-import { describeSinkConformance, type ReceivedBatch } from './testing/sink-conformance.js';
+import { describeSinkConformance, type ReceivedBatch } from '../test/helpers/uplink/sink-conformance.js';
 
 const ctx = { gatewayId: 'gw-conf', logger: silentLogger };
 const parse = (b: Buffer | Uint8Array) => JSON.parse(Buffer.from(b).toString()) as ReceivedBatch;

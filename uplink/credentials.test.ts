@@ -13,7 +13,7 @@ import { natsUplinkSchema } from './nats/schema.js';
 import type { CommonUplinkConfig } from './common-schema.js';
 import { UplinkRunner } from './runner.js';
 import type { Sink } from './sink.js';
-import { MemoryLog } from './testing/memory-log.js';
+import { MemoryLog } from '../test/helpers/uplink/memory-log.js';
 import { until } from '../test/helpers/until.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../test/helpers/peers.js';
 import { DeadLetterStore } from './dead-letter.js';
-import { MemoryLog } from './testing/memory-log.js';
+import { MemoryLog } from '../test/helpers/uplink/memory-log.js';
 import { TransmitWindows } from './window.js';
 import { topicMatches } from './filter.js';
 import { fullJitter } from './backoff.js';

@@ -7,7 +7,7 @@ import { tempDir } from '../test/helpers/peers.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { UplinkRunner } from './runner.js';
 import { allAccepted, type Batch, type SendResult, type Sink } from './sink.js';
-import { MemoryLog } from './testing/memory-log.js';
+import { MemoryLog } from '../test/helpers/uplink/memory-log.js';
 import { until } from '../test/helpers/until.js';
 
 /** A sink scripted by the test: the runner's peer here is the Sink contract itself, not a protocol. */

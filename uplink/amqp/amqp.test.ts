@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { type FaultProxy, startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { ensureRabbitMQ, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../testing/memory-log.js';
+import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { AmqpSink } from './index.js';
 import { amqpUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';

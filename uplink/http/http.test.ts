@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../testing/memory-log.js';
+import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { HttpSink, retryAfter } from './index.js';
 import { httpUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';

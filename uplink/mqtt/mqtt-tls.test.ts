@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { startMosquitto, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../testing/memory-log.js';
+import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';

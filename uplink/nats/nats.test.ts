@@ -6,7 +6,7 @@ import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type Peer, startNats, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
 import { batchIdOf } from '../sink.js';
-import { MemoryLog } from '../testing/memory-log.js';
+import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { NatsSink } from './index.js';
 import { natsUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';

@@ -18,7 +18,7 @@ const SIZE = 100;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Bytes of the stored envelope of one load-generator message (what "a byte of event" is). */
-function envelopeBytes(): number {
+export function envelopeBytes(): number {
   const body = `{"c":3,"v":21.5,"i":1000012345}`.padEnd(SIZE, ' ').trim();
   return Buffer.byteLength(encodeEvent('gw-bench', 1_234_567, Date.now(), { source: 'mqtt', topic: 'bench/3/temp', payload: null, payloadJson: body }));
 }

@@ -8,11 +8,11 @@
  */
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
-import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
-import type { CommonUplinkConfig } from '../common-schema.js';
-import { UplinkRunner } from '../runner.js';
-import type { Sink } from '../sink.js';
+import { silentLogger } from '../../../src/log.js';
+import { startFaultProxy } from '../fault-proxy.js';
+import type { CommonUplinkConfig } from '../../../uplink/common-schema.js';
+import { UplinkRunner } from '../../../uplink/runner.js';
+import type { Sink } from '../../../uplink/sink.js';
 import { MemoryLog } from './memory-log.js';
 
 export interface ReceivedBatch {

@@ -3,8 +3,8 @@
  * a committed cursor, a read position, `wait`. It has no durability; the end-to-end tests use the real
  * ring log (buffer/).
  */
-import type { LogReader, ReaderStats } from '../../buffer/types.js';
-import { type EventInput, type EventKind, encodeEvent, type StoredEvent } from '../../src/event.js';
+import type { LogReader, ReaderStats } from '../../../buffer/types.js';
+import { type EventInput, type EventKind, encodeEvent, type StoredEvent } from '../../../src/event.js';
 
 export class MemoryLog {
   readonly events: StoredEvent[] = [];
