@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/log.js';
 import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
 import { until } from '../../test/helpers/until.js';
 import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../testing/memory-log.js';
+import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { SparkplugSink } from './index.js';
 import { sparkplugUplinkSchema } from './schema.js';
 import { TAHU_PROTO } from '../../src/sparkplug/tahu-proto.js';
