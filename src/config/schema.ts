@@ -13,7 +13,7 @@ import { analyticsSchema } from '../analytics/schema.js';
 import { brokerSchema } from '../broker/schema.js';
 import { isLoopback } from '../auth/origin.js';
 import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
-import { duration, secret, size } from './types.js';
+import { duration, secret } from './types.js';
 
 export const httpSchema = z
   .strictObject({
