@@ -10,7 +10,8 @@ export interface ActionContext {
   rule: string;
   topic: string;
   detector: string;
-  value: number;
+  /** The reading's number, or a device vector's values by variable. */
+  value: number | Record<string, number>;
   score: number;
   reason: string;
   /** The anomaly event's payload (the default message). */
@@ -48,6 +49,7 @@ export class Action {
 function fill(template: string, a: ActionContext, esc: (v: string) => string): string {
   return template.replace(/\{(rule|topic|detector|value|score|reason)\}/g, (_, k: keyof ActionContext) => {
     const v = a[k];
+    if (typeof v === 'object') return esc(JSON.stringify(v));
     return esc(typeof v === 'number' ? String(Math.round(v * 1e6) / 1e6) : String(v));
   });
 }

@@ -24,6 +24,7 @@ import { createDetector, detectorSpec } from './detectors/index.js';
 import { fieldReader } from './field.js';
 import { topicMatcher } from './match.js';
 import { type AnalyticsConfig, type AnalyticsRule, type DetectorSpec, windowName } from './schema.js';
+import { VectorRule, type VectorHit } from './vector-rule.js';
 import { createWindow, type WindowOp, type WindowResult } from './windows/window.js';
 
 export interface ObservedEvent {
@@ -100,6 +101,8 @@ interface CompiledRule {
   windowNames: string[];
   actions: Action[];
   keys: Map<string, KeyState>;
+  /** A rule with `group`: its readings make device vectors instead of keys. */
+  vector?: VectorRule;
   clock: number;
   /** Topic → matches, bounded (topics repeat: one split per new topic, not per reading). */
   matchCache: Map<string, boolean>;
@@ -110,6 +113,8 @@ interface CompiledRule {
   errors: number;
   evictedKeys: number;
   loggedAt: Record<string, number>;
+  /** Vector rule skip counts already reported to the metrics. */
+  vectorSeen: Record<string, number>;
 }
 
 export class AnalyticsEngine {
@@ -152,7 +157,11 @@ export class AnalyticsEngine {
       errors: 0,
       evictedKeys: 0,
       loggedAt: {},
+      vectorSeen: {},
     }));
+    for (const r of this.rules) {
+      if (r.rule.group) r.vector = new VectorRule(r.rule, (device, err) => this.vectorFailed(r, device, err));
+    }
     const r = ctx.registry;
     this.anomaliesTotal = counter(r, 'sluice_anomalies_total', 'Anomaly events raised, by detector.', ['detector']);
     this.skipped = counter(
@@ -191,6 +200,10 @@ export class AnalyticsEngine {
       if (e.kind !== 'reading') continue;
       for (const r of this.rules) {
         if (!this.matches(r, e.topic)) continue;
+        if (r.vector) {
+          this.observeVector(r, e, now, out);
+          continue;
+        }
         const x = r.read(e.payload);
         if (x === undefined) {
           r.notNumeric++;
@@ -238,6 +251,12 @@ export class AnalyticsEngine {
   tick(now = this.now()): EventInput[] {
     const out: EventInput[] = [];
     for (const r of this.rules) {
+      if (r.vector) {
+        const hits: VectorHit[] = [];
+        r.vector.tick(now, hits);
+        this.countVector(r);
+        for (const h of hits) out.push(this.vectorAnomaly(r, h, now));
+      }
       for (const key of r.keys.values()) {
         for (let i = 0; i < key.detectors.length; i++) {
           const d = key.detectors[i];
@@ -282,6 +301,7 @@ export class AnalyticsEngine {
       r.keys = old.keys;
       r.clock = old.clock;
       old.keys = new Map();
+      if (r.vector && old.vector) for (const [k, v] of old.vector.devices) r.vector.devices.set(k, v);
     }
     this.total = previous.total;
     Object.assign(this.byDetector, previous.byDetector);
@@ -297,7 +317,7 @@ export class AnalyticsEngine {
       droppedPending: this.droppedPending,
       rules: this.rules.map((r) => ({
         name: r.rule.name,
-        keys: r.keys.size,
+        keys: r.vector ? r.vector.devices.size : r.keys.size,
         anomalies: r.anomalies,
         aggregates: r.aggregates,
         notNumeric: r.notNumeric,
@@ -323,12 +343,13 @@ export class AnalyticsEngine {
    */
   private saveState(file: string): void {
     try {
-      const rules: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[] }> = {};
+      const rules: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[]; vectors?: unknown }> = {};
       for (const r of this.rules) {
         const keys = [...r.keys.values()].sort((a, b) => b.lastUse - a.lastUse).slice(0, STATE_KEYS);
         rules[r.rule.name] = {
           config: statefulConfig(r.rule),
           keys: keys.map((k) => ({ topic: k.topic, detectors: k.detectors.map((d) => d.snapshot()) })),
+          ...(r.vector ? { vectors: r.vector.snapshot() } : {}),
         };
       }
       const tmp = `${file}.tmp`;
@@ -341,7 +362,7 @@ export class AnalyticsEngine {
 
   /** Restores the keys of rules whose matching, field, detectors and windows are unchanged. */
   private loadState(file: string): void {
-    let saved: { version?: number; rules?: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[] }> };
+    let saved: { version?: number; rules?: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[]; vectors?: unknown }> };
     try {
       saved = JSON.parse(readFileSync(file, 'utf8'));
     } catch (err) {
@@ -356,6 +377,7 @@ export class AnalyticsEngine {
     for (const r of this.rules) {
       const entry = saved.rules[r.rule.name];
       if (!entry || entry.config !== statefulConfig(r.rule) || !Array.isArray(entry.keys)) continue;
+      if (r.vector) restored += r.vector.restore(entry.vectors);
       for (const k of entry.keys.slice(0, r.rule.maxKeys).reverse()) {
         if (typeof k?.topic !== 'string' || !Array.isArray(k.detectors)) continue;
         const key = this.key(r, k.topic, this.now(), []);
@@ -466,6 +488,43 @@ export class AnalyticsEngine {
     return m;
   }
 
+  private observeVector(r: CompiledRule, e: ObservedEvent, now: number, out: EventInput[]): void {
+    const hits: VectorHit[] = [];
+    if (!r.vector!.observe(e.topic, e.payload, e.seq, e.ts, hits)) {
+      this.logOnce(
+        r,
+        'not_numeric',
+        now,
+        { topic: e.topic, seq: e.seq },
+        `rule "${r.rule.name}": a payload on ${e.topic} has no number${r.rule.field ? ` at "${r.rule.field}"` : ''}; such readings are skipped and counted`,
+      );
+    }
+    this.countVector(r);
+    for (const h of hits) out.push(this.vectorAnomaly(r, h, now));
+  }
+
+  /** Carries the vector rule's skip counts into the metrics (by difference: the rule counts, the engine reports). */
+  private countVector(r: CompiledRule): void {
+    const c = r.vector!.counts;
+    const reasons = { not_numeric: c.notNumeric, unknown_variable: c.unknown, stale: c.stale } as const;
+    for (const [reason, n] of Object.entries(reasons)) {
+      const seen = r.vectorSeen[reason] ?? 0;
+      if (n > seen) this.skipped.inc({ rule: r.rule.name, reason }, n - seen);
+      r.vectorSeen[reason] = n;
+    }
+    r.notNumeric = c.notNumeric;
+  }
+
+  private vectorAnomaly(r: CompiledRule, h: VectorHit, now: number): EventInput {
+    return this.anomaly(r, { topic: h.device }, 'multivariate', h.anomaly, h.values, h.seq, h.ts, now, h.contributions);
+  }
+
+  private vectorFailed(r: CompiledRule, device: string, err: unknown): void {
+    r.errors++;
+    this.errorsTotal.inc({ rule: r.rule.name, detector: 'multivariate' });
+    this.logOnce(r, 'error:multivariate', this.now(), { topic: device, err: (err as Error)?.message }, `rule "${r.rule.name}": detector multivariate failed and was reset`);
+  }
+
   private detectorFailed(r: CompiledRule, key: KeyState, i: number, err: unknown, now: number): void {
     const type = r.specs[i].type;
     r.errors++;
@@ -482,13 +541,14 @@ export class AnalyticsEngine {
 
   private anomaly(
     r: CompiledRule,
-    key: KeyState,
+    key: Pick<KeyState, 'topic'>,
     detector: string,
     a: Anomaly,
-    value: number,
+    value: number | Record<string, number>,
     seq: number,
     ts: number,
     now: number,
+    contributions?: Record<string, number>,
   ): EventInput {
     const payload = {
       rule: r.rule.name,
@@ -500,6 +560,7 @@ export class AnalyticsEngine {
       sourceSeq: seq,
       sourceTs: ts,
       ...(a.window ? { window: a.window } : {}),
+      ...(contributions ? { contributions } : {}),
     };
     this.total++;
     r.anomalies++;
@@ -562,7 +623,7 @@ export class AnalyticsEngine {
 
 /** The part of a rule its state depends on: state is carried over only while this is unchanged. */
 function statefulConfig(r: AnalyticsRule): string {
-  return JSON.stringify([r.match, r.field, r.detector, r.windows, r.lateness, r.maxKeys]);
+  return JSON.stringify([r.match, r.field, r.detector, r.windows, r.lateness, r.maxKeys, r.group]);
 }
 
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {

@@ -16,10 +16,28 @@ export const autoSpec = z.strictObject({
   warmup: z.number().int().min(10).max(100_000).optional(),
   /** Readings of silence after an anomaly (one incident, one event). */
   rest: z.number().int().min(0).max(100_000).optional(),
+  /** Also run a `change-point` detector (its defaults) and report the higher of the two scores. */
+  changePoint: z.boolean().optional(),
+});
+
+/** Options of the `multivariate` detector (a rule with `group`): see detectors/multivariate.ts. */
+export const multivariateSpec = z.strictObject({
+  type: z.literal('multivariate'),
+  /** Vectors learned before judging; default max(60, 2 × variables). */
+  warmup: z.number().int().min(8).max(100_000).optional(),
+  /** Vectors after which a vector's weight in the learned normal has halved (slow: a fault is not learned away). */
+  halfLife: z.number().int().min(10).max(10_000_000).default(2000),
+  /** In-control confidence of the T² and CUSUM tests, %: about one false alarm per 1 / (1 − confidence) vectors. */
+  confidence: confidence().default(99.9),
+  /** Score from which a vector is reported (0.5: at a test's limit). */
+  threshold: z.number().gt(0).max(1).default(0.5),
+  /** Vectors of silence after an anomaly (one incident, one event). */
+  rest: z.number().int().min(0).max(100_000).default(30),
 });
 
 export const detectorSpecSchema = z.discriminatedUnion('type', [
   autoSpec,
+  multivariateSpec,
   z.strictObject({
     type: z.literal('threshold'),
     high: z.number().optional(),
@@ -85,6 +103,7 @@ export const DETECTOR_TYPES = [
   'ewma',
   'spike-and-dip',
   'change-point',
+  'multivariate',
 ] as const;
 
 /** A detector by name (its defaults) or with options. */
@@ -96,8 +115,8 @@ const detectorList = z.array(detectorRef).min(1).max(16);
  * One detector or a list. Parsed by shape (not as a union of the two) so that a problem in a list
  * is reported at its index (`detector.2`), not as "no alternative matched".
  */
-const detectorField = z.unknown().optional().transform((v, ctx): z.output<typeof detectorRef> | z.output<typeof detectorList> => {
-  if (v === undefined) return 'auto';
+const detectorField = z.unknown().optional().transform((v, ctx): z.output<typeof detectorRef> | z.output<typeof detectorList> | undefined => {
+  if (v === undefined) return undefined;
   const r = Array.isArray(v) ? detectorList.safeParse(v) : detectorRef.safeParse(v);
   if (r.success) return r.data;
   for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
@@ -128,6 +147,25 @@ export const windowSchema = z.strictObject({
   maxEvents: z.number().int().min(1).max(100_000).default(1000),
 });
 
+/**
+ * A device vector: the readings of one device (several topics, several fields) judged together by
+ * the `multivariate` detector. The device is the first `deviceLevels` levels of the topic
+ * (`pump/7` of `pump/7/pressure`); the variable is the rest of the topic, with `.field` when
+ * `fields` are listed (`pressure`, `motor.current`).
+ */
+export const groupSchema = z.strictObject({
+  /** Topic levels naming the device; default: the levels of `match` before its `#` (all but the last without one). */
+  deviceLevels: z.number().int().min(0).max(32).optional(),
+  /** Payload fields read from each reading, each a variable; default the rule's `field` (or the number / its `value`). */
+  fields: z.array(z.string().min(1)).min(1).max(64).optional(),
+  /** The variables, in order; default: those a device shows in its first `align` period (sorted). */
+  variables: z.array(z.string().min(1)).min(1).max(256).optional(),
+  /** Readings of a device that arrive within this time of the first make one vector. */
+  align: duration().default(1000),
+  /** A variable that has not reported for this long holds the vector back (default 10 × align). */
+  maxAge: duration().optional(),
+});
+
 export const actionSchema = z.strictObject({
   /** Topic published on the local broker, e.g. `plant/valve/cmd`; `{topic}` and `{rule}` are replaced. */
   topic: z.string().min(1),
@@ -150,8 +188,10 @@ export const analyticsRuleSchema = z
     match: topicFilter(),
     /** Path into the payload (`value`, `a.b.c`, `readings.0`); without one, a numeric payload or its `value`. */
     field: z.string().min(1).optional(),
-    /** One detector or several, each by name or `{type, ...options}`. */
+    /** One detector or several, each by name or `{type, ...options}`; default `auto`, with `group` `multivariate`. */
     detector: detectorField,
+    /** Judge a device's readings together (see groupSchema): the detector is `multivariate`. */
+    group: groupSchema.optional(),
     /** Topic of the anomaly events; `{topic}` is the source topic, `{rule}` the rule's name. */
     anomalyTopic: z.string().min(1).default('{topic}/anomaly'),
     /** Keys (distinct topics) tracked at most; the least recently seen one is forgotten beyond. */
@@ -161,8 +201,19 @@ export const analyticsRuleSchema = z
     windows: z.array(windowSchema).max(16).default([]),
     actions: z.array(actionSchema).max(16).default([]),
   })
+  .transform((rule) => ({ ...rule, detector: rule.detector ?? (rule.group ? 'multivariate' : 'auto') }))
   .superRefine((rule, ctx) => {
     const specs = Array.isArray(rule.detector) ? rule.detector : [rule.detector];
+    const multi = specs.filter((d) => (typeof d === 'string' ? d : d.type) === 'multivariate').length;
+    if (rule.group && (multi !== 1 || specs.length !== 1)) {
+      ctx.addIssue({ code: 'custom', path: ['detector'], message: 'a rule with group takes one detector: multivariate' });
+    }
+    if (!rule.group && multi > 0) {
+      ctx.addIssue({ code: 'custom', path: ['group'], message: 'the multivariate detector needs group (which readings make a device vector)' });
+    }
+    if (rule.group && rule.windows.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['windows'], message: 'windows are per topic: put them in a rule without group' });
+    }
     specs.forEach((d, i) => {
       const path = Array.isArray(rule.detector) ? ['detector', i] : ['detector'];
       if (typeof d === 'string') return;
@@ -223,6 +274,8 @@ export type DetectorSpec = z.output<typeof detectorSpecSchema>;
 export type DetectorRef = z.output<typeof detectorRef>;
 export type WindowSpec = z.output<typeof windowSchema>;
 export type ActionSpec = z.output<typeof actionSchema>;
+export type GroupSpec = z.output<typeof groupSchema>;
+export type MultivariateSpec = z.output<typeof multivariateSpec>;
 
 /** A window's name in events: its `name`, else `<type>-<size>` (e.g. `tumbling-60s`). */
 export function windowName(w: Pick<WindowSpec, 'name' | 'type' | 'size' | 'gap'>): string {

@@ -2,10 +2,12 @@
 import { type DetectorRef, type DetectorSpec, detectorSpecSchema } from '../schema.js';
 import { AutoDetector } from './auto.js';
 import { ChangePointDetector } from './change-point.js';
+import { CombinedDetector } from './combined.js';
 import type { Detector } from './detector.js';
 import { EwmaDetector } from './ewma.js';
 import { FlatlineDetector } from './flatline.js';
 import { GapDetector } from './gap.js';
+import { MultivariateDetector, type VectorDetector } from './multivariate.js';
 import { RateOfChangeDetector } from './rate-of-change.js';
 import { SpikeAndDipDetector } from './spike-and-dip.js';
 import { ThresholdDetector } from './threshold.js';
@@ -28,7 +30,12 @@ export function createDetector(ref: DetectorRef | string): Detector {
   const spec = detectorSpec(ref);
   switch (spec.type) {
     case 'auto':
+      if (spec.changePoint) {
+        return new CombinedDetector([new AutoDetector(spec), createDetector('change-point')]);
+      }
       return new AutoDetector(spec);
+    case 'multivariate':
+      throw new Error('the multivariate detector judges a vector of readings: use it in a rule with group');
     case 'threshold':
       return new ThresholdDetector(spec);
     case 'rate-of-change':
@@ -46,4 +53,11 @@ export function createDetector(ref: DetectorRef | string): Detector {
     case 'change-point':
       return new ChangePointDetector(spec);
   }
+}
+
+/** A detector over vectors of `size` variables (a rule with `group`, `sluice detect` on several columns). */
+export function createVectorDetector(ref: DetectorRef | string, size: number): VectorDetector {
+  const spec = detectorSpec(ref);
+  if (spec.type !== 'multivariate') throw new Error(`detector ${spec.type} judges one series, not a vector of ${size}`);
+  return new MultivariateDetector(size, spec);
 }

@@ -272,6 +272,9 @@ export class MultivariateDetector implements VectorDetector {
         m: this.m,
         v: this.v,
         calibrated: this.calibrated,
+        c1: this.c1,
+        c0: this.c0,
+        lastU: this.lastU,
         cusum: this.cusum,
         sinceAlarm: Number.isFinite(this.sinceAlarm) ? this.sinceAlarm : -1,
         alarming: this.alarming,
@@ -283,7 +286,7 @@ export class MultivariateDetector implements VectorDetector {
     const s = snap as { type?: unknown; size?: unknown; state?: Record<string, unknown> } | null;
     const st = s?.state;
     const p = this.size;
-    const nums = ['n', 'm', 'v', 'calibrated', 'cusum', 'sinceAlarm'];
+    const nums = ['n', 'm', 'v', 'calibrated', 'c1', 'c0', 'lastU', 'cusum', 'sinceAlarm'];
     if (
       !s ||
       s.type !== this.type ||
@@ -301,6 +304,9 @@ export class MultivariateDetector implements VectorDetector {
     this.m = st.m as number;
     this.v = st.v as number;
     this.calibrated = st.calibrated as number;
+    this.c1 = st.c1 as number;
+    this.c0 = st.c0 as number;
+    this.lastU = st.lastU as number;
     this.cusum = st.cusum as number;
     this.sinceAlarm = (st.sinceAlarm as number) < 0 ? Infinity : (st.sinceAlarm as number);
     this.alarming = st.alarming === true;
