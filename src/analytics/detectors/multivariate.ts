@@ -42,6 +42,8 @@ export const MULTIVARIATE_DEFAULTS: MultivariateOptions = { halfLife: 2000, conf
 
 /** The learning rate while alarming, as a share of the normal one. */
 const ALARM_RATE = 0.05;
+/** The calibration of T² learns this many times faster than the model. */
+const CALIBRATION_PACE = 10;
 /** CUSUM allowance on the standard score: tuned to shifts of one standard deviation. */
 const K = 0.5;
 
@@ -166,7 +168,8 @@ export class MultivariateDetector implements VectorDetector {
       // The calibration learns from normal readings only (an alarm would widen its own limits).
       if (!this.alarming) {
         this.calibrated++;
-        const a = Math.max(1 / this.calibrated, this.minRate);
+        // Faster than the model: the scale of T² moves as the model firms up (less shrinkage).
+        const a = Math.max(1 / this.calibrated, CALIBRATION_PACE * this.minRate);
         const d = y - this.m;
         this.m += a * d;
         this.v = (1 - a) * (this.v + a * d * d);
