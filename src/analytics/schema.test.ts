@@ -39,7 +39,7 @@ describe('analytics rules schema', () => {
     // In a list, each bad detector is named by its index.
     expect(problems([{ name: 'l', match: '#', detector: ['auto', { type: 'zscore', window: 1 }, 'bogus'] }])).toEqual([
       expect.stringMatching(/^0\.detector\.1\.window: rule "l": /),
-      '0.detector.2: rule "l": is not a detector: use one of auto, threshold, rate-of-change, flatline, gap, zscore, ewma, spike-and-dip, change-point, or {type: NAME, ...options}',
+      '0.detector.2: rule "l": is not a detector: use one of auto, threshold, rate-of-change, flatline, gap, zscore, ewma, spike-and-dip, change-point, multivariate, or {type: NAME, ...options}',
     ]);
     expect(problems([{ match: '#' }])).toEqual([expect.stringMatching(/^0\.name: rule #1: /)]);
   });

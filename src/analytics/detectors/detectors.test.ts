@@ -185,9 +185,27 @@ describe('auto', () => {
   });
 });
 
+describe('auto with changePoint', () => {
+  it('also reports a sustained level shift auto alone waits out, and survives a snapshot', () => {
+    const base = wave(400, 5);
+    // A shift inside the range already seen: no new extreme, but the level moved and stays.
+    const v = [...base, ...wave(300, 6).map((x) => x + 3)];
+    const plain = run(createDetector('auto'), v).filter((i) => i >= 400);
+    const d = createDetector({ type: 'auto', changePoint: true });
+    const both = run(d, v.slice(0, 450)).filter((i) => i >= 400);
+    expect(both.length).toBeGreaterThan(0);
+    expect(both[0]).toBeLessThanOrEqual(plain[0] ?? Infinity);
+    expect(d.type).toBe('auto');
+    const e = createDetector({ type: 'auto', changePoint: true });
+    e.restore(JSON.parse(JSON.stringify(d.snapshot())));
+    expect(run(e, v.slice(450))).toEqual(run(d, v.slice(450)));
+  });
+});
+
 describe('snapshot and restore', () => {
   it('every detector resumes where it was', () => {
-    for (const type of DETECTOR_TYPES) {
+    // multivariate judges vectors: its own test covers its snapshot (multivariate.test.ts).
+    for (const type of DETECTOR_TYPES.filter((t) => t !== 'multivariate')) {
       const spec =
         type === 'threshold' ? { type, high: 25, hysteresis: 1 } : type === 'rate-of-change' ? { type, maxDelta: 3 } : type;
       const v = wave(300, 11);
