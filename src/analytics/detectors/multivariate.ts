@@ -46,6 +46,8 @@ const ALARM_RATE = 0.05;
 const CALIBRATION_PACE = 10;
 /** CUSUM allowance on the standard score: tuned to shifts of one standard deviation. */
 const K = 0.5;
+/** The EWMA weight matching the CUSUM's time scale (about h / K readings: 2 / (12 + 1)). */
+const SMOOTH = 0.15;
 
 export interface VectorAnomaly extends Anomaly {
   /** Each variable's share of the deviation (sums to 1), in the order of the vector. */
@@ -84,10 +86,14 @@ export class MultivariateDetector implements VectorDetector {
   private m = 0;
   private v = 0;
   private calibrated = 0;
-  /** Running lag-1 autocovariance and variance of the standard score (for the CUSUM), and the last one. */
+  /**
+   * For the CUSUM: an EWMA of the standard score over the CUSUM's own time scale, and the running
+   * mean squares of the score (c0) and of that EWMA (c1): their ratio says how much faster than
+   * independent scores correlated ones add up.
+   */
+  private smooth = 0;
   private c1 = 0;
   private c0 = 1;
-  private lastU = 0;
   private cusum = 0;
   private sinceAlarm = Infinity;
   private alarming = false;
@@ -145,10 +151,11 @@ export class MultivariateDetector implements VectorDetector {
       const sd = Math.sqrt(this.v) || 1e-9;
       const u = this.calibrated >= 8 ? (y - this.m) / sd : 0;
       if (this.n >= this.warmup && this.calibrated >= 8) {
-        // Correlated scores sum faster than independent ones: the CUSUM's increments are scaled so
-        // that their sum has the variance of independent ones (AR(1) effective sample size).
-        const rho = Math.min(0.95, Math.max(0, this.c1 / this.c0));
-        this.cusum = Math.max(0, this.cusum + u * Math.sqrt((1 - rho) / (1 + rho)) - K);
+        // Correlated scores sum faster than independent ones (a slow process, a cycle): the CUSUM's
+        // increments are scaled so that their sums over its time scale have the variance that
+        // independent scores' would (variance inflation of the EWMA against the i.i.d. case).
+        const inflation = Math.min(100, Math.max(1, this.c1 / (this.c0 * (SMOOTH / (2 - SMOOTH)))));
+        this.cusum = Math.max(0, this.cusum + u / Math.sqrt(inflation) - K);
         const instant = u > this.zLimit ? excessScore(u - this.zLimit, this.zLimit) : (0.5 * Math.max(0, u)) / this.zLimit;
         const sustained = this.cusum > this.hLimit ? excessScore(this.cusum - this.hLimit, this.hLimit) : (0.5 * this.cusum) / this.hLimit;
         const raw = Math.max(instant, sustained);
@@ -174,11 +181,11 @@ export class MultivariateDetector implements VectorDetector {
         this.m += a * d;
         this.v = (1 - a) * (this.v + a * d * d);
         if (this.calibrated > 8) {
-          this.c1 += a * (u * this.lastU - this.c1);
+          this.smooth += SMOOTH * (u - this.smooth);
+          this.c1 += a * (this.smooth * this.smooth - this.c1);
           this.c0 += a * (u * u - this.c0);
         }
       }
-      this.lastU = u;
     }
     this.learn(x, weight);
     return anomaly;
@@ -277,7 +284,7 @@ export class MultivariateDetector implements VectorDetector {
         calibrated: this.calibrated,
         c1: this.c1,
         c0: this.c0,
-        lastU: this.lastU,
+        smooth: this.smooth,
         cusum: this.cusum,
         sinceAlarm: Number.isFinite(this.sinceAlarm) ? this.sinceAlarm : -1,
         alarming: this.alarming,
@@ -289,7 +296,7 @@ export class MultivariateDetector implements VectorDetector {
     const s = snap as { type?: unknown; size?: unknown; state?: Record<string, unknown> } | null;
     const st = s?.state;
     const p = this.size;
-    const nums = ['n', 'm', 'v', 'calibrated', 'c1', 'c0', 'lastU', 'cusum', 'sinceAlarm'];
+    const nums = ['n', 'm', 'v', 'calibrated', 'c1', 'c0', 'smooth', 'cusum', 'sinceAlarm'];
     if (
       !s ||
       s.type !== this.type ||
@@ -309,7 +316,7 @@ export class MultivariateDetector implements VectorDetector {
     this.calibrated = st.calibrated as number;
     this.c1 = st.c1 as number;
     this.c0 = st.c0 as number;
-    this.lastU = st.lastU as number;
+    this.smooth = st.smooth as number;
     this.cusum = st.cusum as number;
     this.sinceAlarm = (st.sinceAlarm as number) < 0 ? Infinity : (st.sinceAlarm as number);
     this.alarming = st.alarming === true;
