@@ -228,10 +228,11 @@ export class MultivariateDetector implements VectorDetector {
       mean[i] += a * z[i];
     }
     const keep = 1 - a;
+    // The upper triangle only: refresh() reads it for both halves.
     for (let i = 0; i < p; i++) {
       const row = i * p;
       const ai = a * z[i];
-      for (let j = 0; j < p; j++) cov[row + j] = keep * (cov[row + j] + ai * z[j]);
+      for (let j = i; j < p; j++) cov[row + j] = keep * (cov[row + j] + ai * z[j]);
     }
   }
 
@@ -247,9 +248,11 @@ export class MultivariateDetector implements VectorDetector {
       this.sd[i] = Math.sqrt(Math.max(v, (1e-6 * Math.abs(this.mean[i])) ** 2, 1e-24));
     }
     for (let i = 0; i < p; i++) {
-      for (let j = 0; j < p; j++) {
-        const r = this.cov[i * p + j] / (this.sd[i] * this.sd[j]);
-        this.corr[i * p + j] = i === j ? 1 : (1 - shrink) * r;
+      this.corr[i * p + i] = 1;
+      for (let j = i + 1; j < p; j++) {
+        const r = ((1 - shrink) * this.cov[i * p + j]) / (this.sd[i] * this.sd[j]);
+        this.corr[i * p + j] = r;
+        this.corr[j * p + i] = r;
       }
     }
     if (!invertSpd(this.corr, p, this.inv, this.chol)) {
