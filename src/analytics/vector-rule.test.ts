@@ -73,6 +73,25 @@ describe('vector rules (group)', () => {
     }
   });
 
+  it('makes one vector of all fields of pump/7/# (the README example)', () => {
+    const rule = { name: 'pump7', match: 'pump/7/#', group: { fields: ['current', 'speed', 'flow', 'pressure'], align: '500ms' }, detector: { type: 'multivariate', warmup: 60 } };
+    const { e } = engine([rule]);
+    let seq = 0;
+    const out: EventInput[] = [];
+    for (let i = 0; i < 200; i++) {
+      const load = Math.sin(i / 9);
+      const t = i * 1000;
+      const flow = i >= 150 ? 8.4 - 0.6 * load : 8.4 + 0.6 * load;
+      out.push(...e.observe([{ seq: ++seq, ts: t, topic: 'pump/7/motor', payload: { current: 9 + load + 0.01 * Math.cos(i * 7), speed: 1480 + 5 * Math.sin(i * 3) }, kind: 'reading' }]));
+      out.push(...e.observe([{ seq: ++seq, ts: t + 40, topic: 'pump/7/line', payload: { flow, pressure: 3.4 + 0.2 * load + 0.005 * Math.sin(i * 5) }, kind: 'reading' }]));
+    }
+    const a = out.find((x) => x.kind === 'anomaly');
+    expect(a?.topic).toBe('pump/7/anomaly');
+    const p = a!.payload as { sourceTs: number; contributions: Record<string, number> };
+    expect(Object.keys(p.contributions)).toEqual(['line.flow', 'line.pressure', 'motor.current', 'motor.speed']);
+    expect(p.sourceTs).toBeGreaterThanOrEqual(150_000);
+  });
+
   it('refuses a group rule with another detector or windows, and multivariate without group', () => {
     const bad = (rule: object) => analyticsSchema.safeParse([{ name: 'r', match: 'a/#', ...rule }]).error?.issues.map((i) => i.message);
     expect(bad({ group: {}, detector: 'auto' })).toEqual(['rule "r": a rule with group takes one detector: multivariate']);
