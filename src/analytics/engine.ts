@@ -113,8 +113,6 @@ interface CompiledRule {
   errors: number;
   evictedKeys: number;
   loggedAt: Record<string, number>;
-  /** Vector rule skip counts already reported to the metrics. */
-  vectorSeen: Record<string, number>;
 }
 
 export class AnalyticsEngine {
@@ -157,10 +155,17 @@ export class AnalyticsEngine {
       errors: 0,
       evictedKeys: 0,
       loggedAt: {},
-      vectorSeen: {},
     }));
     for (const r of this.rules) {
-      if (r.rule.group) r.vector = new VectorRule(r.rule, (device, err) => this.vectorFailed(r, device, err));
+      if (!r.rule.group) continue;
+      r.vector = new VectorRule(
+        r.rule,
+        (device, err) => this.failed(r, 'multivariate', device, err, this.now()),
+        (reason) => {
+          if (reason === 'not_numeric') r.notNumeric++;
+          this.skipped.inc({ rule: r.rule.name, reason });
+        },
+      );
     }
     const r = ctx.registry;
     this.anomaliesTotal = counter(r, 'sluice_anomalies_total', 'Anomaly events raised, by detector.', ['detector']);
@@ -201,20 +206,16 @@ export class AnalyticsEngine {
       for (const r of this.rules) {
         if (!this.matches(r, e.topic)) continue;
         if (r.vector) {
-          this.observeVector(r, e, now, out);
+          const hits: VectorHit[] = [];
+          if (!r.vector.observe(e.topic, e.payload, e.seq, e.ts, hits)) this.logNotNumeric(r, e, now);
+          for (const h of hits) out.push(this.vectorAnomaly(r, h, now));
           continue;
         }
         const x = r.read(e.payload);
         if (x === undefined) {
           r.notNumeric++;
           this.skipped.inc({ rule: r.rule.name, reason: 'not_numeric' });
-          this.logOnce(
-            r,
-            'not_numeric',
-            now,
-            { topic: e.topic, seq: e.seq },
-            `rule "${r.rule.name}": a payload on ${e.topic} has no number${r.rule.field ? ` at "${r.rule.field}"` : ''}; such readings are skipped and counted`,
-          );
+          this.logNotNumeric(r, e, now);
           continue;
         }
         const key = this.key(r, e.topic, now, out);
@@ -254,7 +255,6 @@ export class AnalyticsEngine {
       if (r.vector) {
         const hits: VectorHit[] = [];
         r.vector.tick(now, hits);
-        this.countVector(r);
         for (const h of hits) out.push(this.vectorAnomaly(r, h, now));
       }
       for (const key of r.keys.values()) {
@@ -488,55 +488,32 @@ export class AnalyticsEngine {
     return m;
   }
 
-  private observeVector(r: CompiledRule, e: ObservedEvent, now: number, out: EventInput[]): void {
-    const hits: VectorHit[] = [];
-    if (!r.vector!.observe(e.topic, e.payload, e.seq, e.ts, hits)) {
-      this.logOnce(
-        r,
-        'not_numeric',
-        now,
-        { topic: e.topic, seq: e.seq },
-        `rule "${r.rule.name}": a payload on ${e.topic} has no number${r.rule.field ? ` at "${r.rule.field}"` : ''}; such readings are skipped and counted`,
-      );
-    }
-    this.countVector(r);
-    for (const h of hits) out.push(this.vectorAnomaly(r, h, now));
-  }
-
-  /** Carries the vector rule's skip counts into the metrics (by difference: the rule counts, the engine reports). */
-  private countVector(r: CompiledRule): void {
-    const c = r.vector!.counts;
-    const reasons = { not_numeric: c.notNumeric, unknown_variable: c.unknown, stale: c.stale } as const;
-    for (const [reason, n] of Object.entries(reasons)) {
-      const seen = r.vectorSeen[reason] ?? 0;
-      if (n > seen) this.skipped.inc({ rule: r.rule.name, reason }, n - seen);
-      r.vectorSeen[reason] = n;
-    }
-    r.notNumeric = c.notNumeric;
+  private logNotNumeric(r: CompiledRule, e: ObservedEvent, now: number): void {
+    const where = r.rule.field ? ` at "${r.rule.field}"` : '';
+    const msg = `rule "${r.rule.name}": a payload on ${e.topic} has no number${where}; such readings are skipped and counted`;
+    this.logOnce(r, 'not_numeric', now, { topic: e.topic, seq: e.seq }, msg);
   }
 
   private vectorAnomaly(r: CompiledRule, h: VectorHit, now: number): EventInput {
     return this.anomaly(r, { topic: h.device }, 'multivariate', h.anomaly, h.values, h.seq, h.ts, now, h.contributions);
   }
 
-  private vectorFailed(r: CompiledRule, device: string, err: unknown): void {
-    r.errors++;
-    this.errorsTotal.inc({ rule: r.rule.name, detector: 'multivariate' });
-    this.logOnce(r, 'error:multivariate', this.now(), { topic: device, err: (err as Error)?.message }, `rule "${r.rule.name}": detector multivariate failed and was reset`);
+  private detectorFailed(r: CompiledRule, key: KeyState, i: number, err: unknown, now: number): void {
+    this.failed(r, r.specs[i].type, key.topic, err, now);
+    key.detectors[i] = createDetector(r.specs[i]);
   }
 
-  private detectorFailed(r: CompiledRule, key: KeyState, i: number, err: unknown, now: number): void {
-    const type = r.specs[i].type;
+  /** Counts and logs a detector that threw (the caller replaces it with a fresh one). */
+  private failed(r: CompiledRule, type: string, topic: string, err: unknown, now: number): void {
     r.errors++;
     this.errorsTotal.inc({ rule: r.rule.name, detector: type });
     this.logOnce(
       r,
       `error:${type}`,
       now,
-      { topic: key.topic, err: (err as Error)?.message },
+      { topic, err: (err as Error)?.message },
       `rule "${r.rule.name}": detector ${type} failed and was reset`,
     );
-    key.detectors[i] = createDetector(r.specs[i]);
   }
 
   private anomaly(

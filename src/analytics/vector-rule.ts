@@ -24,15 +24,11 @@ interface Device {
   detector?: VectorDetector;
 }
 
-export interface VectorCounts {
-  notNumeric: number;
-  unknown: number;
-  stale: number;
-}
+/** What the rule could not use: a reading without a number, a variable not in the vector, a vector with a silent variable. */
+export type SkipReason = 'not_numeric' | 'unknown_variable' | 'stale';
 
 export class VectorRule {
   readonly devices = new Map<string, Device>();
-  readonly counts: VectorCounts = { notNumeric: 0, unknown: 0, stale: 0 };
   private readonly group: GroupSpec;
   private readonly levels: number;
   private readonly readers: { suffix: string; read: (p: unknown) => number | undefined }[];
@@ -42,6 +38,7 @@ export class VectorRule {
   constructor(
     private readonly rule: AnalyticsRule,
     private readonly onError: (device: string, err: unknown) => void,
+    private readonly onSkip: (reason: SkipReason) => void,
   ) {
     this.group = rule.group!;
     this.spec = (Array.isArray(rule.detector) ? rule.detector[0] : rule.detector) as DetectorRef;
@@ -68,7 +65,7 @@ export class VectorRule {
       this.count(d.aligner.add(name, x, ts, seq, this.aligned));
       this.judge(device, d, hits);
     }
-    if (!numeric) this.counts.notNumeric++;
+    if (!numeric) this.onSkip('not_numeric');
     return numeric;
   }
 
@@ -129,7 +126,7 @@ export class VectorRule {
   }
 
   private count(r: AlignResult): void {
-    if (r !== 'ok') this.counts[r]++;
+    if (r !== 'ok') this.onSkip(r === 'unknown' ? 'unknown_variable' : 'stale');
   }
 
   private judge(device: string, d: Device, hits: VectorHit[]): void {
