@@ -33,6 +33,8 @@ export const multivariateSpec = z.strictObject({
   threshold: z.number().gt(0).max(1).default(0.5),
   /** Vectors of silence after an anomaly (one incident, one event). */
   rest: z.number().int().min(0).max(100_000).default(30),
+  /** Beside the instant T² test, a CUSUM on the same score for sustained shifts. */
+  changePoint: z.boolean().default(true),
 });
 
 export const detectorSpecSchema = z.discriminatedUnion('type', [

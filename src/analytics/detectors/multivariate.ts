@@ -36,9 +36,11 @@ export interface MultivariateOptions {
   threshold: number;
   /** Readings of silence after an anomaly: one incident, one event. */
   rest: number;
+  /** The CUSUM test for sustained shifts beside the instant one. */
+  changePoint: boolean;
 }
 
-export const MULTIVARIATE_DEFAULTS: MultivariateOptions = { halfLife: 2000, confidence: 99.9, threshold: 0.5, rest: 30 };
+export const MULTIVARIATE_DEFAULTS: MultivariateOptions = { halfLife: 2000, confidence: 99.9, threshold: 0.5, rest: 30, changePoint: true };
 
 /** The learning rate while alarming, as a share of the normal one. */
 const ALARM_RATE = 0.05;
@@ -155,7 +157,7 @@ export class MultivariateDetector implements VectorDetector {
         // increments are scaled so that their sums over its time scale have the variance that
         // independent scores' would (variance inflation of the EWMA against the i.i.d. case).
         const inflation = Math.min(100, Math.max(1, this.c1 / (this.c0 * (SMOOTH / (2 - SMOOTH)))));
-        this.cusum = Math.max(0, this.cusum + u / Math.sqrt(inflation) - K);
+        if (this.o.changePoint) this.cusum = Math.max(0, this.cusum + u / Math.sqrt(inflation) - K);
         const instant = u > this.zLimit ? excessScore(u - this.zLimit, this.zLimit) : (0.5 * Math.max(0, u)) / this.zLimit;
         const sustained = this.cusum > this.hLimit ? excessScore(this.cusum - this.hLimit, this.hLimit) : (0.5 * this.cusum) / this.hLimit;
         const raw = Math.max(instant, sustained);
