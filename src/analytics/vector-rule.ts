@@ -19,6 +19,9 @@ export interface VectorHit {
   ts: number;
 }
 
+/** Topics whose device and variable names are kept (cleared beyond: a bound, not an LRU). */
+const PLACES = 10_000;
+
 interface Device {
   aligner: Aligner;
   detector?: VectorDetector;
@@ -34,6 +37,7 @@ export class VectorRule {
   private readonly readers: { suffix: string; read: (p: unknown) => number | undefined }[];
   private readonly spec: DetectorRef;
   private readonly aligned: AlignedVector[] = [];
+  private readonly places = new Map<string, { device: string; names: string[] }>();
 
   constructor(
     private readonly rule: AnalyticsRule,
@@ -52,21 +56,34 @@ export class VectorRule {
 
   /** Takes one reading; pushes the anomalies of the vectors it completes. False when it had no number. */
   observe(topic: string, payload: unknown, seq: number, ts: number, hits: VectorHit[]): boolean {
-    const levels = topic.split('/');
-    const device = levels.slice(0, this.levels).join('/');
-    const rest = levels.slice(this.levels).join('/');
+    const where = this.place(topic);
     let numeric = false;
-    for (const r of this.readers) {
-      const x = r.read(payload);
+    for (let i = 0; i < this.readers.length; i++) {
+      const x = this.readers[i].read(payload);
       if (x === undefined) continue;
       numeric = true;
-      const name = [rest, r.suffix].filter((s) => s !== '').join('.') || 'value';
-      const d = this.device(device);
-      this.count(d.aligner.add(name, x, ts, seq, this.aligned));
-      this.judge(device, d, hits);
+      const d = this.device(where.device);
+      this.count(d.aligner.add(where.names[i], x, ts, seq, this.aligned));
+      this.judge(where.device, d, hits);
     }
     if (!numeric) this.onSkip('not_numeric');
     return numeric;
+  }
+
+  /** A topic's device and its variables' names (one per reader), cached: topics repeat. */
+  private place(topic: string): { device: string; names: string[] } {
+    let p = this.places.get(topic);
+    if (!p) {
+      const levels = topic.split('/');
+      const rest = levels.slice(this.levels).join('/');
+      p = {
+        device: levels.slice(0, this.levels).join('/'),
+        names: this.readers.map((r) => [rest, r.suffix].filter((s) => s !== '').join('.') || 'value'),
+      };
+      if (this.places.size >= PLACES) this.places.clear();
+      this.places.set(topic, p);
+    }
+    return p;
   }
 
   /** The clock: closes vectors of devices that went quiet. */
