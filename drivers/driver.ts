@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { EventInput } from '../src/event.js';
+import type { WritableSpec, WriteValue } from './write/schema.js';
 
 export type DeviceState = 'starting' | 'up' | 'degraded' | 'down' | 'stopped';
 
@@ -37,6 +38,18 @@ export interface DriverContext {
   emit(events: EventInput[]): Promise<void>;
 }
 
+/** A point the config declares `writable`, and the device it is on. */
+export interface WritablePoint {
+  point: string;
+  device: string;
+  writable: WritableSpec;
+}
+
+export interface WriteOutcome {
+  /** With `verify`: the value read back from the device after the write. */
+  readBack?: unknown;
+}
+
 export interface Driver {
   readonly name: string;
   readonly type: string;
@@ -44,4 +57,12 @@ export interface Driver {
   /** Stops polling and closes ports; resolves by `deadline` (epoch ms) at the latest. */
   stop(deadline: number): Promise<void>;
   health(): DriverHealth;
+  /** Drivers that can write: the points the config declares writable. */
+  writablePoints?(): WritablePoint[];
+  /**
+   * Writes one writable point now (never queued) and resolves once the device acknowledged it;
+   * with `verify`, reads it back. Throws one sentence when the device refused or did not answer.
+   * Safety checks (limits, rate) are the write path's (drivers/write/), not the driver's.
+   */
+  write?(point: string, value: WriteValue, verify: boolean): Promise<WriteOutcome>;
 }

@@ -1,7 +1,7 @@
 /**
  * The driver registry: `createDriver(config)` builds the driver of a config entry. Each type is
- * imported lazily, so modbus-serial and serialport (native bindings) load only on a gateway that
- * uses them.
+ * imported lazily, so modbus-serial and serialport (native bindings) and node-opcua load only on a
+ * gateway that uses them.
  */
 import type { Driver } from './driver.js';
 import type { DriverConfig } from './schema.js';
@@ -20,6 +20,10 @@ export async function createDriver(config: DriverConfig): Promise<Driver> {
     case 'system': {
       const { SystemDriver } = await import('./system/index.js');
       return new SystemDriver(config);
+    }
+    case 'opcua': {
+      const { OpcuaDriver } = await import('./opcua/index.js');
+      return new OpcuaDriver(config);
     }
     case 'simulator': {
       const { SimulatorDriver } = await import('./simulator/index.js');

@@ -1,6 +1,7 @@
 /** The union of every driver type's options, keyed by `type` (one schema per driver folder). */
 import { z } from 'zod';
 import { modbusRtuSchema, modbusTcpSchema } from './modbus/schema.js';
+import { opcuaSchema } from './opcua/schema.js';
 import { serialSchema } from './serial/schema.js';
 import { simulatorSchema } from './simulator/schema.js';
 import { systemSchema } from './system/schema.js';
@@ -8,6 +9,7 @@ import { systemSchema } from './system/schema.js';
 export const driverSchema = z.discriminatedUnion('type', [
   modbusTcpSchema,
   modbusRtuSchema,
+  opcuaSchema,
   serialSchema,
   simulatorSchema,
   systemSchema,
