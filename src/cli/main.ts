@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
     summary: 'make an Ed25519 key pair for signing fleet commands (--out DIR, --id KEYID)',
   },
   fleet: { module: './commands/fleet.js', summary: 'fleet sign: print a signed fleet command' },
+  opcua: {
+    module: './commands/opcua.js',
+    summary: 'opcua browse: print an OPC UA server\'s address space (--endpoint URL [--node ID] [--depth N])',
+  },
   passwd: {
     module: './commands/passwd.js',
     summary: 'hash a password or token for broker.users (reads it from stdin)',
