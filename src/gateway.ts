@@ -15,6 +15,7 @@ import { registerHttpIngest } from '../drivers/http/index.js';
 import { createDriver } from '../drivers/index.js';
 import { registerDriverMetrics } from '../drivers/metrics.js';
 import type { DriverConfig } from '../drivers/schema.js';
+import { WritePath, type WriteRequest, type WriteResult } from '../drivers/write/path.js';
 import { createSink } from '../uplink/index.js';
 import { type LocalConsumers, registerLocalConsumers } from '../uplink/local/index.js';
 import { UplinkRunner } from '../uplink/runner.js';
@@ -33,6 +34,7 @@ import { HttpServer } from './ops/http-server.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/routes.js';
 import { VERSION } from './version.js';
+import { mqttWrites } from './writes/mqtt.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -73,6 +75,11 @@ export class Gateway {
   private readonly rejectedByReason: Record<string, number> = {};
   private readonly httpRefusedByReason: Record<string, number> = {};
   private stopping = false;
+  /** Writes to devices, from MQTT, fleet commands and analytics actions alike. */
+  readonly writes = new WritePath({
+    driver: (name) => this.drivers.get(name)?.driver,
+    audit: (event) => this.log.append([event]),
+  });
 
   constructor(
     public config: Config,
@@ -293,6 +300,11 @@ export class Gateway {
     await handle.start();
   }
 
+  /** Writes a point of a driver through the write path (fleet `device.write`). */
+  writePoint(req: WriteRequest): Promise<WriteResult> {
+    return this.writes.write(req);
+  }
+
   /** Sends every uplink's backlog now, outside transmit windows (fleet `uplink.flush`). */
   flushUplinks(name?: string): void {
     for (const h of this.uplinks.instances()) if (!name || h.runner.status().name === name) h.runner.flush();
@@ -338,6 +350,7 @@ export class Gateway {
         recent: analytics?.recent ?? [],
       },
       fleet: this.fleet?.status() ?? null,
+      writes: { ...this.writes.counts },
     };
   }
 
@@ -408,10 +421,12 @@ export class Gateway {
 
   private async startBroker(config: Config): Promise<void> {
     if (!config.broker.enabled) return;
-    const broker = new LocalBroker(config.broker, {
-      logger: this.logger.child({ component: 'broker' }),
+    const logger = this.logger.child({ component: 'broker' });
+    const broker: LocalBroker = new LocalBroker(config.broker, {
+      logger,
       ingest: (events) => this.ingest(events),
       countRejected: (reason, n) => this.countRejected(reason, n),
+      intercept: mqttWrites(this.writes, (topic, payload): Promise<void> => broker.publish(topic, payload, 1), logger),
     });
     await broker.start();
     this.broker = broker;
@@ -426,6 +441,10 @@ export class Gateway {
         this.broker
           ?.publish(topic, payload)
           .catch((err) => this.logger.warn({ err: err.message, topic }, 'local action not published'));
+      },
+      // Anomaly → write: through the same write path (limits, rate limit, audit) as any other requester.
+      write: (req) => {
+        void this.writes.write(req);
       },
       // Events the engine's clock finds (a sensor gone silent, a window closed by silence).
       emit: (events) => this.appendDerived(events),

@@ -57,7 +57,7 @@ export const commonUplinkOptions = {
   /** Forward only these event kinds / topics (e.g. only anomalies and aggregates over a metered link). */
   filter: z
     .strictObject({
-      kinds: z.array(z.enum(['reading', 'anomaly', 'aggregate', 'status'])).optional(),
+      kinds: z.array(z.enum(['reading', 'anomaly', 'aggregate', 'status', 'audit'])).optional(),
       topics: z.array(topicFilter()).optional(),
     })
     .optional(),

@@ -81,13 +81,42 @@ export class ModbusBus {
 
   /** Runs one read on the bus, after every request queued before it. */
   read(table: Table, unitId: number, address: number, count: number, timeoutMs: number): Promise<number[] | boolean[]> {
-    const run = this.tail.then(() => this.execute(table, unitId, address, count, timeoutMs));
+    return this.enqueue(unitId, timeoutMs, async (client) => {
+      const res =
+        table === 'holding'
+          ? await client.readHoldingRegisters(address, count)
+          : table === 'input'
+            ? await client.readInputRegisters(address, count)
+            : table === 'coil'
+              ? await client.readCoils(address, count)
+              : await client.readDiscreteInputs(address, count);
+      // Coil reads return whole bytes of bits: keep only those asked for.
+      return table === 'coil' || table === 'discrete'
+        ? (res.data as boolean[]).slice(0, count)
+        : (res.data as number[]);
+    });
+  }
+
+  /**
+   * Writes one coil (function 5), one register (function 6) or several registers (function 16),
+   * in the same queue as the reads, so a write never interleaves with a poll on the line.
+   */
+  write(table: 'coil' | 'holding', unitId: number, address: number, data: boolean | number[], timeoutMs: number): Promise<void> {
+    return this.enqueue(unitId, timeoutMs, async (client) => {
+      if (table === 'coil') await client.writeCoil(address, data as boolean);
+      else if ((data as number[]).length === 1) await client.writeRegister(address, (data as number[])[0]);
+      else await client.writeRegisters(address, data as number[]);
+    });
+  }
+
+  private enqueue<T>(unitId: number, timeoutMs: number, op: (client: ModbusClient) => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => this.execute(unitId, timeoutMs, op));
     // The queue continues whatever this request's outcome.
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async execute(table: Table, unitId: number, address: number, count: number, timeoutMs: number) {
+  private async execute<T>(unitId: number, timeoutMs: number, op: (client: ModbusClient) => Promise<T>): Promise<T> {
     if (this.closed) throw new ModbusFailure('stopped', 'the driver is stopping');
     const client = await this.open(timeoutMs);
     await this.waitGap();
@@ -96,26 +125,15 @@ export class ModbusBus {
     client.setTimeout(timeoutMs);
     let guard: NodeJS.Timeout | undefined;
     try {
-      const op =
-        table === 'holding'
-          ? client.readHoldingRegisters(address, count)
-          : table === 'input'
-            ? client.readInputRegisters(address, count)
-            : table === 'coil'
-              ? client.readCoils(address, count)
-              : client.readDiscreteInputs(address, count);
       const hard = new Promise<never>((_, reject) => {
         guard = setTimeout(
           () => reject(new ModbusFailure('timeout', `no answer within ${timeoutMs} ms`)),
           timeoutMs + 500,
         );
       });
-      const res = await Promise.race([op, hard]);
+      const res = await Promise.race([op(client), hard]);
       this.tcpTimeoutsInARow = 0;
-      // Coil reads return whole bytes of bits: keep only those asked for.
-      return table === 'coil' || table === 'discrete'
-        ? (res.data as boolean[]).slice(0, count)
-        : (res.data as number[]);
+      return res;
     } catch (err) {
       const failure = classify(err);
       if (failure.reason === 'exception') this.tcpTimeoutsInARow = 0; // an exception is an answer too

@@ -12,9 +12,10 @@
  */
 import type { EventInput } from '../../src/event.js';
 import { DeviceTracker, Sleeper, statusEvent, untilDeadline } from '../device-health.js';
-import type { Driver, DriverContext, DriverHealth } from '../driver.js';
+import type { Driver, DriverContext, DriverHealth, WritablePoint, WriteOutcome } from '../driver.js';
+import type { WriteValue } from '../write/schema.js';
 import { acquireBus, type BusTarget, type ModbusBus, type ModbusFailure, releaseBus } from './bus.js';
-import { decodeRegisters, type PlannedPoint, planRequests, type ReadRequest, scaleValue } from './plan.js';
+import { decodeRegisters, encodeValue, type PlannedPoint, planRequests, type ReadRequest, scaleValue } from './plan.js';
 import type { ModbusConfig, ModbusDeviceConfig } from './schema.js';
 
 interface Reported {
@@ -90,6 +91,37 @@ export class ModbusDriver implements Driver {
 
   health(): DriverHealth {
     return { name: this.name, type: this.type, devices: this.devices.map((d) => d.tracker.snapshot()) };
+  }
+
+  writablePoints(): WritablePoint[] {
+    return this.devices.flatMap((d) =>
+      d.cfg.points.flatMap((p) => (p.writable ? [{ point: p.name, device: d.tracker.device, writable: p.writable }] : [])),
+    );
+  }
+
+  /** One write request (no retry: a write that timed out may have been applied), then the read-back. */
+  async write(point: string, value: WriteValue, verify: boolean): Promise<WriteOutcome> {
+    const bus = this.bus;
+    if (!bus) throw new Error(`driver "${this.name}" is not running`);
+    for (const dev of this.devices) {
+      const planned = dev.requests.flatMap((r) => r.points).find((p) => p.config.name === point && p.config.writable);
+      if (!planned) continue;
+      if (typeof value !== 'number' && typeof value !== 'boolean') throw new Error(`${planned.config.table} point "${point}" takes a number or a boolean`);
+      const data = encodeValue(planned, value);
+      const { unitId, timeout } = dev.cfg;
+      const table = planned.config.table as 'coil' | 'holding';
+      try {
+        await bus.write(table, unitId, planned.config.address, data, timeout);
+        if (!verify) return {};
+        const back = await bus.read(table, unitId, planned.config.address, planned.width, timeout);
+        const raw = table === 'coil' ? (back as boolean[])[0] === true : decodeRegisters(planned, back as number[], planned.config.address);
+        return { readBack: scaleValue(planned, raw) };
+      } catch (err) {
+        const f = err as ModbusFailure;
+        throw new Error(`${dev.tracker.device} ${f.reason === 'exception' ? 'refused the write' : 'did not take the write'}: ${f.message}`);
+      }
+    }
+    throw new Error(`no writable point "${point}" in driver "${this.name}"`);
   }
 
   private async run(dev: DeviceRun, initialDelay: number): Promise<void> {

@@ -107,3 +107,45 @@ export function scaleValue(p: PlannedPoint, raw: number | boolean): number | boo
   const v = raw * p.config.scale + p.config.offset;
   return Number.isFinite(v) ? Number(v.toPrecision(12)) : v;
 }
+
+const INT_RANGE = {
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  int32: [-2147483648, 2147483647],
+  uint32: [0, 4294967295],
+} as const;
+
+/**
+ * The registers (or the coil state) that hold `value` at a point: the inverse of scale and offset,
+ * rounded for integer types, in the point's byte and word order. Throws one sentence when the value
+ * does not fit the point's type.
+ */
+export function encodeValue(p: PlannedPoint, value: number | boolean): boolean | number[] {
+  if (p.config.table === 'coil') {
+    if (typeof value !== 'boolean') throw new Error('a coil takes true or false');
+    return value;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`a ${p.type} register takes a number`);
+  let raw = (value - p.config.offset) / p.config.scale;
+  const buf = Buffer.alloc(p.width * 2);
+  if (p.type === 'float32') buf.writeFloatBE(raw, 0);
+  else if (p.type === 'float64') buf.writeDoubleBE(raw, 0);
+  else {
+    // A scaled value lands between two raw integers only by float error (21.7 / 0.1 = 216.99999...).
+    raw = Math.round(raw);
+    const [lo, hi] = INT_RANGE[p.type as keyof typeof INT_RANGE];
+    if (raw < lo || raw > hi) throw new Error(`${value} is outside what a ${p.type} register holds at this scale`);
+    if (p.type === 'int16') buf.writeInt16BE(raw, 0);
+    else if (p.type === 'uint16') buf.writeUInt16BE(raw, 0);
+    else if (p.type === 'int32') buf.writeInt32BE(raw, 0);
+    else buf.writeUInt32BE(raw, 0);
+  }
+  const words: number[] = [];
+  for (let i = 0; i < p.width; i++) {
+    const hi = buf[i * 2];
+    const lo = buf[i * 2 + 1];
+    words.push(p.config.byteOrder === 'little' ? (lo << 8) | hi : (hi << 8) | lo);
+  }
+  // wordOrder little: the least significant register goes first on the wire.
+  return p.config.wordOrder === 'little' ? words.reverse() : words;
+}

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { duration, name, topicName } from '../../src/config/types.js';
+import { writableSchema } from '../write/schema.js';
 
 /** Registers (16-bit words) a value of each type occupies. */
 export const REGISTER_WIDTH = { int16: 1, uint16: 1, int32: 2, uint32: 2, float32: 2, float64: 4, bool: 1 } as const;
@@ -33,6 +34,8 @@ export const pointSchema = z.strictObject({
   topic: topicName().optional(),
   /** Report-on-change: the least change that is reported (absolute, in scaled units). */
   deadband: z.number().min(0).optional(),
+  /** The point may be written (coils and whole holding registers), within these limits. */
+  writable: writableSchema.optional(),
 });
 
 export const deviceSchema = z.strictObject({
@@ -95,6 +98,17 @@ type Issue = { path: (string | number)[]; message: string };
 export function registerMapIssues(devices: z.output<typeof deviceSchema>[]): Issue[] {
   const issues: Issue[] = [];
   const unitIds = new Map<number, number>();
+  // Writes name a point by driver and point name: a writable name must be unique in the driver.
+  const writable = new Map<string, number>();
+  devices.forEach((d, di) =>
+    d.points.forEach((p, pi) => {
+      if (!p.writable) return;
+      const other = writable.get(p.name);
+      if (other !== undefined && other !== di)
+        issues.push({ path: ['devices', di, 'points', pi, 'name'], message: `writable point "${p.name}" is also in devices[${other}]; writes name points by driver and name, so rename one` });
+      else writable.set(p.name, di);
+    }),
+  );
   devices.forEach((d, di) => {
     const other = unitIds.get(d.unitId);
     if (other !== undefined)
@@ -142,6 +156,10 @@ function pointProblem(p: ModbusPointConfig, type: keyof typeof REGISTER_WIDTH): 
     return ['type', `point "${p.name}": a register is not bool; use "bit" to read one bit of it`];
   if (p.bit !== undefined && (bitTable || !['int16', 'uint16', 'bool'].includes(type)))
     return ['bit', `point "${p.name}": "bit" selects a bit of a 16-bit register (table holding or input, type uint16)`];
+  if (p.writable && (p.table === 'input' || p.table === 'discrete'))
+    return ['writable', `point "${p.name}": ${p.table === 'input' ? 'input registers' : 'discrete inputs'} are read-only in Modbus`];
+  if (p.writable && p.bit !== undefined)
+    return ['writable', `point "${p.name}": a single bit of a register cannot be written (it would overwrite the other bits)`];
   if (p.address + REGISTER_WIDTH[type] - 1 > 65535)
     return ['address', `point "${p.name}": a ${type} at ${p.address} runs past the last address 65535`];
   return undefined;

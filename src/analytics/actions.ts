@@ -1,6 +1,6 @@
 /**
  * Local actions: an anomaly publishes a configured message on the local broker (a relay, a valve,
- * an alarm), so a control loop closes with no cloud. Each action is rate-limited on its own
+ * an alarm), or asks for a write to a device point, so a control loop closes with no cloud. Each action is rate-limited on its own
  * (`minInterval`): a flapping sensor gets one message per interval, the rest are counted as
  * suppressed. Publishing is fire-and-forget; a failure is the publisher's to log.
  */
@@ -25,8 +25,14 @@ export class Action {
 
   constructor(private readonly spec: ActionSpec) {}
 
-  /** The message to publish; 'suppressed' when rate-limited; undefined when the anomaly does not trigger it. */
-  fire(a: ActionContext, now: number): { topic: string; payload: string } | 'suppressed' | undefined {
+  /**
+   * The message to publish (or the write to ask for); 'suppressed' when rate-limited; undefined
+   * when the anomaly does not trigger it.
+   */
+  fire(
+    a: ActionContext,
+    now: number,
+  ): { topic: string; payload: string } | { write: NonNullable<ActionSpec['write']> } | 'suppressed' | undefined {
     const s = this.spec;
     if (a.score < s.minScore) return undefined;
     if (s.detectors && !s.detectors.includes(a.detector as (typeof s.detectors)[number])) return undefined;
@@ -36,7 +42,8 @@ export class Action {
     }
     this.lastAt = now;
     this.published++;
-    const topic = s.topic.replaceAll('{topic}', a.topic).replaceAll('{rule}', a.rule);
+    if (s.write) return { write: s.write };
+    const topic = s.topic!.replaceAll('{topic}', a.topic).replaceAll('{rule}', a.rule);
     let payload: string;
     if (s.payload === undefined) payload = JSON.stringify(a.payload);
     else if (typeof s.payload === 'string') payload = fill(s.payload, a, (v) => v);

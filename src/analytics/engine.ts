@@ -41,6 +41,8 @@ export interface AnalyticsContext {
   registry: Registry;
   /** Publishes a message on the local broker (local actions). */
   publishLocal(topic: string, payload: string): void;
+  /** Asks for a write to a device point (write actions); the write path checks and audits it. */
+  write?(req: { driver: string; point: string; value: unknown; reason: string; requester: string }): void;
   /** Appends events found off the intake path (timer ticks); without it they wait for the next observe(). */
   emit?(events: EventInput[]): void;
   /** Clock tick for gap detection and idle window closing, ms (default 1000; 0 disables the timer). */
@@ -557,9 +559,17 @@ export class AnalyticsEngine {
       }
       this.actionsTotal.inc({ rule: r.rule.name, result: 'published' });
       try {
+        if ('write' in msg) {
+          this.ctx.write?.({
+            ...msg.write,
+            reason: `anomaly on ${key.topic}: ${a.reason}`,
+            requester: `analytics:${r.rule.name}`,
+          });
+          continue;
+        }
         this.ctx.publishLocal(msg.topic, msg.payload);
       } catch (err) {
-        this.ctx.logger.warn({ err: (err as Error).message, topic: msg.topic }, 'local action not published');
+        this.ctx.logger.warn({ err: (err as Error).message, topic: 'topic' in msg ? msg.topic : undefined }, 'local action not published');
       }
     }
     return {

@@ -170,7 +170,18 @@ export const groupSchema = z.strictObject({
 
 export const actionSchema = z.strictObject({
   /** Topic published on the local broker, e.g. `plant/valve/cmd`; `{topic}` and `{rule}` are replaced. */
-  topic: z.string().min(1),
+  topic: z.string().min(1).optional(),
+  /**
+   * Instead of a message: write a value to a driver's point declared `writable`, through the write
+   * path (its limits, rate limit and audit events apply).
+   */
+  write: z
+    .strictObject({
+      driver: name(),
+      point: name(),
+      value: z.union([z.number(), z.boolean(), z.string()]),
+    })
+    .optional(),
   /**
    * Message body: a string or a JSON object; `{rule}`, `{topic}`, `{detector}`, `{value}`, `{score}`,
    * `{reason}` are replaced. Default: the anomaly event's payload.
@@ -260,6 +271,11 @@ export const analyticsRuleSchema = z
       names.add(n);
     });
     rule.actions.forEach((a, i) => {
+      if ((a.topic === undefined) === (a.write === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['actions', i], message: 'an action has either a topic (a message) or a write' });
+        return;
+      }
+      if (a.topic === undefined) return;
       const probe = a.topic.replaceAll('{topic}', 'x').replaceAll('{rule}', 'x');
       if (!topicName().safeParse(probe).success) {
         ctx.addIssue({

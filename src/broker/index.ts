@@ -38,6 +38,8 @@ export interface BrokerContext {
   ingest(events: EventInput[]): Promise<unknown>;
   /** Counts something the broker refused, by reason. */
   countRejected(reason: string, n?: number): void;
+  /** Topics handled by the gateway instead of ingested (write requests), after the ACL check. */
+  intercept?: { matches(topic: string): boolean; handle(topic: string, payload: Buffer, requester: string): void };
 }
 
 interface CompiledUser {
@@ -438,6 +440,11 @@ export class LocalBroker {
         'publish refused: larger than broker.maxPayloadBytes',
       );
       done(new Error(`payload of ${payload.length} bytes exceeds broker.maxPayloadBytes`));
+      return;
+    }
+    if (this.ctx.intercept?.matches(topic)) {
+      done(null);
+      this.ctx.intercept.handle(topic, payload, user ? user.user.username : `client:${client?.id ?? 'internal'}`);
       return;
     }
     if (!this.isIngest(topic)) {

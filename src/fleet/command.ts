@@ -37,6 +37,13 @@ export const commandBodies = {
     config: z.record(z.string(), z.unknown()),
   }),
   'driver.restart': z.strictObject({ name: z.string().min(1) }),
+  /** Writes a value to a driver point declared writable (the write path's limits and audit apply). */
+  'device.write': z.strictObject({
+    driver: z.string().min(1).max(64),
+    point: z.string().min(1).max(64),
+    value: z.union([z.number(), z.boolean(), z.string(), z.array(z.union([z.number(), z.boolean(), z.string()])).max(10_000)]),
+    reason: z.string().max(500).optional(),
+  }),
   /** Sends the backlog now, ignoring transmit windows; every uplink when no name is given. */
   'uplink.flush': z.strictObject({ name: z.string().min(1).optional() }),
   /** Sets the log level; back to the configured level after `for`, when given. */

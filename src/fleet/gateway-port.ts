@@ -27,6 +27,14 @@ export interface FleetGateway {
   /** Applies a new config without a restart, touching only what changed; throws when a part failed. */
   reconfigure(next: Config): Promise<void>;
   restartDriver(name: string): Promise<void>;
+  /** Writes a device point through the gateway's write path (`device.write`). */
+  writePoint?(req: {
+    driver: string;
+    point: string;
+    value: unknown;
+    reason?: string;
+    requester: string;
+  }): Promise<{ ok: boolean; outcome: string; error?: string; readBack?: unknown }>;
   flushUplinks(name?: string): void;
   status(): {
     uplinks: FleetUplinkStatus[];

@@ -397,6 +397,13 @@ export class FleetAgent {
         await g.restartDriver(name);
         return { restarted: name };
       }
+      case 'device.write': {
+        const body = cmd.body as CommandBody<'device.write'>;
+        if (!g.writePoint) throw new Error('this gateway cannot write to devices');
+        const r = await g.writePoint({ ...body, requester: `fleet:${cmd.id}` });
+        if (!r.ok) throw new Error(`write ${r.outcome}: ${r.error}`);
+        return { outcome: r.outcome, ...(r.readBack !== undefined ? { readBack: r.readBack } : {}) };
+      }
       case 'uplink.flush': {
         const { name } = cmd.body as CommandBody<'uplink.flush'>;
         const names = g.status().uplinks.map((u) => u.name);
