@@ -28,7 +28,7 @@ export interface UaServerOptions {
 
 export interface UaServer {
   endpoint: string;
-  /** Changes a variable's value now. */
+  /** Changes a variable's value now (and keeps it: the tick leaves it alone from then on). */
   set(name: string, value: number | boolean | string): void;
   get(name: string): unknown;
   stop(): Promise<void>;
@@ -88,9 +88,12 @@ export async function startUaServer(o: UaServerOptions): Promise<UaServer> {
     vars.set(name, variable);
   }
   let tick = 0;
+  // A value set by the test stays until set again (the tick no longer moves it).
+  const held = new Set<string>();
   const timer = setInterval(() => {
     tick++;
-    vars.get('Temperature')!.setValueFromSource(new Variant({ dataType: DataType.Double, value: 20 + (tick % 10) / 10 }));
+    if (!held.has('Temperature'))
+      vars.get('Temperature')!.setValueFromSource(new Variant({ dataType: DataType.Double, value: 20 + (tick % 10) / 10 }));
     vars.get('Counter')!.setValueFromSource(new Variant({ dataType: DataType.Int32, value: tick }));
     for (let i = 0; i < (o.items ?? 0); i++)
       vars.get(`Item${i}`)!.setValueFromSource(new Variant({ dataType: DataType.Double, value: i + tick }));
@@ -99,6 +102,7 @@ export async function startUaServer(o: UaServerOptions): Promise<UaServer> {
   return {
     endpoint: `opc.tcp://127.0.0.1:${o.port}`,
     set(name, value) {
+      held.add(name);
       const v = vars.get(name)!;
       v.setValueFromSource(new Variant({ dataType: v.dataTypeObj.nodeId.value as number, value }));
     },
