@@ -15,6 +15,8 @@ import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { hashPassword } from '../../src/auth/password.js';
+import { signCommand } from '../../src/fleet/command.js';
+import { generateKeyPair, parsePrivateKey } from '../../src/fleet/keys.js';
 import { type ModbusPeer, startModbusTcp } from '../drivers/field-peers.js';
 import { startUaServer, type UaServer } from '../drivers/opcua-server.js';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
@@ -50,6 +52,8 @@ describe('device writes end to end: OPC UA + Modbus in, anomaly → write, MQTT 
   let gw: TestGateway;
   let cloud: mqtt.MqttClient;
   const received: WireEvent[] = [];
+  const fleetResults: { id: string; ok: boolean; error?: string; result?: Record<string, unknown> }[] = [];
+  const keys = generateKeyPair();
 
   beforeAll(async () => {
     uaPort = await freePort();
@@ -57,7 +61,11 @@ describe('device writes end to end: OPC UA + Modbus in, anomaly → write, MQTT 
     plc = await startModbusTcp([1]);
     cloud = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { clientId: `${prefix}-sub` });
     await cloud.subscribeAsync(`${prefix}/gw-writes/events`, { qos: 1 });
-    cloud.on('message', (_t, p) => received.push(...(JSON.parse(p.toString()).events as WireEvent[])));
+    await cloud.subscribeAsync(`${prefix}/gw-writes/cmd/result`, { qos: 1 });
+    cloud.on('message', (t, p) => {
+      if (t.endsWith('/cmd/result')) fleetResults.push(JSON.parse(p.toString()));
+      else received.push(...(JSON.parse(p.toString()).events as WireEvent[]));
+    });
     gw = await startTestGateway({
       gateway: { id: 'gw-writes', dataDir: join(dir.path, 'gw') },
       broker: {
@@ -105,6 +113,7 @@ describe('device writes end to end: OPC UA + Modbus in, anomaly → write, MQTT 
         },
       ],
       uplinks: [{ name: 'cloud', type: 'mqtt', url: 'mqtt://127.0.0.1:1883', topicPrefix: prefix }],
+      fleet: { uplink: 'cloud', topicPrefix: prefix, trustedKeys: [{ keyId: 'ops', publicKey: keys.publicKey }] },
     } as unknown as Partial<ConfigInput>);
   }, 60_000);
 
@@ -191,6 +200,29 @@ describe('device writes end to end: OPC UA + Modbus in, anomaly → write, MQTT 
     expect(audits('setpoint').some((e) => e.payload.value === 13)).toBe(false);
     sensor.end(true);
   }, 20_000);
+
+  it('a signed fleet command device.write takes the same path; an expired or replayed one writes nothing', async () => {
+    const priv = parsePrivateKey(keys.privatePem);
+    const send = (cmd: object) => cloud.publishAsync(`${prefix}/gw-writes/cmd`, JSON.stringify(cmd), { qos: 1 });
+    const body = { driver: 'plc-mb', point: 'setpoint', value: 55, reason: 'fleet test' };
+    const cmd = signCommand(priv, { type: 'device.write', device: 'gw-writes', keyId: 'ops', body });
+    await send(cmd);
+    await waitFor(() => fleetResults.find((r) => r.id === cmd.id), 15_000, 'the fleet result');
+    expect(fleetResults.find((r) => r.id === cmd.id)).toMatchObject({ ok: true, result: { outcome: 'accepted' } });
+    expect(await slaveRegister(plc.port, 10)).toBe(55);
+    await waitFor(() => audits('setpoint').find((e) => e.payload.requester === `fleet:${cmd.id}`), 10_000, 'the fleet audit');
+
+    const over = signCommand(priv, { type: 'device.write', device: 'gw-writes', keyId: 'ops', body: { ...body, value: 101 } });
+    const expired = signCommand(priv, { type: 'device.write', device: 'gw-writes', keyId: 'ops', body: { ...body, value: 66 }, issuedAt: Date.now() - 120_000, lifetimeMs: 60_000 });
+    await send(over);
+    await send(expired);
+    await send(cmd); // a replay
+    await waitFor(() => fleetResults.length >= 4, 15_000, 'three more fleet results');
+    expect(fleetResults.find((r) => r.id === over.id)).toMatchObject({ ok: false, error: expect.stringMatching(/write refused: value 101 refused .*above the maximum 100/) });
+    expect(fleetResults.find((r) => r.id === expired.id)).toMatchObject({ ok: false, error: expect.stringMatching(/expired/) });
+    expect(fleetResults.filter((r) => r.id === cmd.id).at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/already|replay|seen/i) });
+    expect(await slaveRegister(plc.port, 10)).toBe(55);
+  }, 40_000);
 
   it('after the OPC UA server restarts, readings resume without a gateway restart', async () => {
     await ua.stop();
