@@ -49,6 +49,7 @@ describe('writes to a pymodbus slave through the write path', () => {
               { name: 'level', table: 'holding', address: 24, type: 'int32', byteOrder: 'little', writable: { allowed: [-5, 7] } },
               { name: 'pump', table: 'coil', address: 3, writable: { verify: true } },
               { name: 'readonly', table: 'holding', address: 30, type: 'uint16' },
+              { name: 'queued', table: 'holding', address: 32, type: 'uint16', writable: { queueFor: '20s' } },
             ],
           },
         ],
@@ -111,7 +112,7 @@ describe('writes to a pymodbus slave through the write path', () => {
     expect(audit('refused').length).toBeGreaterThanOrEqual(6);
   }, 30_000);
 
-  it('a device that is down fails fast with a clear result', async () => {
+  it('a device that is down fails fast with a clear result, unless the point asks to wait (queueFor)', async () => {
     await peer.kill();
     await eventually(() => driver.health().devices[0].state === 'down', 10_000, 'down');
     const started = Date.now();
@@ -119,6 +120,13 @@ describe('writes to a pymodbus slave through the write path', () => {
     expect(Date.now() - started).toBeLessThan(100);
     expect(r).toMatchObject({ ok: false, outcome: 'failed', error: expect.stringMatching(/^device unit-1 of plc-mb is down .*the write was not sent$/) });
     expect(audit('failed').at(-1)?.payload).toMatchObject({ point: 'setpoint', value: 5, outcome: 'failed' });
+
+    // A point with queueFor waits for the device; a newer write replaces the waiting one.
+    const first = writes.write({ driver: 'plc-mb', point: 'queued', value: 1, requester: 'test:me' });
+    const second = writes.write({ driver: 'plc-mb', point: 'queued', value: 2, requester: 'test:me' });
+    expect(await first).toMatchObject({ outcome: 'refused', error: 'replaced by a newer write to the same point' });
     await peer.start();
+    expect(await second).toEqual({ ok: true, outcome: 'accepted' });
+    expect(await holding(peer.port, 32, 1)).toEqual([2]);
   }, 30_000);
 });

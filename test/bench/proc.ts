@@ -39,3 +39,12 @@ export function rssSampler(pid: number, everyMs = 100): { peak(): number; stop()
     },
   };
 }
+
+/** CPU time of this process over `ms` of wall time, as % of one core. */
+export async function cpuPercent(ms: number): Promise<number> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const c = process.cpuUsage(c0);
+  return ((c.user + c.system) / 1000 / (performance.now() - t0)) * 100;
+}

@@ -224,6 +224,16 @@ describe('device writes end to end: OPC UA + Modbus in, anomaly → write, MQTT 
     expect(await slaveRegister(plc.port, 10)).toBe(55);
   }, 40_000);
 
+  it('removes and adds the OPC UA driver at run time (hot reconfiguration)', async () => {
+    const full = gw.gateway.config;
+    await gw.gateway.reconfigure({ ...full, drivers: full.drivers.filter((d) => d.name !== 'plc-ua') });
+    expect(gw.gateway.status().drivers.map((d) => d.name)).toEqual(['plc-mb']);
+    const before = at('plant/ua/temp').length;
+    await gw.gateway.reconfigure(full);
+    await waitFor(() => at('plant/ua/temp').length > before, 20_000, 'readings of the re-added driver');
+    expect(gw.gateway.status().drivers.find((d) => d.name === 'plc-ua')?.devices[0].state).toBe('up');
+  }, 40_000);
+
   it('after the OPC UA server restarts, readings resume without a gateway restart', async () => {
     await ua.stop();
     await waitFor(() => at('sluice/drivers/plc-ua/status').some((e) => e.payload.state !== 'up'), 20_000, 'the loss in a status event');

@@ -18,6 +18,7 @@ import { bufferSchema } from '../../../src/config/schema.js';
 import type { EventInput } from '../../../src/event.js';
 import { silentLogger } from '../../../src/log.js';
 import { freePort } from '../../helpers/peers.js';
+import { cpuPercent } from '../proc.js';
 import type { BenchCase, BenchResult } from '../types.js';
 
 const DEVICES = 10;
@@ -42,15 +43,6 @@ function startSlave(root: string, port: number): Promise<ChildProcess> {
     });
     p.once('exit', (code) => reject(new Error(`modbus-server.py exited (${code}): ${err}`)));
   });
-}
-
-/** CPU time of this process over `ms` of wall time, as % of one core. */
-async function cpuPercent(ms: number): Promise<number> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  const c = process.cpuUsage(c0);
-  return ((c.user + c.system) / 1000 / (performance.now() - t0)) * 100;
 }
 
 async function bareLoop(port: number, ms: number): Promise<{ cpu: number; reads: number }> {

@@ -17,6 +17,7 @@ import { bufferSchema } from '../../../src/config/schema.js';
 import type { EventInput } from '../../../src/event.js';
 import { silentLogger } from '../../../src/log.js';
 import { freePort } from '../../helpers/peers.js';
+import { cpuPercent } from '../proc.js';
 import type { BenchCase, BenchResult } from '../types.js';
 
 const ITEMS = 1000;
@@ -35,14 +36,6 @@ function startServer(root: string, port: number, pki: string): Promise<ChildProc
     });
     p.once('exit', (code) => reject(new Error(`opcua-server.js exited (${code}): ${err}`)));
   });
-}
-
-async function cpuPercent(ms: number): Promise<number> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  const c = process.cpuUsage(c0);
-  return ((c.user + c.system) / 1000 / (performance.now() - t0)) * 100;
 }
 
 const nodeIds = Array.from({ length: ITEMS }, (_, i) => `ns=1;s=Item${i}`);
