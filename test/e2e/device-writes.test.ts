@@ -192,7 +192,7 @@ describe('device writes end to end: OPC UA + Modbus in, anomaly → write, MQTT 
       clientId: `${prefix}-sensor`,
       reconnectPeriod: 0,
     });
-    const closed = new Promise((r) => sensor.once('close', r));
+    const closed = new Promise<void>((r) => sensor.once('close', () => r()));
     sensor.publish('sluice/write/plc-mb/setpoint', JSON.stringify({ value: 13 }), { qos: 1 });
     await closed;
     await new Promise((r) => setTimeout(r, 500));
