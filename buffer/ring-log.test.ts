@@ -130,12 +130,15 @@ describe('ring log: capacity policy', () => {
     expect(r.stats().pendingEvents).toBe(s.events);
   });
 
-  it('evicts anomalies last', async () => {
+  it('evicts anomalies and audit events last', async () => {
     const log = await open(dir(), { maxBytes: 12_000 });
     await log.append([ev(0, { kind: 'anomaly', topic: 'alert/1' })]);
+    await log.append([ev(0, { kind: 'audit', topic: 'sluice/audit/write/plc/sp' })]);
     for (let i = 0; i < 20; i++) await log.append(many(20, i * 20));
     const got = await log.reader('r').next(5, 1e6);
     expect(got[0]).toMatchObject({ seq: 1, kind: 'anomaly' });
+    expect(got[1]).toMatchObject({ seq: 2, kind: 'audit', topic: 'sluice/audit/write/plc/sp' });
+    expect(JSON.parse(got[1].json).kind).toBe('audit');
     expect(log.stats().evicted).toBeGreaterThan(0);
   });
 

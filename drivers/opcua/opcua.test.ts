@@ -106,6 +106,30 @@ describe('opcua driver against a node-opcua server', () => {
     expect(driver.health().devices[0].state).toBe('stopped');
   }, 120_000);
 
+  it('a deadband holds back changes smaller than it', async () => {
+    const c = collector(join(dir.path, 'gw3'));
+    const driver = new OpcuaDriver(
+      opcuaSchema.parse({
+        name: 'plc-db',
+        type: 'opcua',
+        endpoint: server.endpoint,
+        publishingInterval: '100ms',
+        nodes: [
+          // Counter moves by 1 per 100 ms tick: a deadband of 1000 passes only the first value.
+          { nodeId: 'ns=1;s=Counter', topic: 'db/held', samplingInterval: '100ms', deadband: 1000 },
+          { nodeId: 'ns=1;s=Counter', name: 'free', topic: 'db/free', samplingInterval: '100ms' },
+        ],
+      }),
+    );
+    await driver.start(c.ctx);
+    try {
+      await waitFor(() => c.count('db/free') >= 8, 20_000, 'free-running readings');
+      expect(c.count('db/held')).toBe(1);
+    } finally {
+      await driver.stop(Date.now() + 3000);
+    }
+  }, 60_000);
+
   it('polls when asked, and counts a node that does not exist without losing the others', async () => {
     const c = collector(join(dir.path, 'gw2'));
     const driver = new OpcuaDriver(
@@ -147,12 +171,12 @@ describe('opcua driver on a secured endpoint', () => {
     dir.cleanup();
   });
 
-  const config = (password: string) =>
+  const config = (password: string, security: Record<string, string> = { mode: 'SignAndEncrypt', policy: 'Basic256Sha256' }) =>
     opcuaSchema.parse({
       name: 'plc-sec',
       type: 'opcua',
       endpoint: server.endpoint,
-      security: { mode: 'SignAndEncrypt', policy: 'Basic256Sha256' },
+      security,
       identity: { type: 'username', username: 'operator', password },
       maxBackoff: '1s',
       nodes: [{ nodeId: 'ns=1;s=Label', topic: 's/label' }],
@@ -183,6 +207,17 @@ describe('opcua driver on a secured endpoint', () => {
       await driver.stop(Date.now() + 3000);
     }
   }, 90_000);
+
+  it('reads with mode Sign and policy Aes256_Sha256_RsaPss once the server is trusted', async () => {
+    const c = collector(join(dir.path, 'gw'));
+    const driver = new OpcuaDriver(config('s3cret', { mode: 'Sign', policy: 'Aes256_Sha256_RsaPss' }));
+    await driver.start(c.ctx);
+    try {
+      await waitFor(() => c.count('s/label') >= 1, 30_000, 'a reading over Sign');
+    } finally {
+      await driver.stop(Date.now() + 3000);
+    }
+  }, 60_000);
 
   it('a wrong password is a counted identity failure, not a crash', async () => {
     const c = collector(join(dir.path, 'gw'));

@@ -18,7 +18,7 @@ import { OPCUAServer } from 'node-opcua-server';
 export interface UaServerOptions {
   port: number;
   pkiDir: string;
-  /** Only this mode (Basic256Sha256) when set; None otherwise. */
+  /** Sign and SignAndEncrypt with Basic256Sha256 and Aes256_Sha256_RsaPss when set; None otherwise. */
   secure?: boolean;
   /** Users accepted by the username identity. */
   users?: Record<string, string>;
@@ -45,8 +45,8 @@ export async function startUaServer(o: UaServerOptions): Promise<UaServer> {
     port: o.port,
     hostname: '127.0.0.1',
     serverCertificateManager,
-    securityModes: o.secure ? [MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None],
-    securityPolicies: o.secure ? [SecurityPolicy.Basic256Sha256] : [SecurityPolicy.None],
+    securityModes: o.secure ? [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None],
+    securityPolicies: o.secure ? [SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes256_Sha256_RsaPss] : [SecurityPolicy.None],
     allowAnonymous: !o.users,
     ...(o.users ? { userManager: { isValidUser: (u: string, p: string) => o.users?.[u] === p } } : {}),
     serverInfo: { applicationUri: 'urn:sluice:test-server', productUri: 'sluice-test' },
