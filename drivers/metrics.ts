@@ -61,3 +61,17 @@ export function registerDriverMetrics(registry: Registry, drivers: () => readonl
     },
   });
 }
+
+/** `sluice_device_writes_total{outcome}`: write attempts since the start, by outcome (bounded: four outcomes). */
+export function registerWriteMetrics(registry: Registry, counts: () => Record<string, number>): void {
+  new Gauge({
+    name: 'sluice_device_writes_total',
+    help: 'Writes to devices since the gateway started, by outcome (accepted, verified, refused, failed).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [outcome, n] of Object.entries(counts())) this.set({ outcome }, n);
+    },
+  });
+}

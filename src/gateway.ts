@@ -13,7 +13,7 @@ import type { AppendResult, RingLog } from '../buffer/types.js';
 import type { Driver } from '../drivers/driver.js';
 import { registerHttpIngest } from '../drivers/http/index.js';
 import { createDriver } from '../drivers/index.js';
-import { registerDriverMetrics } from '../drivers/metrics.js';
+import { registerDriverMetrics, registerWriteMetrics } from '../drivers/metrics.js';
 import type { DriverConfig } from '../drivers/schema.js';
 import { WritePath, type WriteRequest, type WriteResult } from '../drivers/write/path.js';
 import { createSink } from '../uplink/index.js';
@@ -89,6 +89,7 @@ export class Gateway {
     this.metrics = new GatewayMetrics(() => this.ringLog);
     this.drivers = new ComponentSet((c) => this.buildDriver(c));
     registerDriverMetrics(this.metrics.registry, () => this.drivers.instances().map((h) => h.driver.health()));
+    registerWriteMetrics(this.metrics.registry, () => this.writes.counts);
     this.uplinks = new ComponentSet((c) => this.buildUplink(c));
   }
 

@@ -53,6 +53,9 @@ describe('analytics rules schema', () => {
       expect.stringMatching(/^0\.windows\.0\.aggregates\.0: rule "w": is not an aggregate/),
     ]);
     expect(problems([{ name: 'a', match: '#', actions: [{ topic: 'x/+' }] }])).toEqual(['0.actions.0.topic: rule "a": is not a valid MQTT topic (no + or #)']);
+    expect(problems([{ name: 'a', match: '#', actions: [{}] }])).toEqual(['0.actions.0: rule "a": an action has either a topic (a message) or a write']);
+    expect(problems([{ name: 'a', match: '#', actions: [{ topic: 'x', write: { driver: 'd', point: 'p', value: 1 } }] }])).toHaveLength(1);
+    expect(problems([{ name: 'a', match: '#', actions: [{ write: { driver: 'd', point: 'p', value: 0 }, minInterval: '1m' }] }])).toEqual([]);
     expect(problems([{ name: 'd', match: '#' }, { name: 'd', match: 'x' }])).toEqual(['1.name: rule "d": duplicate rule name']);
   });
 });
