@@ -139,7 +139,8 @@ describe('opcua driver against a node-opcua server', () => {
         endpoint: server.endpoint,
         mode: 'poll',
         interval: '200ms',
-        nodes: [{ nodeId: 'ns=1;s=Counter', topic: 'p/counter' }, { browsePath: '/Objects/1:Plant/1:Nope', topic: 'p/nope' }],
+        // The form `sluice opcua browse` prints (namespace 0 spelled out) resolves too.
+        nodes: [{ browsePath: '/0:Objects/1:Plant/1:Counter', topic: 'p/counter' }, { browsePath: '/Objects/1:Plant/1:Nope', topic: 'p/nope' }],
       }),
     );
     await driver.start(c.ctx);
