@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/log.js';
 import { startUaServer, type UaServer } from '../../test/drivers/opcua-server.js';
 import { waitFor } from '../../test/helpers/gateway.js';
 import { freePort, tempDir } from '../../test/helpers/peers.js';
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { OpcuaDriver } from './index.js';
 import { opcuaSchema } from './schema.js';
 
@@ -215,6 +216,37 @@ describe('opcua driver on a secured endpoint', () => {
     await driver.start(c.ctx);
     try {
       await waitFor(() => c.count('s/label') >= 1, 30_000, 'a reading over Sign');
+    } finally {
+      await driver.stop(Date.now() + 3000);
+    }
+  }, 60_000);
+
+  it('logs in with an X.509 user certificate', async () => {
+    const userPki = join(dir.path, 'user-pki');
+    const m = new OPCUACertificateManager({ rootFolder: userPki });
+    await m.initialize();
+    const certificate = join(userPki, 'own/certs/operator.pem');
+    await m.createSelfSignedCertificate({
+      outputFile: certificate,
+      subject: '/CN=operator',
+      applicationUri: 'urn:sluice:operator',
+      dns: [],
+      startDate: new Date(Date.now() - 86_400_000),
+      validity: 365,
+    });
+    await m.dispose();
+    const c = collector(join(dir.path, 'gw'));
+    const driver = new OpcuaDriver(
+      opcuaSchema.parse({
+        ...config('unused'),
+        identity: { type: 'certificate', certificate, privateKey: join(userPki, 'own/private/private_key.pem') },
+      }),
+    );
+    await driver.start(c.ctx);
+    try {
+      await waitFor(() => c.count('s/label') >= 1, 30_000, 'a reading as the X.509 user').catch((err) => {
+        throw new Error(`${err.message}: ${JSON.stringify(driver.health())}`);
+      });
     } finally {
       await driver.stop(Date.now() + 3000);
     }

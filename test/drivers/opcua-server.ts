@@ -41,10 +41,17 @@ export async function startUaServer(o: UaServerOptions): Promise<UaServer> {
     automaticallyAcceptUnknownCertificate: true,
   });
   await serverCertificateManager.initialize();
+  // X.509 users: any well-formed user certificate is accepted (the test makes its own).
+  const userCertificateManager = new OPCUACertificateManager({
+    rootFolder: `${o.pkiDir}/users`,
+    automaticallyAcceptUnknownCertificate: true,
+  });
+  await userCertificateManager.initialize();
   const server = new OPCUAServer({
     port: o.port,
     hostname: '127.0.0.1',
     serverCertificateManager,
+    userCertificateManager,
     securityModes: o.secure ? [MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None],
     securityPolicies: o.secure ? [SecurityPolicy.Basic256Sha256, SecurityPolicy.Aes256_Sha256_RsaPss] : [SecurityPolicy.None],
     allowAnonymous: !o.users,
@@ -111,6 +118,7 @@ export async function startUaServer(o: UaServerOptions): Promise<UaServer> {
       clearInterval(timer);
       await server.shutdown(0);
       await serverCertificateManager.dispose();
+      await userCertificateManager.dispose();
     },
   };
 }
