@@ -3,7 +3,7 @@
  * identity, and the nodes to read, by NodeId or browse path, by subscription (default) or polling.
  */
 import { z } from 'zod';
-import { duration, name, topicName } from '../../src/config/types.js';
+import { duration, name, secret, topicName } from '../../src/config/types.js';
 import { writableSchema } from '../write/schema.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
@@ -41,7 +41,7 @@ const identitySchema = z.discriminatedUnion('type', [
     type: z.literal('username'),
     username: z.string().min(1),
     /** Prefer `passwordFile` (a file readable by the gateway only) to a password in the config. */
-    password: z.string().optional(),
+    password: secret(z.string()).optional(),
     passwordFile: z.string().optional(),
   }),
   z.strictObject({
