@@ -7,6 +7,7 @@
  * every event that was acknowledged is in the log before the log closes.
  */
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { openRingLog } from '../buffer/index.js';
 import type { AppendResult, RingLog } from '../buffer/types.js';
@@ -22,8 +23,9 @@ import { UplinkRunner } from '../uplink/runner.js';
 import type { UplinkConfig } from '../uplink/schema.js';
 import { AnalyticsEngine, type ObservedEvent } from './analytics/index.js';
 import { isLoopback } from './auth/origin.js';
+import { Logins } from './auth/logins.js';
 import { requestGuard } from './auth/request-guard.js';
-import { LocalBroker } from './broker/index.js';
+import { LocalBroker, loginLimits } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
 import type { EventInput } from './event.js';
@@ -80,6 +82,8 @@ export class Gateway {
     driver: (name) => this.drivers.get(name)?.driver,
     audit: (event) => this.log.append([event]),
   });
+  /** Every password and token check (MQTT, HTTP ingest, HTTP basic auth) shares these limits. */
+  private readonly logins: Logins;
 
   constructor(
     public config: Config,
@@ -91,6 +95,7 @@ export class Gateway {
     registerDriverMetrics(this.metrics.registry, () => this.drivers.instances().map((h) => h.driver.health()));
     registerWriteMetrics(this.metrics.registry, () => this.writes.counts);
     this.uplinks = new ComponentSet((c) => this.buildUplink(c));
+    this.logins = new Logins(loginLimits(config.broker));
   }
 
   get id(): string {
@@ -157,6 +162,7 @@ export class Gateway {
     this.localConsumers?.close();
     await this.http?.close();
     await this.ringLog?.close();
+    await this.logins.close();
     this.logger.info('gateway stopped');
   }
 
@@ -239,6 +245,7 @@ export class Gateway {
     }
     this.config = next;
     if (next.gateway.logLevel !== prev.gateway.logLevel) this.logger.level = next.gateway.logLevel;
+    this.logins.configure(loginLimits(next.broker));
     const errors: string[] = [];
     const attempt = async (what: string, fn: () => Promise<void>) => {
       try {
@@ -380,6 +387,9 @@ export class Gateway {
       countRefused: (reason) => {
         this.httpRefusedByReason[reason] = (this.httpRefusedByReason[reason] ?? 0) + 1;
       },
+      logins: this.logins,
+      logger,
+      countLoginRefused: (reason) => this.countRejected(reason),
     });
     if (config.http.consumers.enabled) {
       this.localConsumers = registerLocalConsumers(http, this.log, { config: config.http.consumers, logger, registry: this.registry });
@@ -391,7 +401,7 @@ export class Gateway {
       // Behind a reverse proxy on the device every client is loopback: not trusting loopback means no anonymous posts.
       anonymous: config.broker.allowAnonymous ?? (isLoopback(config.http.host) && config.http.trustLoopback),
       countRejected: (reason, n) => this.countRejected(reason, n),
-      maxAuthFailuresPerMinute: config.broker.maxAuthFailuresPerMinute,
+      logins: this.logins,
     });
     try {
       await http.listen(config.http.host, config.http.port, config.http);
@@ -428,6 +438,8 @@ export class Gateway {
       ingest: (events) => this.ingest(events),
       countRejected: (reason, n) => this.countRejected(reason, n),
       intercept: mqttWrites(this.writes, (topic, payload): Promise<void> => broker.publish(topic, payload, 1), logger),
+      logins: this.logins,
+      sessionOwnersFile: join(config.gateway.dataDir, 'broker-sessions.json'),
     });
     await broker.start();
     this.broker = broker;

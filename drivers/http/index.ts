@@ -14,14 +14,14 @@
  *   when the ring log refuses or fails (transient: the same request may succeed later); each refusal is
  *   counted by reason through `countRejected`, with the broker's names (`auth_failed`,
  *   `auth_anonymous`, `auth_rate_limited`, `acl_publish`, `oversize`, `malformed`, `buffer_full`).
- * - verified tokens are remembered as SHA-256 digests (bounded), so scrypt runs once per token, not
- *   once per request; failed tokens are not remembered, and failures per client address are limited.
+ * - tokens are checked by the gateway's shared `Logins` (src/auth/logins.ts): failures per client
+ *   address are limited (an attempt counts before its check), scrypt runs on its own thread (503
+ *   `auth_busy` past its queue), and a verified token is remembered, so scrypt runs once per token.
  */
-import { createHash } from 'node:crypto';
 import { gunzip } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isForeignWebOrigin } from '../../src/auth/origin.js';
-import { verifyPassword } from '../../src/auth/password.js';
+import { Logins } from '../../src/auth/logins.js';
 import type { BrokerUser } from '../../src/broker/schema.js';
 import { topicMatches } from '../../src/broker/topics.js';
 import { isValidTopicFilter } from '../../src/config/types.js';
@@ -38,13 +38,13 @@ export interface HttpIngestOptions {
   /** Requests without a token are accepted (to any topic not starting with `$`). */
   anonymous: boolean;
   countRejected(reason: string, n?: number): void;
-  /** Failed token checks per client address per minute before further attempts get 429. */
+  /** Failed token checks per client address per minute before further attempts get 429 (without `logins`). */
   maxAuthFailuresPerMinute?: number;
+  /** The gateway's shared login checks (limits, scrypt thread, cache); one of its own without. */
+  logins?: Logins;
 }
 
 export const INGEST_PATH = '/api/events';
-const MAX_REMEMBERED_TOKENS = 256;
-const MAX_TRACKED_ADDRESSES = 10_000;
 const ITEM_KEYS = new Set(['topic', 'payload', 'deviceTs']);
 /** Deepest payload nesting accepted (objects and arrays); real telemetry is a few levels deep. */
 export const MAX_PAYLOAD_DEPTH = 64;
@@ -56,7 +56,8 @@ interface Principal {
 
 /** Registers the route; returns a function that removes it (the gateway re-registers on reconfigure). */
 export function registerHttpIngest(http: HttpServer, opts: HttpIngestOptions): () => void {
-  const auth = new TokenAuth(opts.users, opts.maxAuthFailuresPerMinute ?? 10);
+  const logins = opts.logins ?? new Logins({ perAddress: opts.maxAuthFailuresPerMinute ?? 10, perUser: Number.MAX_SAFE_INTEGER });
+  const auth = new TokenAuth(opts.users, logins);
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     let principal: Principal;
     try {
@@ -232,7 +233,7 @@ class AuthRefused extends HttpError {
     status: number,
     message: string,
     headers: Record<string, string>,
-    readonly reason: 'auth_anonymous' | 'auth_failed' | 'auth_rate_limited',
+    readonly reason: 'auth_anonymous' | 'auth_failed' | 'auth_rate_limited' | 'auth_busy',
   ) {
     super(status, message, headers);
   }
@@ -240,14 +241,12 @@ class AuthRefused extends HttpError {
 
 class TokenAuth {
   private readonly tokenUsers: { user: BrokerUser; principal: Principal }[];
-  /** SHA-256 of a verified token → its principal. */
-  private readonly verified = new Map<string, Principal>();
-  private readonly failures = new Map<string, { count: number; since: number }>();
+  private readonly hashes: string[];
   private readonly anonymous: Principal = { username: null, canPublish: (t) => !t.startsWith('$') };
 
   constructor(
     users: readonly BrokerUser[],
-    private readonly maxFailuresPerMinute: number,
+    private readonly logins: Logins,
   ) {
     this.tokenUsers = users
       .filter((u) => u.tokenHash)
@@ -258,6 +257,7 @@ class TokenAuth {
           canPublish: (t: string) => !t.startsWith('$') && user.publish.some((f) => topicMatches(f, t)),
         },
       }));
+    this.hashes = this.tokenUsers.map((u) => u.user.tokenHash as string);
   }
 
   async authenticate(req: IncomingMessage, anonymous: boolean): Promise<Principal> {
@@ -274,33 +274,16 @@ class TokenAuth {
     }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) throw new AuthRefused(401, 'the Authorization header must be "Bearer <token>"', challenge, 'auth_failed');
-    const token = m[1];
-    const digest = createHash('sha256').update(token).digest('base64');
-    const known = this.verified.get(digest);
-    if (known) return known;
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const now = Date.now();
-    const f = this.failures.get(address);
-    if (f && now - f.since < 60_000 && f.count >= this.maxFailuresPerMinute) {
-      throw new AuthRefused(
-        429,
-        'too many failed token checks from this address; wait a minute',
-        { 'retry-after': '60' },
-        'auth_rate_limited',
-      );
+    // The gateway's shared login checks: limits per address first, then the cache of verified
+    // tokens, then scrypt on its own thread against each user's token hash.
+    const result = await this.logins.check({ address: req.socket.remoteAddress ?? 'unknown', secret: m[1], hashes: this.hashes });
+    if (result.ok) return this.tokenUsers[result.index].principal;
+    if (result.reason === 'auth_rate_limited') {
+      throw new AuthRefused(429, 'too many failed token checks from this address; wait a minute', { 'retry-after': '60' }, 'auth_rate_limited');
     }
-    // One scrypt per user with a token, on the libuv pool; the digest cache makes it once per token.
-    for (const { user, principal } of this.tokenUsers) {
-      if (await verifyPassword(token, user.tokenHash as string)) {
-        if (this.verified.size >= MAX_REMEMBERED_TOKENS)
-          this.verified.delete(this.verified.keys().next().value as string);
-        this.verified.set(digest, principal);
-        return principal;
-      }
+    if (result.reason === 'auth_busy') {
+      throw new AuthRefused(503, 'too many logins are being checked; retry shortly', { 'retry-after': '1' }, 'auth_busy');
     }
-    if (!f || now - f.since >= 60_000) this.failures.set(address, { count: 1, since: now });
-    else f.count++;
-    if (this.failures.size > MAX_TRACKED_ADDRESSES) this.failures.delete(this.failures.keys().next().value as string);
     throw new AuthRefused(401, 'unknown bearer token', challenge, 'auth_failed');
   }
 }

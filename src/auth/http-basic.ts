@@ -3,17 +3,21 @@
  * not on loopback. Guarantees:
  * - every route needs the credentials except `/healthz` (supervisors, load balancers) and
  *   `POST /api/events` (HTTP ingest, which checks its own per-device bearer tokens), unless the
- *   client connects from a loopback address (the local `sluice status`, an SSH tunnel);
- * - the password is checked against the scrypt hash made by `sluice passwd`, on the libuv pool;
- *   a verified `Authorization` header is remembered (as a SHA-256 digest, at most 64 of them) so
- *   scrypt runs once per browser session, not once per request;
- * - a refusal is a 401 with one sentence and a `WWW-Authenticate` challenge, counted by the caller's
- *   logger; failures are not cached, so a wrong password never locks out the right one.
+ *   client connects from a loopback address (the local `sluice status`, an SSH tunnel) and
+ *   `trustLoopback` is not false (a reverse proxy on the device makes every client loopback);
+ * - the password is checked by the gateway's shared `Logins` (logins.ts), with the broker's and
+ *   ingest's: failures per client address and per username are limited (429 with Retry-After; an
+ *   attempt counts before its check, so parallel guesses do not all get through), scrypt runs on
+ *   its own thread (503 past its queue), and a verified password is remembered, so scrypt runs once
+ *   per browser session, not once per request;
+ * - a refusal is a 401 (wrong credentials) with one sentence and a `WWW-Authenticate` challenge,
+ *   counted by reason (`auth_failed`, `auth_rate_limited`, `auth_busy`) and logged with the client
+ *   address; failures are not cached, so a wrong password never locks out the right one.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { verifyPassword } from './password.js';
+import type { Logger } from 'pino';
 import { HttpError } from '../ops/http-server.js';
+import { Logins } from './logins.js';
 import { isLoopback } from './origin.js';
 
 export interface HttpAuth {
@@ -21,30 +25,44 @@ export interface HttpAuth {
   passwordHash: string;
 }
 
+export interface BasicAuthOptions {
+  realm?: string;
+  /** false: loopback clients authenticate too. */
+  trustLoopback?: boolean;
+  /** The gateway's shared login checks; one of its own (10 failures a minute) without. */
+  logins?: Logins;
+  logger?: Pick<Logger, 'warn'>;
+  countRejected?(reason: string): void;
+}
+
 /** A guard for `HttpServer.guard` that enforces `auth` as described above. */
-export function basicAuthGuard(
-  auth: HttpAuth,
-  realm = 'sluice',
-  // false: loopback clients authenticate too (a reverse proxy on the device makes every client loopback).
-  loopback: { trustLoopback?: boolean } = {},
-): (req: IncomingMessage, url: URL) => Promise<void> {
-  const verified = new Set<string>();
-  const challenge = { 'www-authenticate': `Basic realm="${realm}", charset="UTF-8"` };
+export function basicAuthGuard(auth: HttpAuth, opts: BasicAuthOptions = {}): (req: IncomingMessage, url: URL) => Promise<void> {
+  const logins = opts.logins ?? new Logins({ perAddress: 10, perUser: 30 });
+  const challenge = { 'www-authenticate': `Basic realm="${opts.realm ?? 'sluice'}", charset="UTF-8"` };
   return async (req, url) => {
     // Event ingest authenticates its own clients (bearer tokens mapped to broker users).
     if (url.pathname === '/healthz' || (req.method === 'POST' && url.pathname === '/api/events')) return;
-    if (loopback.trustLoopback !== false && isLoopback(req.socket.remoteAddress)) return;
+    const address = req.socket.remoteAddress;
+    if (opts.trustLoopback !== false && isLoopback(address)) return;
     const header = req.headers.authorization ?? '';
     if (!header.startsWith('Basic ')) throw new HttpError(401, 'authentication required', challenge);
-    const digest = createHash('sha256').update(header).digest('base64');
-    if (verified.has(digest)) return;
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     const user = colon < 0 ? decoded : decoded.slice(0, colon);
     const password = colon < 0 ? '' : decoded.slice(colon + 1);
-    const ok = user === auth.username && (await verifyPassword(password, auth.passwordHash));
-    if (!ok) throw new HttpError(401, 'wrong username or password', challenge);
-    if (verified.size >= 64) verified.clear();
-    verified.add(digest);
+    const result = await logins.check({
+      address: address ?? 'unknown',
+      username: user,
+      secret: password,
+      hashes: user === auth.username ? [auth.passwordHash] : [],
+    });
+    if (result.ok) return;
+    opts.countRejected?.(result.reason);
+    opts.logger?.warn({ address, username: user, reason: result.reason }, 'HTTP login refused');
+    if (result.reason === 'auth_rate_limited') {
+      throw new HttpError(429, 'too many failed logins; wait a minute', { 'retry-after': '60' });
+    }
+    if (result.reason === 'auth_busy') throw new HttpError(503, 'too many logins are being checked; retry shortly', { 'retry-after': '1' });
+    throw new HttpError(401, 'wrong username or password', challenge);
   };
 }

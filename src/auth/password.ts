@@ -1,7 +1,8 @@
 /**
  * Password and token hashes for broker users: scrypt with a random salt, stored as
- * `scrypt$N$r$p$<salt b64>$<hash b64>`. Verification is constant-time and runs on the libuv thread
- * pool, so a login storm does not stall ingest.
+ * `scrypt$N$r$p$<salt b64>$<hash b64>`. Verification is constant-time. `verifyPassword` runs scrypt
+ * on the libuv pool (for the CLI and tests); the gateway checks logins through `Logins`
+ * (logins.ts), which runs scrypt on its own thread so a login storm cannot stall ring log writes.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 
@@ -24,15 +25,33 @@ export async function hashPassword(secret: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-export async function verifyPassword(secret: string, stored: string): Promise<boolean> {
+export interface ParsedHash {
+  n: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  expected: Buffer;
+}
+
+/** The parameters of a stored hash, or undefined when it is not one this code makes. */
+export function parseHash(stored: string): ParsedHash | undefined {
   const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
   const [n, r, p] = parts.slice(1, 4).map(Number);
   // Refuse absurd parameters from a config instead of allocating gigabytes.
-  if (!(n >= 2 && n <= 2 ** 20 && r >= 1 && r <= 32 && p >= 1 && p <= 16)) return false;
-  const salt = Buffer.from(parts[4], 'base64');
+  if (!(n >= 2 && n <= 2 ** 20 && r >= 1 && r <= 32 && p >= 1 && p <= 16)) return undefined;
   const expected = Buffer.from(parts[5], 'base64');
-  if (expected.length === 0) return false;
-  const actual = await scrypt(secret, salt, n, r, p, expected.length);
-  return timingSafeEqual(actual, expected);
+  if (expected.length === 0) return undefined;
+  return { n, r, p, salt: Buffer.from(parts[4], 'base64'), expected };
+}
+
+/** Constant-time comparison of a derived key with the stored one. */
+export function keyMatches(actual: Buffer, parsed: ParsedHash): boolean {
+  return actual.length === parsed.expected.length && timingSafeEqual(actual, parsed.expected);
+}
+
+export async function verifyPassword(secret: string, stored: string): Promise<boolean> {
+  const h = parseHash(stored);
+  if (!h) return false;
+  return keyMatches(await scrypt(secret, h.salt, h.n, h.r, h.p, h.expected.length), h);
 }

@@ -23,7 +23,9 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { HttpError, type RequestGuard, type RouteOptions } from '../ops/http-server.js';
+import type { Logger } from 'pino';
 import { basicAuthGuard, type HttpAuth } from './http-basic.js';
+import type { Logins } from './logins.js';
 import { isLoopback } from './origin.js';
 
 export type Principal = 'user' | 'loopback' | 'anonymous' | 'device';
@@ -36,7 +38,10 @@ export interface RequestGuardOptions {
   trustLoopback?: boolean;
   allowedHosts?: readonly string[];
   /** Counts a refusal by reason (`host`, `cross_site`, `content_type`, `auth`). */
-  countRefused?(reason: 'host' | 'cross_site' | 'content_type' | 'auth'): void;
+  countRefused?(reason: 'host' | 'cross_site' | 'content_type' | 'auth'): void;  /** The gateway's shared login checks for `auth` (limits, scrypt thread, cache), and where refused logins are counted and logged. */
+  logins?: Logins;
+  logger?: Pick<Logger, 'warn'>;
+  countLoginRefused?(reason: string): void;
 }
 
 const principals = new WeakMap<IncomingMessage, Principal>();
@@ -52,7 +57,9 @@ export function requestGuard(opts: RequestGuardOptions): RequestGuard {
   const loopbackListener = isLoopback(opts.listenerHost);
   const checkHost = loopbackListener || opts.allowedHosts !== undefined;
   const allowed = (opts.allowedHosts ?? []).map((h) => h.toLowerCase().replace(/\.$/, ''));
-  const basic = opts.auth ? basicAuthGuard(opts.auth, 'sluice', { trustLoopback }) : undefined;
+  const basic = opts.auth
+    ? basicAuthGuard(opts.auth, { trustLoopback, logins: opts.logins, logger: opts.logger, countRejected: opts.countLoginRefused })
+    : undefined;
   const refuse = (reason: Parameters<NonNullable<RequestGuardOptions['countRefused']>>[0], status: number, text: string) => {
     opts.countRefused?.(reason);
     return new HttpError(status, text);

@@ -13,6 +13,12 @@
  *   connection closed without an ack), and every other client is unaffected.
  * - Packets larger than the payload limit are refused while their header is parsed, before the
  *   body is buffered, so a huge remaining-length claim costs no memory.
+ * - Every socket counts against `maxConnections` from the moment it is accepted (before a TLS
+ *   handshake or a WebSocket upgrade), and one that has not become an MQTT client within the
+ *   connect timeout is closed.
+ * - Per-client state is bounded: client id length, subscriptions, QoS 2 packets awaiting PUBREL,
+ *   queued messages of offline sessions, persistent sessions, retained messages (config keys in
+ *   schema.ts, stated in deploy/SECURITY.md).
  */
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
@@ -25,11 +31,16 @@ import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { BufferFullError } from '../../buffer/types.js';
 import { type EventInput, payloadFromBody } from '../event.js';
+import { aclCovers } from '../auth/acl.js';
+import { Logins } from '../auth/logins.js';
 import { isForeignWebOrigin, isLoopback } from '../auth/origin.js';
-import { verifyPassword } from '../auth/password.js';
+import { type IncomingPersistence, type Qos2Client, Qos2Dedupe } from './qos2-dedupe.js';
 import type { BrokerConfig, BrokerUser } from './schema.js';
 import { type GatedClient, ReadGate } from './read-gate.js';
+import { limitRetained, paceRetained, type RetainedDeliveringClient, type RetainedPersistence } from './retained.js';
+import { SessionOwners } from './session-owners.js';
 import { limitSessionQueues, type OutgoingPersistence } from './session-limit.js';
+import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
 import { filterSet } from './topics.js';
 
 export interface BrokerContext {
@@ -40,6 +51,10 @@ export interface BrokerContext {
   countRejected(reason: string, n?: number): void;
   /** Topics handled by the gateway instead of ingested (write requests), after the ACL check. */
   intercept?: { matches(topic: string): boolean; handle(topic: string, payload: Buffer, requester: string): void };
+  /** The gateway's one password checker (shared with HTTP); the broker makes its own without one. */
+  logins?: Logins;
+  /** Where the owners of persistent sessions are kept (in the data dir); in memory only without one. */
+  sessionOwnersFile?: string;
 }
 
 interface CompiledUser {
@@ -73,6 +88,10 @@ const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
  */
 const SLOW_CONSUMER_BYTES = 8 * 1024 * 1024;
 const SLOW_CONSUMER_MS = 10_000;
+/** The next retained message for a new subscription is written once this little waits for the socket. */
+const RETAINED_LOW_WATER_BYTES = 512 * 1024;
+/** A socket must have sent its CONNECT (or its WebSocket upgrade) within this. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 // mqtt-packet otherwise pre-builds 65,536 two-byte Buffers for packet ids on first use: 6 MB of
 // heap objects that every major garbage collection marks again, to save one tiny allocation per
@@ -86,7 +105,10 @@ export class LocalBroker {
   private certUsers = new Map<string, CompiledUser>();
   private readonly isIngest: (topic: string) => boolean;
   private readonly allowAnonymous: boolean;
-  private authFailures = new Map<string, { count: number; since: number }>();
+  private readonly logins: Logins;
+  private readonly ownLogins: boolean;
+  private readonly sessions: SessionOwners;
+  private qos2?: Qos2Dedupe;
   private connections = 0;
   /** Sessions whose full queue was logged already (once per client, bounded). */
   private readonly queueFullLogged = new Set<string>();
@@ -102,8 +124,13 @@ export class LocalBroker {
   ) {
     this.isIngest = filterSet(config.ingest);
     this.allowAnonymous = config.allowAnonymous ?? config.listeners.every((l) => isLoopback(l.host));
+    this.ownLogins = !ctx.logins;
+    this.logins = ctx.logins ?? new Logins(loginLimits(config));
+    this.sessions = new SessionOwners(ctx.sessionOwnersFile, config.maxPersistentSessions, (err) =>
+      ctx.logger.error({ err: err.message, file: ctx.sessionOwnersFile }, 'persistent session owners not readable; set aside, sessions start unowned'),
+    );
     for (const user of config.users) {
-      const compiled = { user, canPublish: filterSet(user.publish), canSubscribe: filterSet(user.subscribe) };
+      const compiled = { user, canPublish: filterSet(user.publish), canSubscribe: aclCovers(user.subscribe) };
       this.users.set(user.username, compiled);
       if (user.certCN) this.certUsers.set(user.certCN, compiled);
     }
@@ -126,14 +153,31 @@ export class LocalBroker {
   }
 
   async start(): Promise<void> {
+    await this.sessions.load();
     const aedes = await Aedes.createBroker({
       concurrency: 1000,
       drainTimeout: 10_000,
-      connectTimeout: 10_000,
+      connectTimeout: CONNECT_TIMEOUT_MS,
       heartbeatInterval: 60_000,
-      maxClientsIdLength: 256,
+      maxClientsIdLength: this.config.maxClientIdLength,
     });
     this.aedes = aedes;
+    const persistence = (aedes as unknown as { persistence: RetainedPersistence & IncomingPersistence }).persistence;
+    this.qos2 = new Qos2Dedupe(persistence);
+    const retainedLogged = new Set<string>();
+    limitRetained(persistence, {
+      maxMessages: this.config.maxRetainedMessages,
+      maxBytes: this.config.maxRetainedBytes,
+      onRefused: (topic, bound) => {
+        this.ctx.countRejected('retained_full');
+        if (retainedLogged.has(bound)) return; // once per bound per run: a flood must not flood the log
+        retainedLogged.add(bound);
+        this.ctx.logger.warn(
+          { topic, bound, maxMessages: this.config.maxRetainedMessages, maxBytes: this.config.maxRetainedBytes },
+          'retained message not kept (delivered, not retained): broker.maxRetainedMessages or broker.maxRetainedBytes reached',
+        );
+      },
+    });
     limitSessionQueues((aedes as unknown as { persistence: OutgoingPersistence }).persistence, {
       maxPerClient: MAX_QUEUED_PER_SESSION,
       maxBytesPerClient: MAX_QUEUED_BYTES_PER_SESSION,
@@ -155,6 +199,14 @@ export class LocalBroker {
         this.ctx.logger.warn({ client: client.id, topic: sub.topic }, 'subscription refused: outside the ACL');
         return done(null, null); // SUBACK 0x80 for this filter; the client stays connected
       }
+      if (!admitSubscription(client as unknown as SubscribingClient, sub.topic, this.config.maxSubscriptionsPerClient)) {
+        this.ctx.countRejected('max_subscriptions');
+        this.ctx.logger.warn(
+          { client: client.id, topic: sub.topic, max: this.config.maxSubscriptionsPerClient },
+          'subscription refused: broker.maxSubscriptionsPerClient reached',
+        );
+        return done(null, null);
+      }
       done(null, sub);
     };
     aedes.on('clientError', (client, err) =>
@@ -172,14 +224,21 @@ export class LocalBroker {
           const http = listener.tls
             ? (await import('node:https')).createServer(tlsOptions(listener.tls))
             : createHttpServer();
+          // Until the upgrade: an idle or half-sent request is closed after the connect timeout
+          // (the upgraded WebSocket is not subject to it).
+          http.timeout = CONNECT_TIMEOUT_MS;
+          http.headersTimeout = CONNECT_TIMEOUT_MS;
+          http.requestTimeout = CONNECT_TIMEOUT_MS;
           const wss = new WebSocketServer({ server: http, maxPayload: this.config.maxPayloadBytes + PACKET_OVERHEAD });
           wss.on('connection', (ws, req) => this.accept(createWebSocketStream(ws) as unknown as Socket, req));
           server = http as unknown as Server;
         } else if (listener.tls) {
-          server = createTlsServer(tlsOptions(listener.tls), onConnection);
+          server = createTlsServer({ ...tlsOptions(listener.tls), handshakeTimeout: CONNECT_TIMEOUT_MS }, onConnection);
         } else {
           server = createNetServer(onConnection);
         }
+        // Counted from the TCP accept, before any TLS handshake or HTTP upgrade.
+        server.prependListener('connection', (sock: Socket) => this.admitSocket(sock));
         await listen(server, listener.host, listener.port);
         this.servers.push(server);
         this.ctx.logger.info(
@@ -220,20 +279,29 @@ export class LocalBroker {
     const aedes = this.aedes;
     this.aedes = undefined;
     if (aedes) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    if (this.ownLogins) await this.logins.close();
+  }
+
+  /** Every accepted TCP socket, whatever the listener speaks, counts against maxConnections. */
+  private admitSocket(sock: Socket): void {
+    if (this.closing || this.connections >= this.config.maxConnections) {
+      if (!this.closing) {
+        this.ctx.countRejected('max_connections');
+        this.ctx.logger.warn({ max: this.config.maxConnections }, 'connection refused: broker.maxConnections reached');
+      }
+      sock.destroy();
+      return;
+    }
+    this.connections++;
+    sock.once('close', () => this.connections--);
   }
 
   private accept(conn: Socket, req?: IncomingMessage): void {
-    if (this.closing || !this.aedes) return void conn.destroy();
-    if (this.connections >= this.config.maxConnections) {
-      this.ctx.countRejected('max_connections');
-      this.ctx.logger.warn({ max: this.config.maxConnections }, 'connection refused: broker.maxConnections reached');
-      return void conn.destroy();
-    }
-    this.connections++;
-    conn.once('close', () => this.connections--);
+    if (this.closing || !this.aedes || conn.destroyed) return void conn.destroy();
     const client = this.aedes.handle(conn, req) as unknown as ClientInternals;
     this.guardPacketSize(client);
     this.guardSlowConsumer(client, conn);
+    paceRetained(client, conn, RETAINED_LOW_WATER_BYTES);
     this.reads.attach(client, conn);
   }
 
@@ -317,65 +385,88 @@ export class LocalBroker {
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): Promise<void> {
     const address = clientAddress(client);
-    const refuse = (code: 2 | 4 | 5, reason: string, msg: string) => {
+    const refuse = (code: 2 | 3 | 4 | 5, reason: string, msg: string) => {
       this.ctx.countRejected(reason);
       this.ctx.logger.warn({ client: client.id, address, username }, msg);
       const err = new Error(msg) as AuthenticateError;
       err.returnCode = code;
       done(err, false);
     };
+    // aedes bounds client ids only for MQTT 3.1; 3.1.1 ids are as long as the packet allows.
+    if (Buffer.byteLength(client.id) > this.config.maxClientIdLength) {
+      return refuse(2, 'client_id_too_long', `login refused: the client id is longer than broker.maxClientIdLength (${this.config.maxClientIdLength} bytes)`);
+    }
+    let user: CompiledUser | undefined;
     // A TLS client certificate mapped to a user logs in as that user.
     const cn = (client.conn as TLSSocket).getPeerCertificate?.()?.subject?.CN;
-    if (cn && (client.conn as TLSSocket).authorized) {
-      const certUser = this.certUsers.get(String(cn));
-      if (certUser) {
-        if (this.isTakeoverByAnotherUser(client, certUser)) {
-          return refuse(2, 'client_id_taken', 'login refused: the client id is in use by another user');
-        }
-        (client as ClientWithUser).sluiceUser = certUser;
-        return done(null, true);
-      }
-    }
-    if (username === undefined) {
+    const certUser = cn && (client.conn as TLSSocket).authorized ? this.certUsers.get(String(cn)) : undefined;
+    if (certUser) {
+      user = certUser;
+    } else if (username === undefined) {
       if (this.allowAnonymous && isForeignWebOrigin(client.req)) {
         // Any web page the operator opens could otherwise talk to a loopback WebSocket listener
         // (cross-site WebSocket hijacking): a browser sends its page's Origin, so a page from
         // elsewhere must log in with a username.
         return refuse(5, 'auth_anonymous', 'login refused: anonymous WebSocket clients from a web page on another site must log in with a username');
       }
-      if (this.allowAnonymous) {
-        if (this.isTakeoverByAnotherUser(client, undefined)) {
-          return refuse(2, 'client_id_taken', 'login refused: the client id is in use by another user');
-        }
-        return done(null, true);
+      if (!this.allowAnonymous) {
+        return refuse(5, 'auth_anonymous', 'login refused: anonymous clients are not allowed on this listener (broker.allowAnonymous)');
       }
-      return refuse(
-        5,
-        'auth_anonymous',
-        'login refused: anonymous clients are not allowed on this listener (broker.allowAnonymous)',
-      );
+    } else {
+      const known = this.users.get(username);
+      const result = await this.logins.check({
+        address,
+        username,
+        secret: password?.toString('utf8') ?? '',
+        hashes: known && password !== undefined ? [known.user.passwordHash] : [],
+      });
+      if (!result.ok) {
+        if (result.reason === 'auth_busy') return refuse(3, 'auth_busy', 'login refused: too many logins are being checked; try again shortly');
+        if (result.reason === 'auth_rate_limited') {
+          return refuse(
+            5,
+            'auth_rate_limited',
+            result.limit === 'address'
+              ? 'login refused: too many failed logins from this address; try again in a minute'
+              : 'login refused: too many failed logins for this username; try again in a minute',
+          );
+        }
+        return refuse(4, 'auth_failed', 'login refused: bad username or password');
+      }
+      user = known;
     }
-    if (this.tooManyFailures(address)) {
-      return refuse(
-        5,
-        'auth_rate_limited',
-        'login refused: too many failed logins from this address; try again in a minute',
-      );
-    }
-    const user = this.users.get(username);
-    const ok =
-      user !== undefined &&
-      password !== undefined &&
-      (await verifyPassword(password.toString('utf8'), user.user.passwordHash));
-    if (!ok || !user) {
-      this.noteFailure(address);
-      return refuse(4, 'auth_failed', 'login refused: bad username or password');
+    const will = (client as ClientWithUser)._will;
+    if (will && !this.willAllowed(user, will)) {
+      return refuse(5, 'acl_will', 'login refused: the will message is outside the client ACL or larger than broker.maxPayloadBytes');
     }
     if (this.isTakeoverByAnotherUser(client, user)) {
       return refuse(2, 'client_id_taken', 'login refused: the client id is in use by another user');
     }
+    const principal = user?.user.username ?? '';
+    const persistent = (client as ClientWithUser).clean === false;
+    const verdict = this.sessions.check(client.id, principal, persistent);
+    if (verdict === 'owned_by_another') {
+      return refuse(5, 'session_owned', 'login refused: a persistent session with this client id belongs to another user');
+    }
+    if (verdict === 'full') {
+      return refuse(3, 'max_persistent_sessions', 'login refused: broker.maxPersistentSessions reached; connect with a clean session');
+    }
+    try {
+      await this.sessions.connected(client.id, principal, persistent);
+    } catch (err) {
+      this.ctx.logger.error({ err: (err as Error).message }, 'persistent session owner not recorded');
+      return refuse(3, 'store_failed', 'login refused: the session owner could not be recorded; try again');
+    }
     (client as ClientWithUser).sluiceUser = user;
     done(null, true);
+  }
+
+  /** A will is published on the client's behalf later: it must pass the publish checks now. */
+  private willAllowed(user: CompiledUser | undefined, will: { topic: string; payload?: Buffer | string }): boolean {
+    const topic = will.topic;
+    if (topic.startsWith('$') || topic.includes('\u0000') || topic.includes('\ufffd')) return false;
+    if ((will.payload?.length ?? 0) > this.config.maxPayloadBytes) return false;
+    return user ? user.canPublish(topic) : this.allowAnonymous;
   }
 
   /**
@@ -388,20 +479,6 @@ export class LocalBroker {
     const clients = (this.aedes as unknown as { clients?: Record<string, ClientWithUser> } | undefined)?.clients;
     const existing = clients?.[client.id];
     return !!existing && !existing.closed && existing.sluiceUser?.user.username !== user?.user.username;
-  }
-
-  private tooManyFailures(address: string): boolean {
-    const f = this.authFailures.get(address);
-    return !!f && Date.now() - f.since < 60_000 && f.count >= this.config.maxAuthFailuresPerMinute;
-  }
-
-  private noteFailure(address: string): void {
-    const now = Date.now();
-    const f = this.authFailures.get(address);
-    if (!f || now - f.since >= 60_000) this.authFailures.set(address, { count: 1, since: now });
-    else f.count++;
-    // Bounded: forget the oldest addresses past 10k (a scan from many addresses).
-    if (this.authFailures.size > 10_000) this.authFailures.delete(this.authFailures.keys().next().value as string);
   }
 
   private authorizePublish(client: Client | null, packet: PublishPacketLike, done: (err?: Error | null) => void): void {
@@ -463,6 +540,14 @@ export class LocalBroker {
       return;
     }
 
+    if (packet.qos === 2 && client && this.qos2) {
+      // A copy re-sent before PUBREL is answered again by aedes, not stored again.
+      this.qos2.isDuplicate(client as unknown as Qos2Client, packet.messageId, (duplicate) => {
+        if (duplicate) done(null);
+        else this.enqueue(new IngestPublish(topic, payload, 2, client, done));
+      });
+      return;
+    }
     if (packet.qos === 0 && this.unstoredQos0Bytes < MAX_UNSTORED_QOS0_BYTES) {
       // Nothing to acknowledge: pass the message on now and store it alongside, as long as few
       // QoS 0 messages wait for the disk; past that the client is not read for a while, and past
@@ -580,11 +665,18 @@ interface PublishPacketLike {
   topic: string;
   payload: Buffer | string;
   qos: 0 | 1 | 2;
+  messageId?: number;
 }
 
-type ClientWithUser = Client & { sluiceUser?: CompiledUser; closed?: boolean };
+type ClientWithUser = Client & {
+  sluiceUser?: CompiledUser;
+  closed?: boolean;
+  clean?: boolean;
+  /** aedes: the will of a client still connecting. */
+  _will?: { topic: string; payload?: Buffer | string } | null;
+};
 
-interface ClientInternals extends GatedClient {
+interface ClientInternals extends GatedClient, RetainedDeliveringClient {
   id: string;
   waitForDrain?: (callback: (err: Error | null, client: unknown) => void) => void;
   _parser?: {
@@ -599,6 +691,11 @@ interface ClientInternals extends GatedClient {
 /** Roughly what a publish takes in the ring log's commit buffer. */
 function storedSize(topic: string, body: Buffer): number {
   return topic.length + body.length + 64;
+}
+
+/** The login limits a broker config sets (shared by every login check of the gateway). */
+export function loginLimits(config: BrokerConfig) {
+  return { perAddress: config.maxAuthFailuresPerMinute, perUser: config.maxAuthFailuresPerUserPerMinute };
 }
 
 function clientAddress(client: Client): string {

@@ -51,8 +51,25 @@ export const brokerSchema = z
     /** Topic filters whose publishes become events. */
     ingest: z.array(topicFilter()).default(['#']),
     maxConnections: z.number().int().min(1).default(2000),
-    /** Failed logins per client address per minute before further attempts are refused. */
+    /**
+     * Failed logins per client address per minute before further attempts are refused (MQTT,
+     * HTTP ingest tokens and HTTP basic auth together; an attempt counts from before its check).
+     */
     maxAuthFailuresPerMinute: z.number().int().min(1).default(10),
+    /**
+     * Failed logins per username per minute, from all addresses together; an address where that
+     * user logged in successfully in the last day is exempt (a working device is never locked out).
+     */
+    maxAuthFailuresPerUserPerMinute: z.number().int().min(1).default(30),
+    /** Longest MQTT client id accepted, in bytes (23 is the minimum MQTT 3.1.1 requires). */
+    maxClientIdLength: z.number().int().min(23).max(65535).default(256),
+    /** Subscriptions one client may hold (SUBACK 0x80 past it). */
+    maxSubscriptionsPerClient: z.number().int().min(1).default(256),
+    /** Persistent sessions (clean session = false) the broker keeps at most (CONNACK 3 past it). */
+    maxPersistentSessions: z.number().int().min(1).default(1000),
+    /** Retained messages kept at most, and their topic + payload bytes together. */
+    maxRetainedMessages: z.number().int().min(0).default(10_000),
+    maxRetainedBytes: size().default(16 * 1024 * 1024),
   })
   .prefault({});
 

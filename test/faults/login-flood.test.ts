@@ -103,7 +103,6 @@ describe('login flood', () => {
     };
     record('login-flood', figures);
     const status = await gw.status();
-    // eslint-disable-next-line no-console
     console.log('login flood', figures, status.ingest.rejectedByReason);
 
     // The sensor is barely slowed, and the right password still logs in during the flood.
