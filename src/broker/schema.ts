@@ -64,7 +64,7 @@ export const brokerSchema = z
     /** Longest MQTT client id accepted, in bytes (23 is the minimum MQTT 3.1.1 requires). */
     maxClientIdLength: z.number().int().min(23).max(65535).default(256),
     /** Subscriptions one client may hold (SUBACK 0x80 past it). */
-    maxSubscriptionsPerClient: z.number().int().min(1).default(256),
+    maxSubscriptionsPerClient: z.number().int().min(1).default(100),
     /** Persistent sessions (clean session = false) the broker keeps at most (CONNACK 3 past it). */
     maxPersistentSessions: z.number().int().min(1).default(1000),
     /** Retained messages kept at most, and their topic + payload bytes together. */
