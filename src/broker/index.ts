@@ -34,6 +34,7 @@ import { type EventInput, payloadFromBody } from '../event.js';
 import { aclCovers } from '../auth/acl.js';
 import { Logins } from '../auth/logins.js';
 import { isForeignWebOrigin, isLoopback } from '../auth/origin.js';
+import { loginRefusal, willAllowed } from './connect-checks.js';
 import { type IncomingPersistence, type Qos2Client, Qos2Dedupe } from './qos2-dedupe.js';
 import type { BrokerConfig, BrokerUser } from './schema.js';
 import { type GatedClient, ReadGate } from './read-gate.js';
@@ -421,22 +422,14 @@ export class LocalBroker {
         hashes: known && password !== undefined ? [known.user.passwordHash] : [],
       });
       if (!result.ok) {
-        if (result.reason === 'auth_busy') return refuse(3, 'auth_busy', 'login refused: too many logins are being checked; try again shortly');
-        if (result.reason === 'auth_rate_limited') {
-          return refuse(
-            5,
-            'auth_rate_limited',
-            result.limit === 'address'
-              ? 'login refused: too many failed logins from this address; try again in a minute'
-              : 'login refused: too many failed logins for this username; try again in a minute',
-          );
-        }
-        return refuse(4, 'auth_failed', 'login refused: bad username or password');
+        const r = loginRefusal(result);
+        return refuse(r.code, result.reason, r.message);
       }
       user = known;
     }
     const will = (client as ClientWithUser)._will;
-    if (will && !this.willAllowed(user, will)) {
+    const mayPublish = user ? user.canPublish : () => this.allowAnonymous;
+    if (will && !willAllowed(will, mayPublish, this.config.maxPayloadBytes)) {
       return refuse(5, 'acl_will', 'login refused: the will message is outside the client ACL or larger than broker.maxPayloadBytes');
     }
     if (this.isTakeoverByAnotherUser(client, user)) {
@@ -459,14 +452,6 @@ export class LocalBroker {
     }
     (client as ClientWithUser).sluiceUser = user;
     done(null, true);
-  }
-
-  /** A will is published on the client's behalf later: it must pass the publish checks now. */
-  private willAllowed(user: CompiledUser | undefined, will: { topic: string; payload?: Buffer | string }): boolean {
-    const topic = will.topic;
-    if (topic.startsWith('$') || topic.includes('\u0000') || topic.includes('\ufffd')) return false;
-    if ((will.payload?.length ?? 0) > this.config.maxPayloadBytes) return false;
-    return user ? user.canPublish(topic) : this.allowAnonymous;
   }
 
   /**
