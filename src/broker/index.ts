@@ -39,7 +39,7 @@ import { type IncomingPersistence, type Qos2Client, Qos2Dedupe } from './qos2-de
 import type { BrokerConfig, BrokerUser } from './schema.js';
 import { type GatedClient, ReadGate } from './read-gate.js';
 import { limitRetained, paceRetained, type RetainedDeliveringClient, type RetainedPersistence } from './retained.js';
-import { SessionOwners } from './session-owners.js';
+import { SessionOwners, SessionsFullError } from './session-owners.js';
 import { limitSessionQueues, type OutgoingPersistence } from './session-limit.js';
 import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
 import { filterSet } from './topics.js';
@@ -110,6 +110,7 @@ export class LocalBroker {
   private readonly ownLogins: boolean;
   private readonly sessions: SessionOwners;
   private qos2?: Qos2Dedupe;
+  private persistence?: BrokerPersistence;
   private connections = 0;
   /** Sessions whose full queue was logged already (once per client, bounded). */
   private readonly queueFullLogged = new Set<string>();
@@ -127,8 +128,12 @@ export class LocalBroker {
     this.allowAnonymous = config.allowAnonymous ?? config.listeners.every((l) => isLoopback(l.host));
     this.ownLogins = !ctx.logins;
     this.logins = ctx.logins ?? new Logins(loginLimits(config));
-    this.sessions = new SessionOwners(ctx.sessionOwnersFile, config.maxPersistentSessions, (err) =>
-      ctx.logger.error({ err: err.message, file: ctx.sessionOwnersFile }, 'persistent session owners not readable; set aside, sessions start unowned'),
+    this.sessions = new SessionOwners(
+      ctx.sessionOwnersFile,
+      config.maxPersistentSessions,
+      (err) => ctx.logger.error({ err: err.message, file: ctx.sessionOwnersFile }, 'persistent session owners not readable; set aside, sessions start unowned'),
+      // A session unused for a month makes room for a new one: its subscriptions go with it.
+      (clientId) => void this.persistence?.cleanSubscriptions({ id: clientId }).catch(() => {}),
     );
     for (const user of config.users) {
       const compiled = { user, canPublish: filterSet(user.publish), canSubscribe: aclCovers(user.subscribe) };
@@ -163,7 +168,8 @@ export class LocalBroker {
       maxClientsIdLength: this.config.maxClientIdLength,
     });
     this.aedes = aedes;
-    const persistence = (aedes as unknown as { persistence: RetainedPersistence & IncomingPersistence }).persistence;
+    const persistence = (aedes as unknown as { persistence: BrokerPersistence }).persistence;
+    this.persistence = persistence;
     this.qos2 = new Qos2Dedupe(persistence);
     const retainedLogged = new Set<string>();
     limitRetained(persistence, {
@@ -447,6 +453,7 @@ export class LocalBroker {
     try {
       await this.sessions.connected(client.id, principal, persistent);
     } catch (err) {
+      if (err instanceof SessionsFullError) return refuse(3, 'max_persistent_sessions', 'login refused: broker.maxPersistentSessions reached; connect with a clean session');
       this.ctx.logger.error({ err: (err as Error).message }, 'persistent session owner not recorded');
       return refuse(3, 'store_failed', 'login refused: the session owner could not be recorded; try again');
     }
@@ -645,6 +652,8 @@ class IngestPublish implements EventInput {
     return this.parsed.payload;
   }
 }
+
+type BrokerPersistence = RetainedPersistence & IncomingPersistence & { cleanSubscriptions(client: { id: string }): Promise<void> };
 
 interface PublishPacketLike {
   topic: string;

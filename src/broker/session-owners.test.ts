@@ -39,6 +39,19 @@ describe('SessionOwners', () => {
     expect(o.check('a', 'u', true)).toBe('ok');
   });
 
+  it('makes room only by dropping a session whose owner has not connected for 30 days', async () => {
+    const evicted: string[] = [];
+    const day = 86_400_000;
+    const o = new SessionOwners(undefined, 2, undefined, (id) => evicted.push(id));
+    await o.connected('old', 'u', true, 0);
+    await o.connected('live', 'u', true, 0);
+    await o.connected('old', 'u', true, 10 * day); // seen again: no longer the oldest
+    expect(o.check('new', 'x', true, 35 * day)).toBe('ok'); // 'live' unseen for 35 days
+    await o.connected('new', 'x', true, 35 * day);
+    expect(evicted).toEqual(['live']);
+    expect(o.check('newer', 'x', true, 36 * day)).toBe('full'); // 'old' seen 26 days ago
+  });
+
   it('sets an unreadable file aside and starts unowned', async () => {
     const f = file();
     const o = new SessionOwners(f, 10);

@@ -17,7 +17,10 @@
  *   user, never whoever reconnects first);
  * - an owner connecting clean ends its session and its record;
  * - at most `max` sessions are recorded: a new persistent session past that is refused (CONNACK 3,
- *   counted), so persistent sessions cannot grow the gateway's memory without bound.
+ *   counted), so persistent sessions cannot grow the gateway's memory without bound; only a record
+ *   whose owner has not connected for `EXPIRE_MS` (30 days) makes room (its session is dropped
+ *   through `onEvict`), so a flood of new sessions cannot push out a live device's record;
+ * - when an owner was last seen is written at most once a day per session (no write per reconnect).
  * A file that cannot be read is logged and set aside (renamed `.bad`); sessions then start unowned.
  */
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
@@ -26,16 +29,30 @@ import { dirname } from 'node:path';
 /** Who a login is: a username, or '' for an anonymous client. */
 export type Principal = string;
 
+const EXPIRE_MS = 30 * 86_400_000;
+const SEEN_WRITE_MS = 86_400_000;
+
+interface OwnerRecord {
+  owner: Principal;
+  /** Last connect, ms since the epoch (as last written, and as known now). */
+  seen: number;
+  written: number;
+}
+
 export type SessionVerdict = 'ok' | 'owned_by_another' | 'full';
 
+export class SessionsFullError extends Error {}
+
 export class SessionOwners {
-  private owners = new Map<string, Principal>();
+  /** Least recently seen first. */
+  private owners = new Map<string, OwnerRecord>();
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly file: string | undefined,
     private readonly max: number,
     private readonly onLoadError: (err: Error) => void = () => {},
+    private readonly onEvict: (clientId: string) => void = () => {},
   ) {}
 
   get size(): number {
@@ -52,10 +69,12 @@ export class SessionOwners {
       return;
     }
     try {
-      const parsed = JSON.parse(text) as { owners?: Record<string, unknown> };
-      for (const [id, owner] of Object.entries(parsed.owners ?? {})) {
-        if (typeof owner === 'string') this.owners.set(id, owner);
-      }
+      const parsed = JSON.parse(text) as { owners?: Record<string, { owner?: unknown; seen?: unknown }> };
+      const records = Object.entries(parsed.owners ?? {})
+        .filter(([, r]) => typeof r?.owner === 'string' && typeof r.seen === 'number')
+        .map(([id, r]) => [id, { owner: r.owner as string, seen: r.seen as number, written: r.seen as number }] as const)
+        .sort((a, b) => a[1].seen - b[1].seen);
+      for (const [id, r] of records) this.owners.set(id, r);
     } catch (err) {
       this.onLoadError(err as Error);
       await rename(this.file, `${this.file}.bad`).catch(() => {});
@@ -63,10 +82,10 @@ export class SessionOwners {
   }
 
   /** May `principal` connect as `clientId` (resuming or creating a session when `persistent`)? */
-  check(clientId: string, principal: Principal, persistent: boolean): SessionVerdict {
-    const owner = this.owners.get(clientId);
-    if (owner !== undefined) return owner === principal ? 'ok' : 'owned_by_another';
-    if (persistent && this.owners.size >= this.max) return 'full';
+  check(clientId: string, principal: Principal, persistent: boolean, now = Date.now()): SessionVerdict {
+    const r = this.owners.get(clientId);
+    if (r !== undefined) return r.owner === principal ? 'ok' : 'owned_by_another';
+    if (persistent && this.owners.size >= this.max && !this.expired(now)) return 'full';
     return 'ok';
   }
 
@@ -74,19 +93,40 @@ export class SessionOwners {
    * Records the connect that `check` allowed: a persistent one claims the id, a clean one by the
    * owner ends the session. Resolves when the record is on disk.
    */
-  async connected(clientId: string, principal: Principal, persistent: boolean): Promise<void> {
-    const owner = this.owners.get(clientId);
-    if (persistent && owner === undefined) this.owners.set(clientId, principal);
-    else if (!persistent && owner !== undefined) this.owners.delete(clientId);
-    else return;
+  async connected(clientId: string, principal: Principal, persistent: boolean, now = Date.now()): Promise<void> {
+    const r = this.owners.get(clientId);
+    if (r && !persistent) {
+      this.owners.delete(clientId);
+    } else if (r) {
+      this.owners.delete(clientId); // re-inserted last: least recently seen stays first
+      this.owners.set(clientId, { ...r, seen: now });
+      if (now - r.written < SEEN_WRITE_MS) return;
+      this.owners.get(clientId)!.written = now;
+    } else if (persistent) {
+      if (this.owners.size >= this.max) {
+        const oldest = this.expired(now);
+        // Another CONNECT took the last place since check(): refused, never left unowned.
+        if (!oldest) throw new SessionsFullError('broker.maxPersistentSessions reached');
+        this.owners.delete(oldest);
+        this.onEvict(oldest);
+      }
+      this.owners.set(clientId, { owner: principal, seen: now, written: now });
+    } else return;
     await this.save();
+  }
+
+  /** The least recently seen record if its owner has not connected for EXPIRE_MS. */
+  private expired(now: number): string | undefined {
+    const first = this.owners.entries().next().value;
+    return first && now - first[1].seen > EXPIRE_MS ? first[0] : undefined;
   }
 
   /** Writes are serialised, and each one writes the latest map. */
   private save(): Promise<void> {
     const file = this.file;
     if (!file) return Promise.resolve();
-    const next = this.writing.then(() => writeAtomically(file, JSON.stringify({ owners: Object.fromEntries(this.owners) })));
+    const records = Object.fromEntries([...this.owners].map(([id, r]) => [id, { owner: r.owner, seen: r.seen }]));
+    const next = this.writing.then(() => writeAtomically(file, JSON.stringify({ owners: records })));
     this.writing = next.catch(() => {});
     return next;
   }
