@@ -30,6 +30,13 @@ describe('SessionOwners', () => {
     expect(b.check('valve', 's2', true)).toBe('ok');
   });
 
+  it('group-commits a burst of new sessions, every one on disk when its connect resolves', async () => {
+    const f = file();
+    const o = new SessionOwners(f, 100);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => o.connected(`c${i}`, 'u', true)));
+    expect(Object.keys(JSON.parse(readFileSync(f, 'utf8')).owners)).toHaveLength(50);
+  });
+
   it('refuses new persistent sessions past its bound, not clean ones or known ones', async () => {
     const o = new SessionOwners(undefined, 2);
     await o.connected('a', 'u', true);

@@ -47,6 +47,7 @@ export class SessionOwners {
   /** Least recently seen first. */
   private owners = new Map<string, OwnerRecord>();
   private writing: Promise<void> = Promise.resolve();
+  private scheduled?: Promise<void>;
 
   constructor(
     private readonly file: string | undefined,
@@ -121,12 +122,19 @@ export class SessionOwners {
     return first && now - first[1].seen > EXPIRE_MS ? first[0] : undefined;
   }
 
-  /** Writes are serialised, and each one writes the latest map. */
+  /**
+   * Writes are serialised, and group-committed: changes made while a write runs share the next one,
+   * which writes the latest map (a burst of new sessions costs two writes, not one each).
+   */
   private save(): Promise<void> {
     const file = this.file;
     if (!file) return Promise.resolve();
-    const records = Object.fromEntries([...this.owners].map(([id, r]) => [id, { owner: r.owner, seen: r.seen }]));
-    const next = this.writing.then(() => writeAtomically(file, JSON.stringify({ owners: records })));
+    this.scheduled ??= this.writing.then(() => {
+      this.scheduled = undefined;
+      const records = Object.fromEntries([...this.owners].map(([id, r]) => [id, { owner: r.owner, seen: r.seen }]));
+      return writeAtomically(file, JSON.stringify({ owners: records }));
+    });
+    const next = this.scheduled;
     this.writing = next.catch(() => {});
     return next;
   }
