@@ -38,8 +38,8 @@ export const UNSYNCED = 0x80;
 const RAW_BODY = 1;
 const HAS_DEVICE_TS = 2;
 
-const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status', 'audit'];
-export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, aggregate: 2, status: 3, audit: 4 };
+const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status', 'audit', 'alarm', 'derived'];
+export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, aggregate: 2, status: 3, audit: 4, alarm: 5, derived: 6 };
 
 /** Strings whose UTF-8 bytes a builder remembers (sources and topics repeat; encoding costs more than copying). */
 const UTF8_CACHE_ENTRIES = 1024;

@@ -60,7 +60,7 @@ export class PendingAppends {
         const ts = e.ts ?? now;
         const kind = e.kind ?? 'reading';
         const code = (KIND_CODE[kind] ?? 0) | (clock.unsynced(ts) ? UNSYNCED : 0);
-        (kind === 'anomaly' || kind === 'audit' ? p1 : p0).add(seq, ts, code, e);
+        (kind === 'anomaly' || kind === 'audit' || kind === 'alarm' ? p1 : p0).add(seq, ts, code, e);
       }
     } catch (err) {
       undo();

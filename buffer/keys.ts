@@ -16,7 +16,7 @@ const READER = 0xf1;
 const CHUNK = 0x10;
 const INDEX = 0xe0;
 
-/** Lane 0 holds readings, aggregates and status; lane 1 (the priority lane) holds anomalies. */
+/** Lane 0 holds readings, aggregates and status; lane 1 (the priority lane) holds anomalies and alarms. */
 export const LANE_NORMAL = 0;
 export const LANE_PRIORITY = 1;
 export const LANES = [LANE_NORMAL, LANE_PRIORITY] as const;

@@ -1,7 +1,7 @@
 /**
  * A named reader of the ring log (the LogReader contract in buffer/types.ts).
  *
- * Each reader has two lanes: the priority lane (anomalies), always read first, and the normal lane.
+ * Each reader has two lanes: the priority lane (anomalies, alarms), always read first, and the normal lane.
  * What a reader acknowledged is an AckSet per lane (floor + a few ranges), persisted by the log in
  * its next write batch. Every batch `next` hands out is remembered by the seq of its last event;
  * `commit(seq)` acknowledges exactly that batch's span, so a live-first reader can acknowledge new
@@ -89,7 +89,7 @@ export class Reader implements LogReader {
   async next(
     maxEvents: number,
     maxBytes: number,
-    filter?: (kind: EventKind, topic: string) => boolean,
+    filter?: (kind: EventKind, topic: string, json: string) => boolean,
   ): Promise<StoredEvent[]> {
     if (this.host.closed || maxEvents <= 0) return [];
     const budget = { examined: 0 };
@@ -148,7 +148,7 @@ export class Reader implements LogReader {
     upper: number,
     maxEvents: number,
     maxBytes: number,
-    filter: ((kind: EventKind, topic: string) => boolean) | undefined,
+    filter: ((kind: EventKind, topic: string, json: string) => boolean) | undefined,
     budget: { examined: number },
   ): Promise<{ events: StoredEvent[]; pos: number }> {
     const acks = this.acks[lane];
@@ -183,7 +183,7 @@ export class Reader implements LogReader {
           p = acks.skip(ev.seq);
           continue;
         }
-        if (filter && !filter(ev.kind, ev.topic)) {
+        if (filter && !filter(ev.kind, ev.topic, ev.json)) {
           p = ev.seq;
           continue;
         }

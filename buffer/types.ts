@@ -61,13 +61,14 @@ export interface LogReader {
   readonly name: string;
   /**
    * Up to `maxEvents` events (and about `maxBytes` of JSON) after the read position, oldest first,
-   * optionally only those a filter keeps (filtered-out events still advance the position).
+   * optionally only those a filter keeps (filtered-out events still advance the position); the filter
+   * sees the kind, the topic and the envelope's JSON (for a filter on the payload).
    * Resolves with an empty array when there is nothing to read; use `wait` to sleep until there is.
    */
   next(
     maxEvents: number,
     maxBytes: number,
-    filter?: (kind: EventKind, topic: string) => boolean,
+    filter?: (kind: EventKind, topic: string, json: string) => boolean,
   ): Promise<StoredEvent[]>;
   /**
    * Acknowledges the hand-out of `next` whose last event is `seq` (its whole span, events a filter

@@ -3,8 +3,11 @@
  * becomes one event; the ring log assigns `seq` (strictly increasing per gateway, never reused) and
  * serialises the event once, at append, so uplinks forward the stored JSON without re-encoding it.
  */
-/** `audit`: a record of who asked for what (a write to a device); stored in the priority lane like anomalies. */
-export type EventKind = 'reading' | 'anomaly' | 'aggregate' | 'status' | 'audit';
+/**
+ * `audit`: a record of who asked for what (a write to a device); `alarm`: a rule's pattern matched; both
+ * go in the priority lane like anomalies. `derived`: a rule's computed event.
+ */
+export type EventKind = 'reading' | 'anomaly' | 'aggregate' | 'status' | 'audit' | 'alarm' | 'derived';
 
 /** What a producer (broker, driver, detector) hands to the ring log. */
 export interface EventInput {

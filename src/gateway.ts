@@ -35,6 +35,8 @@ import { AlarmList, asScannable, type Dashboard, LatestReadings, registerDashboa
 import { HttpServer } from './ops/http-server.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/routes.js';
+import { RulesEngine } from './rules/index.js';
+import { wherePredicate } from './rules/route.js';
 import { VERSION } from './version.js';
 import { mqttWrites } from './writes/mqtt.js';
 
@@ -65,6 +67,7 @@ export class Gateway {
   broker?: LocalBroker;
   http?: HttpServer;
   analytics?: AnalyticsEngine;
+  rules?: RulesEngine;
   fleet?: FleetAgent;
   private dashboard?: Dashboard;
   private localConsumers?: LocalConsumers;
@@ -128,6 +131,7 @@ export class Gateway {
         .reconcile(config.uplinks)
         .catch((err) => this.logger.error({ err: err.message }, 'uplink failed to start'));
       this.analytics = this.buildAnalytics(config);
+      this.rules = this.buildRules(config);
       await this.startBroker(config);
       await this.drivers
         .reconcile(config.drivers)
@@ -158,6 +162,7 @@ export class Gateway {
     );
     await within(this.uplinks.stopAll());
     this.analytics?.close();
+    this.rules?.close();
     this.dashboard?.close();
     this.localConsumers?.close();
     await this.http?.close();
@@ -172,12 +177,17 @@ export class Gateway {
    * (the ring log has copied them when this returns: callers need not keep them).
    */
   ingest(events: EventInput[]): Promise<AppendResult> {
+    // Drop rules run before the durable point: what they remove is never stored (and is counted).
+    if (this.rules?.dropping) {
+      events = this.rules.keep(events);
+      if (events.length === 0) return Promise.resolve(NOTHING_APPENDED);
+    }
     const appended = this.log.append(events);
     // Whatever looks at the events takes what it needs now. A closure here that held the batch until
     // its commit would carry thousands of objects (and the broker's buffers) across garbage
     // collections: V8 keeps one context per call for all of its closures (issue 3, QoS 0 ingest).
     this.latest.observe(events);
-    const watched = this.analytics ? this.watched(this.analytics, events) : [];
+    const watched = this.analytics || this.rules ? this.watched(events) : [];
     return appended.then(this.afterAppend(events.length, events[0]?.source ?? 'unknown', watched));
   }
 
@@ -200,33 +210,41 @@ export class Gateway {
    * The events a rule looks at (reading `payload` parses an MQTT body, so only these are), their
    * `seq` relative to the batch until it is known.
    */
-  private watched(engine: AnalyticsEngine, events: EventInput[]): ObservedEvent[] {
+  private watched(events: EventInput[]): ObservedEvent[] {
+    const { analytics, rules } = this;
     const now = Date.now();
     const watched: ObservedEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
-      if (!engine.watches(e.topic)) continue;
-      watched.push({ seq: i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs });
+      if (!analytics?.watches(e.topic) && !rules?.watches(e.topic)) continue;
+      watched.push({ seq: i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs, source: e.source });
     }
     return watched;
   }
 
   private analyse(watched: ObservedEvent[], firstSeq: number): void {
-    const engine = this.analytics;
-    if (!engine) return;
     for (const e of watched) e.seq += firstSeq;
-    const derived = engine.observe(watched);
-    if (derived.length === 0) return;
-    this.appendDerived(derived);
+    const derived = this.analytics?.observe(watched) ?? [];
+    if (derived.length > 0) this.appendDerived(derived);
+    const ruled = this.rules?.observe(watched) ?? [];
+    if (ruled.length > 0) this.appendDerived(ruled, 'rules');
   }
 
-  private appendDerived(derived: EventInput[]): void {
+  /** Appends what analytics or rules produced; rules also see analytics' events (aggregates, anomalies). */
+  private appendDerived(derived: EventInput[], source: 'analytics' | 'rules' = 'analytics'): void {
+    const rules = source === 'analytics' ? this.rules : undefined;
+    const watched = rules ? this.watched(derived) : [];
     this.log.append(derived).then(
-      (r) => {
-        this.metrics.ingested.inc({ source: 'analytics' }, derived.length);
-        this.alarms?.observe(derived, r.firstSeq);
+      (result) => {
+        this.metrics.ingested.inc({ source }, derived.length);
+        // The dashboard's alarm list takes anomalies and rule alarms alike.
+        this.alarms?.observe(derived, result.firstSeq);
+        if (watched.length === 0 || !rules) return;
+        for (const e of watched) e.seq += result.firstSeq;
+        const ruled = rules.observe(watched);
+        if (ruled.length > 0) this.appendDerived(ruled, 'rules');
       },
-      (err) => this.logger.error({ err: (err as Error).message, n: derived.length }, 'derived events not stored'),
+      (err) => this.logger.error({ err: (err as Error).message, n: derived.length, source }, 'derived events not stored'),
     );
   }
 
@@ -273,6 +291,15 @@ export class Gateway {
         this.analytics = this.buildAnalytics(next);
         // Unchanged rules keep their detectors' and windows' state (no new warm-up).
         if (previous) this.analytics?.adopt(previous);
+      });
+    }
+    if (!sameConfig(next.rules, prev.rules)) {
+      const previous = this.rules;
+      previous?.close();
+      await attempt('rules', async () => {
+        this.rules = this.buildRules(next);
+        // Unchanged rules keep their keys and partial matches.
+        if (previous) this.rules?.adopt(previous);
       });
     }
     if (!sameConfig(next.broker, prev.broker)) {
@@ -357,6 +384,7 @@ export class Gateway {
         byDetector: analytics?.byDetector ?? {},
         recent: analytics?.recent ?? [],
       },
+      rules: this.rules?.status() ?? [],
       fleet: this.fleet?.status() ?? null,
       writes: { ...this.writes.counts },
     };
@@ -466,6 +494,21 @@ export class Gateway {
     });
   }
 
+  private buildRules(config: Config): RulesEngine | undefined {
+    if (config.rules.length === 0) return undefined;
+    return new RulesEngine(config.rules, {
+      logger: this.logger.child({ component: 'rules' }),
+      registry: this.registry,
+      publishLocal: (topic, payload) => {
+        this.broker
+          ?.publish(topic, payload)
+          .catch((err) => this.logger.warn({ err: err.message, topic }, 'rule action not published'));
+      },
+      // Absences found by the clock.
+      emit: (events) => this.appendDerived(events, 'rules'),
+    });
+  }
+
   private async buildDriver(config: DriverConfig): Promise<DriverHandle> {
     const driver = await createDriver(config);
     const logger = this.logger.child({ component: 'driver', driver: config.name });
@@ -495,6 +538,7 @@ export class Gateway {
       logger,
       registry: this.registry,
       dataDir: this.config.gateway.dataDir,
+      where: config.where ? wherePredicate(config.where, config.name, this.registry) : undefined,
     });
     return {
       runner,
@@ -503,6 +547,9 @@ export class Gateway {
     };
   }
 }
+
+/** What ingest resolves with when drop rules removed every event of a batch: an empty range. */
+const NOTHING_APPENDED: AppendResult = Object.freeze({ firstSeq: 0, lastSeq: -1 });
 
 function readerOptions(config: UplinkConfig) {
   const c = config as { liveFirst?: boolean; backlogShare?: number };

@@ -57,10 +57,15 @@ export const commonUplinkOptions = {
   /** Forward only these event kinds / topics (e.g. only anomalies and aggregates over a metered link). */
   filter: z
     .strictObject({
-      kinds: z.array(z.enum(['reading', 'anomaly', 'aggregate', 'status', 'audit'])).optional(),
+      kinds: z.array(z.enum(['reading', 'anomaly', 'aggregate', 'status', 'audit', 'alarm', 'derived'])).optional(),
       topics: z.array(topicFilter()).optional(),
     })
     .optional(),
+  /**
+   * Forward only events for which this CEL expression holds (e.g. `payload.rms > 2.0`); it sees the
+   * event as rules do (src/rules/README.md). Checked at config load; the gateway compiles it.
+   */
+  where: z.string().min(1).optional(),
   /** Bandwidth cap in bytes per second of encoded batches (after gzip); unset: no cap. */
   maxBytesPerSecond: size().optional(),
   /**

@@ -21,12 +21,20 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
-/** Undefined when everything passes (the reader then skips the per-event call). */
+/** A condition on the whole event (the uplink's `where:`), given as the envelope's JSON. */
+export type EventPredicate = (json: string) => boolean;
+
+/**
+ * Undefined when everything passes (the reader then skips the per-event call). `where` runs last,
+ * only on events the kinds and topics let through (it parses the envelope).
+ */
 export function compileFilter(
   opts: FilterOptions | undefined,
-): ((kind: EventKind, topic: string) => boolean) | undefined {
-  if (!opts || (!opts.kinds && !opts.topics)) return undefined;
-  const kinds = opts.kinds ? new Set(opts.kinds) : undefined;
-  const topics = opts.topics;
-  return (kind, topic) => (!kinds || kinds.has(kind)) && (!topics || topics.some((f) => topicMatches(f, topic)));
+  where?: EventPredicate,
+): ((kind: EventKind, topic: string, json: string) => boolean) | undefined {
+  if ((!opts || (!opts.kinds && !opts.topics)) && !where) return undefined;
+  const kinds = opts?.kinds ? new Set(opts.kinds) : undefined;
+  const topics = opts?.topics;
+  return (kind, topic, json) =>
+    (!kinds || kinds.has(kind)) && (!topics || topics.some((f) => topicMatches(f, topic))) && (!where || where(json));
 }

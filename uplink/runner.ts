@@ -22,7 +22,7 @@ import type { StoredEvent } from '../src/event.js';
 import { fullJitter, sleep } from './backoff.js';
 import type { CommonUplinkConfig } from './common-schema.js';
 import { DeadLetterStore } from './dead-letter.js';
-import { compileFilter } from './filter.js';
+import { compileFilter, type EventPredicate } from './filter.js';
 import { type UplinkMetrics, uplinkMetrics } from './metrics.js';
 import { batchIdOf, type SendResult, type Sink } from './sink.js';
 import { TokenBucket } from './token-bucket.js';
@@ -39,6 +39,8 @@ export interface UplinkRunnerOptions {
   dataDir?: string;
   /** An already open dead-letter store (tests); takes precedence over `dataDir`. */
   deadLetter?: DeadLetterStore;
+  /** The compiled `where:` of the config (the gateway compiles it: the runner knows no expression language). */
+  where?: EventPredicate;
 }
 
 export type UplinkState = 'starting' | 'idle' | 'sending' | 'backoff' | 'window-closed' | 'disabled' | 'stopped';
@@ -120,7 +122,7 @@ export class UplinkRunner {
     // The caller's logger carries the uplink's name (the gateway binds it).
     this.logger = opts.logger;
     this.metrics = uplinkMetrics(opts.registry);
-    this.filter = compileFilter(opts.config.filter);
+    this.filter = compileFilter(opts.config.filter, opts.where);
     if (opts.config.maxBytesPerSecond) this.bucket = new TokenBucket(opts.config.maxBytesPerSecond);
     if (opts.config.transmitWindows) this.windows = new TransmitWindows(opts.config.transmitWindows);
     this.dataDir = opts.dataDir;

@@ -34,6 +34,7 @@ export interface ObservedEvent {
   payload: unknown;
   kind: EventKind | string;
   deviceTs?: number;
+  source?: string;
 }
 
 export interface AnalyticsContext {

@@ -10,6 +10,7 @@ import { driverSchema } from '../../drivers/schema.js';
 import { localConsumersSchema } from '../../uplink/local/schema.js';
 import { uplinkSchema } from '../../uplink/schema.js';
 import { analyticsSchema } from '../analytics/schema.js';
+import { compiled, rulesSchema } from '../rules/schema.js';
 import { brokerSchema } from '../broker/schema.js';
 import { isLoopback } from '../auth/origin.js';
 import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
@@ -82,6 +83,8 @@ export const configSchema = z
     drivers: z.array(driverSchema).default([]),
     buffer: bufferSchema,
     analytics: analyticsSchema,
+    /** Rules: CEL expressions, drop/derive, temporal patterns (src/rules/README.md). */
+    rules: rulesSchema,
     uplinks: z.array(uplinkSchema).default([]),
     fleet: fleetSchema,
     schedules: schedulesSchema,
@@ -91,6 +94,7 @@ export const configSchema = z
     for (const [key, list] of [
       ['drivers', cfg.drivers],
       ['uplinks', cfg.uplinks],
+      ['rules', cfg.rules],
     ] as const) {
       const seen = new Set<string>();
       list.forEach((item, i) => {
@@ -99,6 +103,14 @@ export const configSchema = z
         seen.add(item.name);
       });
     }
+    cfg.uplinks.forEach((u, i) => {
+      if (u.where === undefined) return;
+      try {
+        compiled(u.where);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['uplinks', i, 'where'], message: (err as Error).message });
+      }
+    });
     if (cfg.fleet?.uplink && !cfg.uplinks.some((u) => u.name === cfg.fleet?.uplink && u.type === 'mqtt')) {
       ctx.addIssue({
         code: 'custom',

@@ -55,14 +55,14 @@ export class MemoryReader implements LogReader {
     private readonly waiters: Set<() => void>,
   ) {}
 
-  async next(maxEvents: number, maxBytes: number, filter?: (kind: EventKind, topic: string) => boolean) {
+  async next(maxEvents: number, maxBytes: number, filter?: (kind: EventKind, topic: string, json: string) => boolean) {
     const out: StoredEvent[] = [];
     let bytes = 0;
     for (const e of this.log.events) {
       if (e.seq <= this.position) continue;
       if (out.length >= maxEvents || (out.length > 0 && bytes + e.json.length > maxBytes)) break;
       this.position = e.seq;
-      if (filter && !filter(e.kind, e.topic)) continue;
+      if (filter && !filter(e.kind, e.topic, e.json)) continue;
       out.push(e);
       bytes += e.json.length;
     }
