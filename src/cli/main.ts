@@ -17,6 +17,10 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
     module: './commands/detect.js',
     summary: 'replay a timestamp,value CSV through a detector (--input, --output, --detector)',
   },
+  rules: {
+    module: './commands/rules.js',
+    summary: 'rules test -c FILE --input EVENTS.ndjson|.csv: replay events through the rules offline',
+  },
   keygen: {
     module: './commands/keygen.js',
     summary: 'make an Ed25519 key pair for signing fleet commands (--out DIR, --id KEYID)',

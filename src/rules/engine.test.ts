@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfigText, validateConfig } from '../config/load.js';
@@ -7,23 +8,7 @@ import { type RuleEvent, RulesEngine } from './engine.js';
 import type { RulesConfig } from './schema.js';
 
 /** The example of the issue, verbatim. */
-export const ISSUE_EXAMPLE = `
-rules:
-  - name: power                       # derive: one \`derived\` event per matching reading
-    match: "plant/+/meter"
-    derive: {power: "payload.v * payload.i"}
-  - name: heartbeat-lost              # absence: alarm when no heartbeat for 10 s, per topic
-    absence: {match: "plant/+/heartbeat", within: 10s, key: "topic"}
-  - name: door-then-heat              # sequence: door opens, then temp >= 30 within 60 s, same room
-    sequence:
-      key: "topic.split('/')[1]"
-      within: 60s
-      steps:
-        - {match: "rooms/+/door", where: "payload.open == true"}
-        - {match: "rooms/+/temp", where: "payload.value >= 30.0 && first.payload.open"}
-uplinks:
-  - {name: hot, type: mqtt, url: "mqtt://127.0.0.1:1883", topicPrefix: hot, where: "has(payload.value) && payload.value > 50.0"}
-`;
+const ISSUE_EXAMPLE = readFileSync(new URL('./examples/issue.yaml', import.meta.url), 'utf8');
 
 function problems(raw: unknown): string[] {
   try {

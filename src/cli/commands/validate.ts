@@ -8,7 +8,7 @@ export default async function validate(args: string[]): Promise<number> {
   try {
     const config = await loadConfigFile(file);
     process.stdout.write(
-      `${file}: ok (gateway ${config.gateway.id}; ${config.drivers.length} driver(s), ${config.uplinks.length} uplink(s), ${config.analytics.length} analytics rule(s))\n`,
+      `${file}: ok (gateway ${config.gateway.id}; ${config.drivers.length} driver(s), ${config.uplinks.length} uplink(s), ${config.analytics.length} analytics rule(s), ${config.rules.length} rule(s))\n`,
     );
     return 0;
   } catch (err) {
