@@ -32,6 +32,7 @@ import type { EventInput } from './event.js';
 import { FleetAgent } from './fleet/index.js';
 import { createLogger } from './log.js';
 import { AlarmList, asScannable, type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
+import { registerRulesRoute } from './ops/dashboard/rules.js';
 import { HttpServer } from './ops/http-server.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/routes.js';
@@ -419,6 +420,7 @@ export class Gateway {
       logger,
       countLoginRefused: (reason) => this.countRejected(reason),
     });
+    registerRulesRoute(http, () => this.rules?.status() ?? []);
     if (config.http.consumers.enabled) {
       this.localConsumers = registerLocalConsumers(http, this.log, { config: config.http.consumers, logger, registry: this.registry });
     }

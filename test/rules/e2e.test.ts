@@ -124,5 +124,17 @@ describe('rules end to end', () => {
     ]);
     // The other uplink got everything: every reading published, the derived event, the alarms.
     expect(events().filter((e) => e.kind === 'reading')).toHaveLength(308);
+
+    // The dashboard's route and the metrics name each rule.
+    const listed = (await (await fetch(`${gw.url}/api/rules`)).json()) as { rules: { name: string; kind: string; matches: number }[] };
+    expect(listed.rules.map((r) => [r.name, r.kind, r.matches])).toEqual([
+      ['power', 'derive', 1],
+      ['heartbeat-lost', 'absence', 1],
+      ['door-then-heat', 'sequence', 1],
+    ]);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/sluice_rule_eval_seconds_total\{rule="door-then-heat"\} [0-9.e-]+/);
+    expect(metrics).toContain('sluice_rule_matches_total{rule="heartbeat-lost"} 1');
+    expect(metrics).toMatch(/sluice_uplink_where_total\{uplink="hot",result="skipped"\} \d+/);
   }, 60_000);
 });

@@ -214,6 +214,19 @@ export const CLIENT_JS = String.raw`
     }), 'no uplink configured: events are kept in the buffer', 9);
   }
 
+  function renderRules(st) {
+    var body = $('rules');
+    fill('rules', (st.rules || []).map(function (r) {
+      return row(body, [
+        el('td', r.disabled ? 'bad' : '', r.name + (r.disabled ? ' (disabled)' : '')), el('td', 'mute', r.kind),
+        el('td', 'num', num(r.matches)), el('td', 'num', num(r.keys)), el('td', 'num', num(r.pending)),
+        el('td', 'num', num((r.evictedKeys || 0) + (r.evictedPending || 0))),
+        el('td', 'num', num((r.evalErrors || 0) + (r.failures || 0))),
+        el('td', 'num', typeof r.evalSeconds === 'number' ? short(r.evalSeconds * 1000) + ' ms' : '–'),
+      ]);
+    }), 'no rules configured', 8);
+  }
+
   function renderDrivers(st, now) {
     var rows = [], body = $('drivers');
     (st.drivers || []).forEach(function (d) {
@@ -275,7 +288,7 @@ export const CLIENT_JS = String.raw`
     var now = typeof frame.now === 'number' ? frame.now : Date.now();
     [renderHeader, renderIngest, renderBuffer].forEach(function (p) { try { p(st, now); } catch (e) { console.error(e); } });
     [renderBroker, renderAlarms].forEach(function (p) { try { p(st, frame, now); } catch (e) { console.error(e); } });
-    [renderUplinks, renderDrivers].forEach(function (p) { try { p(st, now); } catch (e) { console.error(e); } });
+    [renderUplinks, renderRules, renderDrivers].forEach(function (p) { try { p(st, now); } catch (e) { console.error(e); } });
     try { renderCharts(frame, now); } catch (e) { console.error(e); }
     document.body.setAttribute('data-frames', String(Number(document.body.getAttribute('data-frames') || 0) + 1));
   }

@@ -135,6 +135,13 @@ const BODY = String.raw`
 </table>
 </section>
 <section class="wide">
+<h2>Rules</h2>
+<table class="cards">
+<thead><tr><th>rule</th><th>kind</th><th class="num">matches</th><th class="num">keys</th><th class="num">pending</th><th class="num">evicted</th><th class="num">errors</th><th class="num">cpu</th></tr></thead>
+<tbody id="rules"></tbody>
+</table>
+</section>
+<section class="wide">
 <h2>Drivers and devices</h2>
 <table class="cards">
 <thead><tr><th>driver</th><th>device</th><th>state</th><th>last reading</th><th class="num">failures</th><th>last error</th></tr></thead>
