@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { EventInput } from '../event.js';
 import { type DeviceWriter, fillTopic } from './actions.js';
-import { type Bindings, CelFailure, type CompiledExpression, isTrue, keyString, toJson } from './cel.js';
+import { type Bindings, bindingsValue, CelFailure, celValue, type CompiledExpression, isTrue, keyString, toJson } from './cel.js';
 import { type RuleMetrics, ruleMetrics } from './metrics.js';
 import type { PatternMatch } from './patterns.js';
 import { CompiledRule } from './rule.js';
@@ -228,13 +228,13 @@ export class RulesEngine {
       if (!starts && !laterStep) return;
       const key = this.keyOf(r, v, wall);
       if (key === undefined) return;
-      m = r.sequence.offer(key, v, t, starts, (step, first) => (parts & (1 << step)) !== 0 && this.holds(r, r.wheres[step], { ...v, first }, wall));
+      m = r.sequence.offer(key, v, t, starts, (step, first) => (parts & (1 << step)) !== 0 && this.holds(r, r.wheres[step], { ...v, first: bindingsValue(first) }, wall));
     } else if (r.absence) {
       const arms = (parts & 1) !== 0 && this.holds(r, r.wheres[0], v, wall);
       if (!arms && (parts & 2) === 0) return;
       const key = this.keyOf(r, v, wall);
       if (key === undefined) return;
-      m = r.absence.offer(key, v, t, wall, arms, (first) => (parts & 2) !== 0 && this.holds(r, r.wheres[1], { ...v, first }, wall));
+      m = r.absence.offer(key, v, t, wall, arms, (first) => (parts & 2) !== 0 && this.holds(r, r.wheres[1], { ...v, first: bindingsValue(first) }, wall));
     } else if (r.count) {
       if (!this.holds(r, r.wheres[0], v, wall)) return;
       const key = this.keyOf(r, v, wall);
@@ -242,7 +242,7 @@ export class RulesEngine {
       const x = r.value ? this.number(r, r.value, v, wall) : Number.NaN;
       const { window, state } = r.count.add(key, t, x);
       const atLeast = r.config.count?.atLeast ?? 1;
-      const holds = window.count >= atLeast && (!r.having || this.holds(r, r.having, { ...v, window }, wall));
+      const holds = window.count >= atLeast && (!r.having || this.holds(r, r.having, { ...v, window: celValue(window) }, wall));
       m = r.count.judge(key, state, holds, v, r.value ? { ...window } : { count: window.count, start: window.start, end: window.end });
     }
     this.syncEvictions(r);
@@ -300,7 +300,7 @@ export class RulesEngine {
     }
     if (write && r.writeLimit && r.writeValue) {
       if (!r.writeLimit.take(wall)) return this.actionResult(r, 'write', 'suppressed');
-      const value = r.writeValue.evaluate(first ? { ...v, first } : v);
+      const value = r.writeValue.evaluate(first ? { ...v, first: bindingsValue(first) } : v);
       if (value instanceof CelFailure) return this.evalFailed(r, 'write.value', value, topic, wall);
       const writer = this.ctx.writer;
       if (!writer) {
@@ -409,12 +409,12 @@ export function bind(e: RuleEvent): Bindings {
   return {
     topic: e.topic,
     source: e.source ?? '',
-    payload: e.payload === undefined ? null : e.payload,
+    payload: celValue(e.payload),
     kind: e.kind,
     ts: e.ts,
     seq: e.seq,
     deviceTs: e.deviceTs ?? null,
-    segments: e.topic.split('/'),
-    meta: e.meta ?? {},
+    segments: celValue(e.topic.split('/')),
+    meta: celValue(e.meta ?? {}),
   };
 }

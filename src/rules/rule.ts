@@ -7,7 +7,7 @@ import { topicMatcher } from '../analytics/match.js';
 import { RateLimit } from './actions.js';
 import type { CompiledExpression } from './cel.js';
 import { AbsencePattern, CountPattern, type Evictions, SequencePattern } from './patterns.js';
-import { compiled, kindOf, type RuleConfig, type RuleKind } from './schema.js';
+import { compiled, kindOf, pendingBound, type RuleConfig, type RuleKind } from './schema.js';
 
 const TOPIC_CACHE = 10_000;
 
@@ -74,7 +74,7 @@ export class CompiledRule {
       this.filters = c.sequence.steps.map((s) => topicMatcher(s.match));
       this.wheres = c.sequence.steps.map((s, i) => cx(s.where, i === 0 ? [] : ['first']));
       this.key = cx(c.sequence.key);
-      this.sequence = new SequencePattern(c.sequence.steps.length, c.sequence.within, c.maxPending, this.evictions, c.maxKeys);
+      this.sequence = new SequencePattern(c.sequence.steps.length, c.sequence.within, pendingBound(c), this.evictions, c.maxKeys);
     } else if (c.absence) {
       const a = c.absence;
       this.filters = [topicMatcher(a.match), ...(a.then ? [topicMatcher(a.then.match)] : [])];
@@ -88,7 +88,7 @@ export class CompiledRule {
       this.key = cx(k.key ?? 'topic');
       this.value = cx(k.value);
       this.having = cx(k.having, ['window']);
-      this.count = new CountPattern(k.within, c.maxPending, this.evictions, c.maxKeys);
+      this.count = new CountPattern(k.within, pendingBound(c), this.evictions, c.maxKeys);
     } else {
       this.filters = [topicMatcher(c.match ?? '#')];
       this.wheres = [cx(c.where)];

@@ -88,8 +88,11 @@ export const ruleSchema = z
     lateness: duration().default(0),
     /** Keys tracked; beyond, the least recently seen is forgotten (counted). */
     maxKeys: z.number().int().min(1).max(1_000_000).default(1000),
-    /** Per key: partial sequence matches, or events held by a count window (counted when evicted). */
-    maxPending: z.number().int().min(1).max(100_000).default(64),
+    /**
+     * Per key: partial sequence matches (default 16; each holds its first event), or events held by
+     * a count window (default 1000; two numbers each). Beyond, the oldest goes (counted).
+     */
+    maxPending: z.number().int().min(1).max(100_000).optional(),
   })
   .superRefine((r, ctx) => {
     const kinds = (['derive', 'drop', 'sequence', 'absence', 'count'] as const).filter((k) => r[k] !== undefined);
@@ -108,6 +111,9 @@ export const ruleSchema = z
     if ((r.sequence || r.absence || r.count) && (r.match || r.where)) {
       ctx.addIssue({ code: 'custom', path: [r.match ? 'match' : 'where'], message: 'goes inside the pattern for sequence, absence and count rules' });
     }
+    if (r.count && r.count.atLeast > pendingBound(r)) {
+      ctx.addIssue({ code: 'custom', path: ['count', 'atLeast'], message: `is more than maxPending (${pendingBound(r)}): the window could never hold that many` });
+    }
     for (const [path, src, extra] of expressionsOf(r)) {
       try {
         compiled(src, extra);
@@ -121,6 +127,11 @@ export const rulesSchema = z.array(ruleSchema).default([]);
 export type RuleConfig = z.output<typeof ruleSchema>;
 export type RulesConfig = z.output<typeof rulesSchema>;
 export type RuleKind = 'derive' | 'drop' | 'sequence' | 'absence' | 'count';
+
+/** The per-key bound of pending state: `maxPending`, else the kind's default. */
+export function pendingBound(r: { maxPending?: number; count?: unknown }): number {
+  return r.maxPending ?? (r.count ? 1000 : 16);
+}
 
 export function kindOf(r: RuleConfig): RuleKind {
   if (r.derive) return 'derive';
