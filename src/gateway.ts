@@ -480,11 +480,7 @@ export class Gateway {
     return new AnalyticsEngine(config.analytics, {
       logger: this.logger.child({ component: 'analytics' }),
       registry: this.registry,
-      publishLocal: (topic, payload) => {
-        this.broker
-          ?.publish(topic, payload)
-          .catch((err) => this.logger.warn({ err: err.message, topic }, 'local action not published'));
-      },
+      publishLocal: this.publisher('local action'),
       // Anomaly → write: through the same write path (limits, rate limit, audit) as any other requester.
       write: (req) => {
         void this.writes.write(req);
@@ -501,14 +497,17 @@ export class Gateway {
     return new RulesEngine(config.rules, {
       logger: this.logger.child({ component: 'rules' }),
       registry: this.registry,
-      publishLocal: (topic, payload) => {
-        this.broker
-          ?.publish(topic, payload)
-          .catch((err) => this.logger.warn({ err: err.message, topic }, 'rule action not published'));
-      },
+      publishLocal: this.publisher('rule action'),
       // Absences found by the clock.
       emit: (events) => this.appendDerived(events, 'rules'),
     });
+  }
+
+  /** Publishing on the local broker for an action: fire and forget, a failure logged. */
+  private publisher(what: string): (topic: string, payload: string) => void {
+    return (topic, payload) => {
+      this.broker?.publish(topic, payload).catch((err) => this.logger.warn({ err: err.message, topic }, `${what} not published`));
+    };
   }
 
   private async buildDriver(config: DriverConfig): Promise<DriverHandle> {

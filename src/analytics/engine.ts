@@ -16,7 +16,8 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { registeredCounter as counter } from '../ops/metrics.js';
 import type { EventInput, EventKind } from '../event.js';
 import { Action } from './actions.js';
 import type { Anomaly, Detector } from './detectors/detector.js';
@@ -612,11 +613,4 @@ export class AnalyticsEngine {
 /** The part of a rule its state depends on: state is carried over only while this is unchanged. */
 function statefulConfig(r: AnalyticsRule): string {
   return JSON.stringify([r.match, r.field, r.detector, r.windows, r.lateness, r.maxKeys, r.group]);
-}
-
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  // A reconfigured gateway builds a new engine on the same registry: reuse the metric.
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
 }

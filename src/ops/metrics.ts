@@ -67,3 +67,13 @@ export class GatewayMetrics {
     return this.registry.metrics();
   }
 }
+
+/**
+ * A counter on `registry`, or the one already registered under `name`: a reloaded config builds new
+ * engines on the same registry, and their metrics carry on.
+ */
+export function registeredCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}

@@ -19,9 +19,9 @@ import type { Registry } from 'prom-client';
 import type { EventInput } from '../event.js';
 import { type DeviceWriter, fillTopic } from './actions.js';
 import { type Bindings, bindingsValue, CelFailure, celValue, type CompiledExpression, isTrue, keyString, toJson } from './cel.js';
-import { type RuleMetrics, ruleMetrics } from './metrics.js';
+import { bindRuleMetrics, type RuleMetrics, ruleMetrics } from './metrics.js';
 import type { PatternMatch } from './patterns.js';
-import { CompiledRule } from './rule.js';
+import { CompiledRule, TopicRoutes } from './rule.js';
 import type { RulesConfig } from './schema.js';
 
 /** An event as rules see it (`seq` null before it is stored: drop rules). */
@@ -74,6 +74,8 @@ export class RulesEngine {
   private readonly dropRules: CompiledRule[];
   private readonly flowRules: CompiledRule[];
   private readonly metrics: RuleMetrics;
+  private readonly flowRoutes: TopicRoutes;
+  private readonly dropRoutes: TopicRoutes;
   private readonly now: () => number;
   private timer?: NodeJS.Timeout;
 
@@ -86,6 +88,9 @@ export class RulesEngine {
     this.dropRules = this.rules.filter((r) => r.kind === 'drop');
     this.flowRules = this.rules.filter((r) => r.kind !== 'drop');
     this.metrics = ruleMetrics(ctx.registry);
+    for (const r of this.rules) r.metric = bindRuleMetrics(this.metrics, r.name);
+    this.flowRoutes = new TopicRoutes(this.flowRules);
+    this.dropRoutes = new TopicRoutes(this.dropRules);
     const tickMs = ctx.tickMs ?? 500;
     if (tickMs > 0 && this.rules.some((r) => r.absence || r.sequence || r.count)) {
       this.timer = setInterval(() => this.tick(), tickMs);
@@ -100,8 +105,7 @@ export class RulesEngine {
 
   /** True when a derive or pattern rule looks at this topic. */
   watches(topic: string): boolean {
-    for (const r of this.flowRules) if (r.parts(topic) !== 0) return true;
-    return false;
+    return this.flowRoutes.get(topic) !== null;
   }
 
   /** The events no drop rule removes (the same array when none is removed). */
@@ -111,15 +115,19 @@ export class RulesEngine {
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
       let dropped = false;
-      for (const r of this.dropRules) {
-        if (r.disabled || r.parts(e.topic) === 0) continue;
+      let vars: Bindings | undefined;
+      const route = this.dropRoutes.get(e.topic);
+      for (let k = 0; route && k < this.dropRules.length; k++) {
+        const r = this.dropRules[k];
+        if (r.disabled || route[k] === 0) continue;
         const t0 = performance.now();
-        const vars = bind({ seq: null, ts: e.ts ?? wall, topic: e.topic, source: e.source, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs });
-        dropped = this.guard(r, wall, () => this.holds(r, r.wheres[0], vars, wall) && this.holds(r, r.drop, vars, wall)) === true;
+        vars ??= bind({ seq: null, ts: e.ts ?? wall, topic: e.topic, source: e.source, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs });
+        const v = vars;
+        dropped = this.guard(r, wall, () => this.holds(r, r.wheres[0], v, wall) && this.holds(r, r.drop, v, wall)) === true;
         this.timed(r, t0);
         if (dropped) {
           r.counters.matches++;
-          this.metrics.dropped.inc({ rule: r.name });
+          r.metric.dropped.inc();
           break;
         }
       }
@@ -133,14 +141,15 @@ export class RulesEngine {
   observe(events: readonly RuleEvent[], wall = this.now()): EventInput[] {
     const out: EventInput[] = [];
     const vars: (Bindings | undefined)[] = new Array(events.length);
-    for (const r of this.flowRules) {
+    const routes: (Uint32Array | null)[] = events.map((e) => (SKIP_KINDS.has(e.kind) ? null : this.flowRoutes.get(e.topic)));
+    for (let k = 0; k < this.flowRules.length; k++) {
+      const r = this.flowRules[k];
       if (r.disabled) continue;
       const t0 = performance.now();
       for (let i = 0; i < events.length; i++) {
-        const e = events[i];
-        if (SKIP_KINDS.has(e.kind)) continue;
-        const parts = r.parts(e.topic);
+        const parts = routes[i]?.[k] ?? 0;
         if (parts === 0) continue;
+        const e = events[i];
         const v = (vars[i] ??= bind(e));
         this.guard(r, wall, () => this.offer(r, parts, e, v, wall, out));
         if (r.disabled) break;
@@ -215,7 +224,7 @@ export class RulesEngine {
     if (r.kind !== 'derive') {
       if (t < r.watermark - r.config.lateness) {
         r.counters.late++;
-        this.metrics.late.inc({ rule: r.name });
+        r.metric.late.inc();
         return;
       }
       if (t > r.watermark) r.watermark = t;
@@ -260,15 +269,15 @@ export class RulesEngine {
     const base = r.config.merge && e.payload !== null && typeof e.payload === 'object' && !Array.isArray(e.payload) ? e.payload : {};
     const payload = { ...base, ...fields, rule: r.name, sourceSeq: e.seq, sourceTopic: e.topic };
     r.counters.matches++;
-    this.metrics.matches.inc({ rule: r.name });
-    const topic = fillTopic(r.config.topic ?? '{topic}/{rule}', r.name, e.topic, '');
+    r.metric.matches.inc();
+    const topic = r.derivedTopic(e.topic);
     out.push({ source: 'rules', kind: 'derived', topic, payload, ts: wall, deviceTs: e.deviceTs });
     this.act(r, topic, payload, v, undefined, '', wall);
   }
 
   private matched(r: CompiledRule, m: PatternMatch, wall: number, out: EventInput[]): void {
     r.counters.matches++;
-    this.metrics.matches.inc({ rule: r.name });
+    r.metric.matches.inc();
     const ev = m.event;
     const payload: Record<string, unknown> = {
       rule: r.name,
@@ -358,7 +367,7 @@ export class RulesEngine {
 
   private evalFailed(r: CompiledRule, part: string, f: CelFailure, topic: string, wall: number): void {
     r.counters.evalErrors++;
-    this.metrics.errors.inc({ rule: r.name, reason: 'eval' });
+    r.metric.evalErrors.inc();
     this.logOnce(r, `eval:${part}`, wall, { topic, err: f.message }, `rule "${r.name}": ${part} failed on an event (taken as no match; counted)`);
   }
 
@@ -384,7 +393,7 @@ export class RulesEngine {
   private timed(r: CompiledRule, t0: number): void {
     const s = (performance.now() - t0) / 1000;
     r.counters.evalSeconds += s;
-    this.metrics.evalSeconds.inc({ rule: r.name }, s);
+    r.metric.evalSeconds.inc(s);
   }
 
   private readonly synced = new WeakMap<CompiledRule, { keys: number; pending: number }>();

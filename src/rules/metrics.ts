@@ -1,5 +1,6 @@
 /** The rules' Prometheus metrics (bounded cardinality: one label set per rule). */
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { registeredCounter as counter } from '../ops/metrics.js';
 
 export interface RuleMetrics {
   evalSeconds: Counter<'rule'>;
@@ -23,9 +24,21 @@ export function ruleMetrics(r: Registry): RuleMetrics {
   };
 }
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  // A reloaded config builds a new engine on the same registry: reuse the metric.
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
+/** One rule's label set of the per-rule metrics. */
+export interface BoundRuleMetrics {
+  evalSeconds: ReturnType<Counter<'rule'>['labels']>;
+  matches: ReturnType<Counter<'rule'>['labels']>;
+  dropped: ReturnType<Counter<'rule'>['labels']>;
+  late: ReturnType<Counter<'rule'>['labels']>;
+  evalErrors: ReturnType<Counter<'rule'>['labels']>;
+}
+
+export function bindRuleMetrics(m: RuleMetrics, rule: string): BoundRuleMetrics {
+  return {
+    evalSeconds: m.evalSeconds.labels({ rule }),
+    matches: m.matches.labels({ rule }),
+    dropped: m.dropped.labels({ rule }),
+    late: m.late.labels({ rule }),
+    evalErrors: m.errors.labels({ rule, reason: 'eval' }),
+  };
 }

@@ -3,22 +3,20 @@
  * (JSON), so it parses it: the cost falls on uplinks with a `where:` only. An event the expression
  * fails on (a missing field) is not forwarded by that uplink, and counted.
  */
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { registeredCounter } from '../ops/metrics.js';
 import { CelFailure, isTrue } from './cel.js';
 import { bind } from './engine.js';
 import { compiled } from './schema.js';
 
 export function wherePredicate(source: string, uplink: string, registry: Registry): (json: string) => boolean {
   const x = compiled(source);
-  const existing = registry.getSingleMetric('sluice_uplink_where_total') as Counter<'uplink' | 'result'> | undefined;
-  const counted =
-    existing ??
-    new Counter({
-      name: 'sluice_uplink_where_total',
-      help: "Events an uplink's where: expression forwarded (kept), passed over (skipped) or failed on (error).",
-      labelNames: ['uplink', 'result'],
-      registers: [registry],
-    });
+  const counted = registeredCounter(
+    registry,
+    'sluice_uplink_where_total',
+    "Events an uplink's where: expression forwarded (kept), passed over (skipped) or failed on (error).",
+    ['uplink', 'result'],
+  );
   const kept = counted.labels({ uplink, result: 'kept' });
   const skipped = counted.labels({ uplink, result: 'skipped' });
   const failed = counted.labels({ uplink, result: 'error' });

@@ -4,7 +4,8 @@
  * its counters. The engine (engine.ts) drives it; this file holds no policy.
  */
 import { topicMatcher } from '../analytics/match.js';
-import { RateLimit } from './actions.js';
+import { fillTopic, RateLimit } from './actions.js';
+import type { BoundRuleMetrics } from './metrics.js';
 import type { CompiledExpression } from './cel.js';
 import { AbsencePattern, CountPattern, type Evictions, SequencePattern } from './patterns.js';
 import { compiled, kindOf, pendingBound, type RuleConfig, type RuleKind } from './schema.js';
@@ -32,7 +33,9 @@ export class CompiledRule {
   readonly kind: RuleKind;
   /** One topic filter per part: derive/drop/count `[match]`, absence `[match, then]`, sequence one per step. */
   private readonly filters: ((topic: string) => boolean)[];
-  private readonly topicCache = new Map<string, number>();
+  private readonly topicCache = new Map<string, string>();
+  /** Its label set of each metric, bound once (a label lookup per increment costs more than the rule). */
+  metric!: BoundRuleMetrics;
   /** Per part, its `where` (or undefined: every event on the part's topics). */
   readonly wheres: (CompiledExpression | undefined)[];
   readonly key?: CompiledExpression;
@@ -100,16 +103,22 @@ export class CompiledRule {
     if (c.write) this.writeLimit = new RateLimit(c.write.minInterval);
   }
 
-  /** Bit i set when the topic concerns part i (0: nothing here). */
+  /** Bit i set when the topic concerns part i (0: nothing here). Uncached: see TopicRoutes. */
   parts(topic: string): number {
-    let m = this.topicCache.get(topic);
-    if (m === undefined) {
-      m = 0;
-      for (let i = 0; i < this.filters.length; i++) if (this.filters[i](topic)) m |= 1 << i;
-      if (this.topicCache.size >= TOPIC_CACHE) this.topicCache.clear();
-      this.topicCache.set(topic, m);
-    }
+    let m = 0;
+    for (let i = 0; i < this.filters.length; i++) if (this.filters[i](topic)) m |= 1 << i;
     return m;
+  }
+
+  /** The output topic of a derive rule for a source topic (topics repeat: filled once each). */
+  derivedTopic(topic: string): string {
+    let t = this.topicCache.get(topic);
+    if (t === undefined) {
+      t = fillTopic(this.config.topic ?? '{topic}/{rule}', this.name, topic, '');
+      if (this.topicCache.size >= TOPIC_CACHE) this.topicCache.clear();
+      this.topicCache.set(topic, t);
+    }
+    return t;
   }
 
   /** Keys tracked and partial state held (status, budgets). */
@@ -132,5 +141,31 @@ export class CompiledRule {
     this.count = old.count;
     this.watermark = old.watermark;
     this.disabled = old.disabled;
+  }
+}
+
+/**
+ * Which parts of which rules a topic concerns, cached per topic (bounded): one lookup per event
+ * for all rules, instead of one per rule.
+ */
+export class TopicRoutes {
+  private readonly cache = new Map<string, Uint32Array | null>();
+  constructor(private readonly rules: readonly CompiledRule[]) {}
+
+  /** Per rule (same order), its parts bitmask; null when no rule looks at the topic. */
+  get(topic: string): Uint32Array | null {
+    let r = this.cache.get(topic);
+    if (r === undefined) {
+      const parts = new Uint32Array(this.rules.length);
+      let any = false;
+      this.rules.forEach((rule, i) => {
+        parts[i] = rule.parts(topic);
+        if (parts[i] !== 0) any = true;
+      });
+      r = any ? parts : null;
+      if (this.cache.size >= TOPIC_CACHE) this.cache.clear();
+      this.cache.set(topic, r);
+    }
+    return r;
   }
 }
