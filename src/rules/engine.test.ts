@@ -203,4 +203,37 @@ describe('rules engine', () => {
     const { e } = engine([{ name: 'd', match: '#', derive: { a: 'true' } }]);
     expect(e.observe([ev('x', 1, 0, 'alarm'), ev('y', 1, 0, 'derived')])).toEqual([]);
   });
+
+  it('publishes and writes through the write path, rate-limited; without a write path the write is counted as unavailable', async () => {
+    const rules = [
+      {
+        name: 'bursts',
+        count: { match: 'm/+/vib', key: 'segments[1]', within: '10s', atLeast: 2 },
+        publish: { topic: 'plant/{key}/stop', minInterval: '1m' },
+        write: { target: 'plc1/{key}/run', value: 'false', minInterval: '1m' },
+      },
+    ];
+    const config = validateConfig({ rules }).rules;
+    const published: [string, unknown][] = [];
+    const written: [string, unknown, object][] = [];
+    const registry = new Registry();
+    const e = new RulesEngine(config, {
+      logger: silentLogger,
+      registry,
+      tickMs: 0,
+      now: () => 0,
+      publishLocal: (topic, payload) => published.push([topic, JSON.parse(payload)]),
+      writer: { write: async (target, value, origin) => void written.push([target, value, origin]) },
+    });
+    e.observe([ev('m/1/vib', 1, 0), ev('m/1/vib', 1, 1), ev('m/2/vib', 1, 2), ev('m/2/vib', 1, 3)], 0);
+    await new Promise((r) => setImmediate(r));
+    expect(published).toEqual([['plant/1/stop', expect.objectContaining({ rule: 'bursts', key: '1', pattern: 'count' })]]);
+    expect(written).toEqual([['plc1/1/run', false, { rule: 'bursts', key: '1' }]]);
+    expect(e.status()[0].actions).toEqual({ published: 1, written: 1, suppressed: 2, failed: 0, unavailable: 0 });
+
+    const bare = new RulesEngine(config, { logger: silentLogger, registry: new Registry(), tickMs: 0, now: () => 0 });
+    bare.observe([ev('m/1/vib', 1, 0), ev('m/1/vib', 1, 1)], 0);
+    expect(bare.status()[0].actions).toMatchObject({ written: 0, unavailable: 2 });
+  });
 });
+

@@ -316,7 +316,8 @@ export class RulesEngine {
         this.actionResult(r, 'write', 'unavailable');
         return this.logOnce(r, 'no-writer', wall, { target: write.target }, `rule "${r.name}": no device write path is configured; the write to ${write.target} was not done`);
       }
-      writer.write(write.target, toJson(value), { rule: r.name, key }).then(
+      const target = write.target.replaceAll('{rule}', r.name).replaceAll('{key}', key);
+      writer.write(target, toJson(value), { rule: r.name, key }).then(
         () => this.actionResult(r, 'write', 'done'),
         (err) => this.actionResult(r, 'write', 'failed', (err as Error).message, this.now()),
       );

@@ -80,7 +80,7 @@ export const ruleSchema = z
     publish: z
       .strictObject({ topic: templateTopic(), minInterval: duration().default(1000) })
       .optional(),
-    /** Also write a value to a device through the gateway's safe write path, rate-limited. */
+    /** Also write a value (CEL) to a device through the gateway's safe write path, rate-limited; `{rule}`, `{key}` in `target`. */
     write: z
       .strictObject({ target: z.string().min(1), value: expression(), minInterval: duration().default(1000) })
       .optional(),
