@@ -164,12 +164,13 @@ export class RulesEngine {
     const out: EventInput[] = [];
     for (const r of this.flowRules) {
       if (r.disabled) continue;
-      const now = eventTime ?? wall;
+      // Event time, not the wall clock: a device whose clock is behind keeps its partial matches.
+      const watermark = Math.max(r.watermark, eventTime ?? Number.NEGATIVE_INFINITY);
       this.guard(r, wall, () => {
         const found: PatternMatch[] = [];
-        r.absence?.due(Math.max(r.watermark, eventTime ?? Number.NEGATIVE_INFINITY), now, found);
-        r.sequence?.expire(now - r.config.lateness);
-        r.count?.expire(now - r.config.lateness, r.config.count?.atLeast ?? 1);
+        r.absence?.due(watermark, eventTime ?? wall, found);
+        r.sequence?.expire(watermark - r.config.lateness);
+        r.count?.expire(watermark - r.config.lateness, r.config.count?.atLeast ?? 1);
         for (const m of found) this.matched(r, m, wall, out);
       });
       this.syncEvictions(r);
