@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfigText, validateConfig } from '../config/load.js';
 import type { EventInput } from '../event.js';
 import { silentLogger } from '../log.js';
-import { type RuleEvent, RulesEngine } from './engine.js';
+import { RulesEngine } from './engine.js';
+import type { RuleEvent } from './event.js';
 import type { RulesConfig } from './schema.js';
 
 /** The example of the issue, verbatim. */

@@ -19,22 +19,11 @@ import type { Registry } from 'prom-client';
 import type { EventInput } from '../event.js';
 import { type DeviceWriter, fillTopic } from './actions.js';
 import { type Bindings, bindingsValue, CelFailure, celValue, type CompiledExpression, isTrue, keyString, toJson } from './cel.js';
+import { bind, type RuleEvent } from './event.js';
 import { bindRuleMetrics, type RuleMetrics, ruleMetrics } from './metrics.js';
 import type { PatternMatch } from './patterns.js';
 import { CompiledRule, TopicRoutes } from './rule.js';
 import type { RulesConfig } from './schema.js';
-
-/** An event as rules see it (`seq` null before it is stored: drop rules). */
-export interface RuleEvent {
-  seq: number | null;
-  ts: number;
-  topic: string;
-  source?: string;
-  payload: unknown;
-  kind: string;
-  deviceTs?: number;
-  meta?: Record<string, unknown>;
-}
 
 export interface RulesContext {
   logger: Logger;
@@ -413,19 +402,4 @@ export class RulesEngine {
     r.loggedAt[kind] = now;
     this.ctx.logger.warn({ rule: r.name, ...fields }, msg);
   }
-}
-
-/** An event's CEL bindings (built once per event, shared by every rule that looks at it). */
-export function bind(e: RuleEvent): Bindings {
-  return {
-    topic: e.topic,
-    source: e.source ?? '',
-    payload: celValue(e.payload),
-    kind: e.kind,
-    ts: e.ts,
-    seq: e.seq,
-    deviceTs: e.deviceTs ?? null,
-    segments: celValue(e.topic.split('/')),
-    meta: celValue(e.meta ?? {}),
-  };
 }

@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import { registeredCounter } from '../ops/metrics.js';
 import { CelFailure, isTrue } from './cel.js';
-import { bind } from './engine.js';
+import { bind } from './event.js';
 import { compiled } from './schema.js';
 
 export function wherePredicate(source: string, uplink: string, registry: Registry): (json: string) => boolean {
