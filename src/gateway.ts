@@ -498,6 +498,16 @@ export class Gateway {
       logger: this.logger.child({ component: 'rules' }),
       registry: this.registry,
       publishLocal: this.publisher('rule action'),
+      // Rule → device: the same write path (limits, rate limit, audit) as any other requester.
+      writer: {
+        write: async (target, value, origin) => {
+          const i = target.indexOf('/');
+          if (i <= 0) throw new Error(`write target "${target}" is not "<driver>/<point>"`);
+          const req = { driver: target.slice(0, i), point: target.slice(i + 1), value, requester: `rules:${origin.rule}`, reason: `rule ${origin.rule}, key ${origin.key}` };
+          const r = await this.writes.write(req);
+          if (!r.ok) throw new Error(`${r.outcome}: ${r.error ?? 'refused by the write path'}`);
+        },
+      },
       // Absences found by the clock.
       emit: (events) => this.appendDerived(events, 'rules'),
     });

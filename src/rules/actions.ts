@@ -3,9 +3,9 @@
  * rate-limited on its own (`minInterval`, the rest counted as suppressed) and fire-and-forget:
  * a failure is counted and logged, never reaches intake.
  *
- * Device writes go through `DeviceWriter`, the gateway's safe write path (allow-listed targets,
- * range checks, audit), which a driver that can write provides. Until one is wired, a write is
- * counted as `unavailable` and logged: a rule never talks to a device behind that path's back.
+ * Device writes go through `DeviceWriter`, which the gateway wires to its safe write path
+ * (drivers/write: writable points only, limits, rate limit, audit). Without one (an offline replay)
+ * a write is counted as `unavailable` and logged: a rule never talks to a device around that path.
  */
 
 /** The safe write path as rules see it. `target` names a writable point the way the writer's config does. */

@@ -56,7 +56,8 @@ export interface RuleStatus {
 
 const MAX_FAILURES = 5;
 const LOG_EVERY_MS = 60_000;
-const SKIP_KINDS = new Set(['alarm', 'derived']);
+/** Their own outputs, and audit records of device writes (a rule writing on its own audit would loop). */
+const SKIP_KINDS = new Set(['alarm', 'derived', 'audit']);
 
 export class RulesEngine {
   readonly rules: CompiledRule[];
