@@ -48,7 +48,10 @@ describe('readHistory', () => {
     for (let b = 0; b < 30; b++) {
       const batch: EventInput[] = [];
       for (let i = 0; i < 1000; i++) batch.push({ source: 'mqtt', topic: `noise/${i % 50}`, payload: i });
-      batch.push(...Array.from({ length: 3 }, (_, i) => ({ source: 'mqtt', topic: 'tank/temp', payload: { value: b * 3 + i, unit: '°C' } })));
+      // Each batch's readings share one timestamp, 10 ms after the previous batch's (appends can be
+      // quicker than a millisecond apart).
+      const ts = now - 900 + b * 10;
+      batch.push(...Array.from({ length: 3 }, (_, i) => ({ source: 'mqtt', topic: 'tank/temp', ts, payload: { value: b * 3 + i, unit: '°C' } })));
       await log.append(batch);
     }
     await log.append([anomaly('tank/temp', 88, now), anomaly('other/temp', 1, now)]);
@@ -61,8 +64,7 @@ describe('readHistory', () => {
     expect(h.complete).toBe(true);
 
     // Thinned to at most `max` time buckets, the newest reading kept.
-    const span = Date.now() - now + 10;
-    const thin = await readHistory(asScannable(log)!, { topic: 'tank/temp', since: now - 5, now: now + span, max: 10 }, UNHURRIED);
+    const thin = await readHistory(asScannable(log)!, { topic: 'tank/temp', since: now - 1000, now, max: 10 }, UNHURRIED);
     expect(thin.points.length).toBeGreaterThanOrEqual(2);
     expect(thin.points.length).toBeLessThanOrEqual(10);
     expect(thin.thinned).toBe(true);
