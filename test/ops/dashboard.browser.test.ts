@@ -59,6 +59,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     const client = await mqtt.connectAsync(mqttUrl, { clientId: 'dash-seed', reconnectPeriod: 0 });
     for (let i = 0; i < 60; i++) {
       await client.publishAsync(TOPIC, JSON.stringify({ value: 20 + Math.sin(i / 5) * 2, unit: '°C' }), { qos: 1 });
+      // History keeps one point per millisecond, and a durable PUBACK can now come back sooner.
+      await new Promise((r) => setTimeout(r, 3));
     }
     await client.publishAsync(TOPIC, JSON.stringify({ value: 99, unit: '°C' }), { qos: 1 });
     await client.publishAsync(TOPIC, JSON.stringify({ value: 21, unit: '°C' }), { qos: 1 });
