@@ -148,6 +148,8 @@ export class SparkplugSink implements Sink {
 
   async stop(): Promise<void> {
     // An intentional disconnect announces itself: the will only fires on a lost connection.
+    // Births may still be in flight on a fresh connection: let them finish so the NDEATH follows them.
+    if (this.mqtt.client?.connected) await this.mqtt.waitConnected(this.config.ackTimeout);
     if (this.mqtt.health().connected) {
       await this.mqtt.publishAcked(this.topic('NDEATH'), this.deathPayload(), { qos: 1 }, 'NDEATH').catch(() => {});
     }
