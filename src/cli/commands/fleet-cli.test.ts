@@ -4,33 +4,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../../../test/helpers/peers.js';
 import { checkCommand } from '../../fleet/command.js';
 import { parsePublicKey } from '../../fleet/keys.js';
-import { main } from '../main.js';
+import { sluice } from '../../../test/helpers/cli.js';
 
 const dirs: { cleanup(): void }[] = [];
 afterEach(() => {
   vi.restoreAllMocks();
   for (const d of dirs.splice(0)) d.cleanup();
 });
-
-/** Runs `sluice ARGS` in-process and captures what it prints. */
-async function sluice(...args: string[]) {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
-    out += String(c);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
-    err += String(c);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
 
 function dir() {
   const d = tempDir('sluice-cli-fleet-');

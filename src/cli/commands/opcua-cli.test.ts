@@ -1,26 +1,8 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUaServer, type UaServer } from '../../../test/drivers/opcua-server.js';
 import { freePort, tempDir } from '../../../test/helpers/peers.js';
-import { main } from '../main.js';
-
-async function sluice(...args: string[]) {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
-    out += String(c);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
-    err += String(c);
-    return true;
-  });
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+import { sluice } from '../../../test/helpers/cli.js';
 
 describe('sluice opcua browse', () => {
   const dir = tempDir('sluice-cli-ua-');
