@@ -6,7 +6,7 @@
  * A damaged chunk is reported to the caller (`corrupt`), who plans its quarantine.
  */
 import type { Logger } from 'pino';
-import type { StoredEvent } from '../src/event.js';
+import type { StoredEvent } from '../src/core/event.js';
 import { ChunkCorruptError, decodeChunk } from './chunk.js';
 import { chunkEnd, chunkKey, decodeIndex, indexEnd, indexKey, LANES, type Lane, seqOfKey } from './keys.js';
 import { RecentChunks } from './recent-chunks.js';

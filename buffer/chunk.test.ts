@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { encodeEvent, type EventInput } from '../src/event.js';
+import { encodeEvent, type EventInput } from '../src/core/event.js';
 import { ChunkBuilder, ChunkCorruptError, decodeChunk, KIND_CODE, UNSYNCED } from './chunk.js';
 import { wireChunk } from './wire.js';
 

@@ -29,7 +29,7 @@
  */
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { bodyJson, type EventInput, type EventKind, payloadJsonOf } from '../src/event.js';
+import { bodyJson, type EventInput, type EventKind, payloadJsonOf } from '../src/core/event.js';
 
 export const CHUNK_VERSION = 3;
 const HEADER = 1 + 4 + 4 + 8 + 4 + 4 + 2;

@@ -6,7 +6,7 @@
  */
 import { ChunkBuilder, KIND_CODE, UNSYNCED } from './chunk.js';
 import type { ClockWatch } from './clock.js';
-import type { EventInput } from '../src/event.js';
+import type { EventInput } from '../src/core/event.js';
 import { chunkKey, encodeIndex, type IndexEntry, indexKey, LANES, type Lane, META_KEY, readerKey } from './keys.js';
 import type { Eviction, Meta } from './meta.js';
 import type { AppendResult } from './types.js';

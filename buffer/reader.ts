@@ -9,7 +9,7 @@
  * A `commit(seq)` that names no batch handed out acknowledges everything up to `seq` (the plain
  * cursor meaning).
  */
-import type { EventKind, StoredEvent } from '../src/event.js';
+import type { EventKind, StoredEvent } from '../src/core/event.js';
 import { AckSet } from './ack-set.js';
 import { type ChunkRead, firstAfter } from './chunk-source.js';
 import { LANE_NORMAL, LANE_PRIORITY, type Lane } from './keys.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RingLogConfig as BufferConfig } from './schema.js';
-import type { EventInput } from '../src/event.js';
+import type { EventInput } from '../src/core/event.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { BufferFullError, openRingLog, type RingLog } from './index.js';
 

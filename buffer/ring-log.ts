@@ -24,8 +24,8 @@
 import { randomInt } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { EventInput, StoredEvent } from '../src/event.js';
-import { silentLogger } from '../src/log.js';
+import type { EventInput, StoredEvent } from '../src/core/event.js';
+import { silentLogger } from '../src/core/log.js';
 import { type ChunkRead, ChunkSource } from './chunk-source.js';
 import { ClockWatch, SYNCED_AFTER } from './clock.js';
 import { assembleBatch, fail, PendingAppends, settle } from './commit.js';

@@ -3,7 +3,7 @@
  * owns its own; src/config/schema.ts composes it.
  */
 import { z } from 'zod';
-import { duration, size } from '../src/config/types.js';
+import { duration, size } from '../src/core/config-types.js';
 
 /** fsyncs a second at most, unless the config says otherwise (buffer.maxFsyncsPerSecond). */
 export const DEFAULT_MAX_FSYNCS_PER_SECOND = 500;

@@ -13,7 +13,7 @@
  *   delivery is at least once. A reader whose events were evicted before it read them skips ahead
  *   and the skipped count is recorded.
  */
-import type { EventInput, EventKind, StoredEvent } from '../src/event.js';
+import type { EventInput, EventKind, StoredEvent } from '../src/core/event.js';
 
 export interface AppendResult {
   firstSeq: number;

@@ -6,7 +6,7 @@
  * The envelopes of one chunk are slices of one flat string: a chunk turned into envelopes is
  * cached and read by every uplink, so it should be a few objects, not dozens per event.
  */
-import { encodeEvent, type StoredEvent } from '../src/event.js';
+import { encodeEvent, type StoredEvent } from '../src/core/event.js';
 import type { DecodedChunk, DecodedEvent } from './chunk.js';
 
 /** A chunk as readers see it: its events with their envelopes. */

@@ -5,7 +5,7 @@
  * drivers (`timeout`, `exception`, `crc`, `checksum`, ...), so the counters stay bounded. A state
  * change yields one `status` event (kind "status") for the ring log.
  */
-import type { EventInput } from '../src/event.js';
+import type { EventInput } from '../src/core/event.js';
 import type { DeviceHealth, DeviceState } from './driver.js';
 
 export class DeviceTracker {

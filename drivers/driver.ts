@@ -6,7 +6,7 @@
  * and reason, shown in `health()`, and retried with backoff until `stop`.
  */
 import type { Logger } from 'pino';
-import type { EventInput } from '../src/event.js';
+import type { EventInput } from '../src/core/event.js';
 import type { WritableSpec, WriteValue } from './write/schema.js';
 
 export type DeviceState = 'starting' | 'up' | 'degraded' | 'down' | 'stopped';

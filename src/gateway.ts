@@ -28,17 +28,17 @@ import { requestGuard } from './auth/request-guard.js';
 import { LocalBroker, loginLimits } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
-import type { EventInput } from './event.js';
+import type { EventInput } from './core/event.js';
 import { FleetAgent } from './fleet/index.js';
-import { createLogger } from './log.js';
+import { createLogger } from './core/log.js';
 import { AlarmList, asScannable, type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
 import { registerRulesRoute } from './ops/dashboard/rules.js';
-import { HttpServer } from './ops/http-server.js';
+import { HttpServer } from './core/http-server.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/routes.js';
 import { RulesEngine } from './rules/index.js';
 import { wherePredicate } from './rules/route.js';
-import { VERSION } from './version.js';
+import { VERSION } from './core/version.js';
 import { mqttWrites } from './writes/mqtt.js';
 
 export interface GatewayOptions {

@@ -5,7 +5,7 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
-import { duration, name, secret, size, topicFilter } from '../src/config/types.js';
+import { duration, name, secret, size, topicFilter } from '../src/core/config-types.js';
 
 export const tlsSchema = z
   .strictObject({

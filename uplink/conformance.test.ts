@@ -8,7 +8,7 @@ import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { connect as natsConnect } from 'nats';
 import { afterAll, beforeAll } from 'vitest';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/core/log.js';
 import { ensureRabbitMQ, startMosquitto, startNats, tempDir } from '../test/helpers/peers.js';
 import { AmqpSink } from './amqp/index.js';
 import { amqpUplinkSchema } from './amqp/schema.js';

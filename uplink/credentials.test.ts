@@ -4,7 +4,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/core/log.js';
 import { freePort, natsServerBin, tempDir, waitForPort } from '../test/helpers/peers.js';
 import { MqttSink } from './mqtt/index.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';

@@ -12,7 +12,7 @@
  */
 import { type FileHandle, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StoredEvent } from '../src/event.js';
+import type { StoredEvent } from '../src/core/event.js';
 
 export interface DeadLetterStats {
   /** Entries written since the store opened. */

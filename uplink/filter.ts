@@ -1,5 +1,5 @@
 /** The uplink's topic/kind filter, compiled once into the predicate `LogReader.next` takes. */
-import type { EventKind } from '../src/event.js';
+import type { EventKind } from '../src/core/event.js';
 
 export interface FilterOptions {
   kinds?: EventKind[];

@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../src/event.js';
+import type { StoredEvent } from '../src/core/event.js';
 import { planRecords } from './records.js';
 import type { Batch } from './sink.js';
 

@@ -7,7 +7,7 @@
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import type { StoredEvent } from '../src/event.js';
+import type { StoredEvent } from '../src/core/event.js';
 import { type Batch, batchDocument, batchIdOf } from './sink.js';
 
 const gzip = promisify(gzipCb);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openRingLog } from '../buffer/index.js';
 import type { RingLog } from '../buffer/types.js';
 import { bufferSchema } from '../src/config/schema.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/core/log.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { readerOptions, UplinkRunner } from './runner.js';

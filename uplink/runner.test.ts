@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/core/log.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import { UplinkRunner } from './runner.js';

@@ -17,8 +17,8 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { LogReader } from '../buffer/types.js';
-import { scrubCredentials } from '../src/auth/scrub.js';
-import type { StoredEvent } from '../src/event.js';
+import { scrubCredentials } from '../src/core/scrub.js';
+import type { StoredEvent } from '../src/core/event.js';
 import { fullJitter, sleep } from './backoff.js';
 import type { CommonUplinkConfig } from './common-schema.js';
 import { DeadLetterStore } from './dead-letter.js';

@@ -10,7 +10,7 @@
  * index may appear in one list only; an index in none is retried. A thrown error retries the whole
  * batch and is reported as the uplink's `lastError`.
  */
-import type { StoredEvent } from '../src/event.js';
+import type { StoredEvent } from '../src/core/event.js';
 
 export interface Batch {
   gateway: string;

@@ -6,8 +6,8 @@ import type { RingLog } from '../../buffer/types.js';
 import { hashPassword } from '../../src/auth/password.js';
 import { userSchema } from '../../src/broker/schema.js';
 import { bufferSchema } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/log.js';
-import { HttpServer } from '../../src/ops/http-server.js';
+import { silentLogger } from '../../src/core/log.js';
+import { HttpServer } from '../../src/core/http-server.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { registerHttpIngest } from './index.js';
 

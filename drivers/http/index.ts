@@ -23,10 +23,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isForeignWebOrigin } from '../../src/auth/origin.js';
 import { Logins } from '../../src/auth/logins.js';
 import type { BrokerUser } from '../../src/broker/schema.js';
-import { topicMatches } from '../../src/broker/topics.js';
-import { isValidTopicFilter } from '../../src/config/types.js';
-import type { EventInput } from '../../src/event.js';
-import { HttpError, type HttpServer, readBody, sendJson } from '../../src/ops/http-server.js';
+import { topicMatches } from '../../src/core/topics.js';
+import { isValidTopicFilter } from '../../src/core/config-types.js';
+import type { EventInput } from '../../src/core/event.js';
+import { HttpError, type HttpServer, readBody, sendJson } from '../../src/core/http-server.js';
 
 export interface HttpIngestOptions {
   /** The gateway's one path into the ring log; resolves when the events are durable. */

@@ -10,7 +10,7 @@
  * frames are retried `retries` times. Failures are counted per device and reason. `stop` ends the
  * loops and closes the port by its deadline, even with a request in flight.
  */
-import type { EventInput } from '../../src/event.js';
+import type { EventInput } from '../../src/core/event.js';
 import { DeviceTracker, Sleeper, statusEvent, untilDeadline } from '../device-health.js';
 import type { Driver, DriverContext, DriverHealth, WritablePoint, WriteOutcome } from '../driver.js';
 import type { WriteValue } from '../write/schema.js';

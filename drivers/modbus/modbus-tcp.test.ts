@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { EventInput } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import { eventually, type ModbusPeer, startModbusTcp } from '../../test/drivers/field-peers.js';
 import { ModbusDriver } from './index.js';
 import { modbusTcpSchema } from './schema.js';

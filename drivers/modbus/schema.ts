@@ -4,7 +4,7 @@
  * that does not fit its table, request limits above the protocol's) and names the point.
  */
 import { z } from 'zod';
-import { duration, name, topicName } from '../../src/config/types.js';
+import { duration, name, topicName } from '../../src/core/config-types.js';
 import { writableSchema } from '../write/schema.js';
 
 /** Registers (16-bit words) a value of each type occupies. */

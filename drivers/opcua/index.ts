@@ -12,7 +12,7 @@
  * Notifications are batched per event-loop turn and appended one batch at a time; at most
  * MAX_PENDING readings wait for the disk, further ones are dropped and counted (`overflow`).
  */
-import type { EventInput } from '../../src/event.js';
+import type { EventInput } from '../../src/core/event.js';
 import { DeviceTracker, Sleeper, statusEvent, untilDeadline } from '../device-health.js';
 import type { Driver, DriverContext, DriverHealth, WritablePoint, WriteOutcome } from '../driver.js';
 import type { WriteValue } from '../write/schema.js';

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { EventInput } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import { startUaServer, type UaServer } from '../../test/drivers/opcua-server.js';
 import { waitFor } from '../../test/helpers/gateway.js';
 import { freePort, tempDir } from '../../test/helpers/peers.js';

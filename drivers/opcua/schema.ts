@@ -3,7 +3,7 @@
  * identity, and the nodes to read, by NodeId or browse path, by subscription (default) or polling.
  */
 import { z } from 'zod';
-import { duration, name, secret, topicName } from '../../src/config/types.js';
+import { duration, name, secret, topicName } from '../../src/core/config-types.js';
 import { writableSchema } from '../write/schema.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;

@@ -13,7 +13,7 @@
  * deadline.
  */
 import { SerialPort } from 'serialport';
-import type { EventInput } from '../../src/event.js';
+import type { EventInput } from '../../src/core/event.js';
 import { DeviceTracker, Sleeper, statusEvent, untilDeadline } from '../device-health.js';
 import type { Driver, DriverContext, DriverHealth } from '../driver.js';
 import {

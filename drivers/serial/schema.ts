@@ -1,6 +1,6 @@
 /** Options of the serial line driver: a device that prints lines (text, JSON, or NMEA from a GPS). */
 import { z } from 'zod';
-import { duration, name, size, topicName } from '../../src/config/types.js';
+import { duration, name, size, topicName } from '../../src/core/config-types.js';
 
 export const serialSchema = z
   .strictObject({

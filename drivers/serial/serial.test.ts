@@ -1,7 +1,7 @@
 import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { EventInput } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import { eventually, type Restartable, startSerialPair } from '../../test/drivers/field-peers.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { SerialDriver } from './index.js';

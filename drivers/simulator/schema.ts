@@ -1,6 +1,6 @@
 /** Options of the simulator driver: synthetic sensors for demos, tests and benchmarks. */
 import { z } from 'zod';
-import { duration, name, topicName } from '../../src/config/types.js';
+import { duration, name, topicName } from '../../src/core/config-types.js';
 
 export const simulatedSensorSchema = z.strictObject({
   topic: topicName(),

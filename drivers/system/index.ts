@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, statfs } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { EventInput } from '../../src/event.js';
+import type { EventInput } from '../../src/core/event.js';
 import { DeviceTracker, Sleeper, statusEvent, untilDeadline } from '../device-health.js';
 import type { Driver, DriverContext, DriverHealth } from '../driver.js';
 import type { SystemConfig } from './schema.js';

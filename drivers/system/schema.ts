@@ -1,6 +1,6 @@
 /** Options of the system driver: the gateway's own health as events. */
 import { z } from 'zod';
-import { duration, name, topicName } from '../../src/config/types.js';
+import { duration, name, topicName } from '../../src/core/config-types.js';
 
 export const systemSchema = z.strictObject({
   name: name(),

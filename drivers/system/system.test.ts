@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { EventInput } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import { eventually } from '../../test/drivers/field-peers.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { SystemDriver } from './index.js';

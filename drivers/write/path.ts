@@ -11,7 +11,7 @@
  * durable. Nothing is queued to fire later, except when a point's `queueFor` asks: then a write to a
  * device that is down waits up to that long (one per point; a newer one replaces it).
  */
-import type { EventInput } from '../../src/event.js';
+import type { EventInput } from '../../src/core/event.js';
 import type { Driver, WritablePoint } from '../driver.js';
 import type { WritableSpec, WriteValue } from './schema.js';
 

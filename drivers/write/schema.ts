@@ -4,7 +4,7 @@
  * often than the type allows; every other option narrows that.
  */
 import { z } from 'zod';
-import { duration } from '../../src/config/types.js';
+import { duration } from '../../src/core/config-types.js';
 
 export const writableObject = z.strictObject({
   /** Smallest and largest value accepted (in the point's scaled units). */

@@ -2,9 +2,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { EventInput } from '../event.js';
+import type { EventInput } from '../core/event.js';
 import { tempDir } from '../../test/helpers/peers.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../core/log.js';
 import { AnalyticsEngine, type ObservedEvent } from './engine.js';
 import { analyticsSchema } from './schema.js';
 

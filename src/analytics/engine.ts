@@ -18,7 +18,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import { registeredCounter as counter } from '../ops/metrics.js';
-import type { EventInput, EventKind } from '../event.js';
+import type { EventInput, EventKind } from '../core/event.js';
 import { Action } from './actions.js';
 import type { Anomaly, Detector } from './detectors/detector.js';
 import { createDetector, detectorSpec } from './detectors/index.js';

@@ -4,7 +4,7 @@
  * name (`rule "temp": ...`) as well as its path, so a long config is quick to fix.
  */
 import { z } from 'zod';
-import { duration, name, topicFilter, topicName } from '../config/types.js';
+import { duration, name, topicFilter, topicName } from '../core/config-types.js';
 
 const confidence = () => z.number().gt(50).lt(100);
 

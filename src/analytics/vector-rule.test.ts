@@ -3,8 +3,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { PUMP_SENSORS, simulatedPump } from '../../test/helpers/pump.js';
 import { tempDir } from '../../test/helpers/peers.js';
-import type { EventInput } from '../event.js';
-import { silentLogger } from '../log.js';
+import type { EventInput } from '../core/event.js';
+import { silentLogger } from '../core/log.js';
 import { AnalyticsEngine, type ObservedEvent } from './engine.js';
 import { analyticsSchema } from './schema.js';
 

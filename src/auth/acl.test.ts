@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { topicMatches } from '../broker/topics.js';
+import { topicMatches } from '../core/topics.js';
 import { filterCovers } from './acl.js';
 
 describe('filterCovers', () => {

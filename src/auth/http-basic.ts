@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { HttpError } from '../ops/http-server.js';
+import { HttpError } from '../core/http-server.js';
 import { Logins } from './logins.js';
 import { isLoopback } from './origin.js';
 

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.js';
-import { HttpServer, sendJson } from '../ops/http-server.js';
+import { silentLogger } from '../core/log.js';
+import { HttpServer, sendJson } from '../core/http-server.js';
 import { hashPassword } from './password.js';
 import { principalOf, requestGuard } from './request-guard.js';
 

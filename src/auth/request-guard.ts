@@ -22,7 +22,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { HttpError, type RequestGuard, type RouteOptions } from '../ops/http-server.js';
+import { HttpError, type RequestGuard, type RouteOptions } from '../core/http-server.js';
 import type { Logger } from 'pino';
 import { basicAuthGuard, type HttpAuth } from './http-basic.js';
 import type { Logins } from './logins.js';

@@ -30,7 +30,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { BufferFullError } from '../../buffer/types.js';
-import { type EventInput, payloadFromBody } from '../event.js';
+import { type EventInput, payloadFromBody } from '../core/event.js';
 import { aclCovers } from '../auth/acl.js';
 import { Logins } from '../auth/logins.js';
 import { isForeignWebOrigin, isLoopback } from '../auth/origin.js';
@@ -42,7 +42,7 @@ import { limitRetained, paceRetained, type RetainedDeliveringClient, type Retain
 import { SessionOwners, SessionsFullError } from './session-owners.js';
 import { limitSessionQueues, type OutgoingPersistence } from './session-limit.js';
 import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
-import { filterSet } from './topics.js';
+import { filterSet } from '../core/topics.js';
 
 export interface BrokerContext {
   logger: Logger;

@@ -1,6 +1,6 @@
 /** Options of the local MQTT broker (`broker:` in the config). */
 import { z } from 'zod';
-import { secret, size, topicFilter } from '../config/types.js';
+import { secret, size, topicFilter } from '../core/config-types.js';
 
 export const listenerSchema = z.strictObject({
   host: z.string().default('127.0.0.1'),

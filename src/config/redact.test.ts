@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { redactConfig } from './redact.js';
 import { configSchema } from './schema.js';
-import { secretSchemas } from './types.js';
+import { secretSchemas } from '../core/config-types.js';
 
 const HASH = 'scrypt$16384$8$1$c2FsdA==$aGFzaA==';
 

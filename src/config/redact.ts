@@ -1,6 +1,6 @@
 /**
  * The one way to show a config to anyone: every value whose schema is marked `secret()` (see
- * config/types.ts) becomes `(redacted)`, and every other string has the credentials it carries in
+ * core/config-types.ts) becomes `(redacted)`, and every other string has the credentials it carries in
  * text (URL user-info, connection-string keys) scrubbed. Used by fleet `config.get`, the status and
  * log lines that echo config; reusable by any command that prints the effective config.
  *
@@ -10,9 +10,9 @@
  * redacted (over-redacting a same-named field of another option is the safe direction).
  */
 import type { z } from 'zod';
-import { REDACTED, scrubCredentials } from '../auth/scrub.js';
+import { REDACTED, scrubCredentials } from '../core/scrub.js';
 import { configSchema } from './schema.js';
-import { secretSchemas } from './types.js';
+import { secretSchemas } from '../core/config-types.js';
 
 type Def = {
   type: string;

@@ -14,7 +14,7 @@ import { compiled, rulesSchema } from '../rules/schema.js';
 import { brokerSchema } from '../broker/schema.js';
 import { isLoopback } from '../auth/origin.js';
 import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
-import { duration, secret } from './types.js';
+import { duration, secret } from '../core/config-types.js';
 
 export const httpSchema = z
   .strictObject({

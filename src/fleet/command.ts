@@ -20,7 +20,7 @@
 import type { KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { duration } from '../config/types.js';
+import { duration } from '../core/config-types.js';
 import { canonicalJson } from './canonical.js';
 import { signBytes, verifyBytes } from './keys.js';
 

@@ -22,7 +22,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { redactConfig } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../core/version.js';
 import { type ApplyReport, applyConfigSet } from './apply.js';
 import { canonicalJson } from './canonical.js';
 import {

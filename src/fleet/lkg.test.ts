@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/peers.js';
 import { type ConfigError, validateConfig } from '../config/load.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../core/log.js';
 import { generateKeyPair } from './keys.js';
 import { configHash, lastKnownGoodPath, loadEffectiveConfig, writeLastKnownGood } from './lkg.js';
 

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { validateConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../core/log.js';
 import { writeFileAtomic } from './atomic.js';
 import { canonicalJson } from './canonical.js';
 

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/peers.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../core/log.js';
 import { checkCommand, signCommand } from './command.js';
 import { generateKeyPair, parsePrivateKey, parsePublicKey } from './keys.js';
 import { ReplayStore } from './replay.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../core/log.js';
 import { Scheduler } from './schedules.js';
 import type { ScheduleConfig } from './schema.js';
 

@@ -1,7 +1,7 @@
 /** Fleet management (signed commands over the fleet MQTT uplink) and schedules. */
 import cron from 'node-cron';
 import { z } from 'zod';
-import { duration, name } from '../config/types.js';
+import { duration, name } from '../core/config-types.js';
 import { commandBodies } from './command.js';
 import { parsePublicKey } from './keys.js';
 

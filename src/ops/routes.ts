@@ -1,6 +1,6 @@
 /** The gateway's own HTTP routes (contract "HTTP"): /healthz, /api/status, /metrics. */
 import type { Gateway } from '../gateway.js';
-import { type HttpServer, sendJson } from './http-server.js';
+import { type HttpServer, sendJson } from '../core/http-server.js';
 
 export function registerOpsRoutes(http: HttpServer, gateway: Gateway): void {
   http.route('GET', '/healthz', (_req, res) => {

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/peers.js';
-import { silentLogger } from '../log.js';
+import { silentLogger } from '../core/log.js';
 import { startWatchdog, type Watchdog } from './watchdog.js';
 
 const RECEIVER = `

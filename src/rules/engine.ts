@@ -16,7 +16,7 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { EventInput } from '../event.js';
+import type { EventInput } from '../core/event.js';
 import { type DeviceWriter, fillTopic } from './actions.js';
 import { type Bindings, bindingsValue, CelFailure, celValue, type CompiledExpression, isTrue, keyString, toJson } from './cel.js';
 import { bind, type RuleEvent } from './event.js';

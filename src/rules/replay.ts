@@ -11,8 +11,8 @@
  */
 import { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import type { EventInput } from '../event.js';
-import { silentLogger } from '../log.js';
+import type { EventInput } from '../core/event.js';
+import { silentLogger } from '../core/log.js';
 import { compileFilter } from '../../uplink/filter.js';
 import { RulesEngine } from './engine.js';
 import { wherePredicate } from './route.js';

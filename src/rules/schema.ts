@@ -4,7 +4,7 @@
  * the compiled form from the same cache (an expression is compiled once).
  */
 import { z } from 'zod';
-import { duration, name, topicFilter } from '../config/types.js';
+import { duration, name, topicFilter } from '../core/config-types.js';
 import { type CompiledExpression, compileExpression, type ExtraVariable } from './cel.js';
 
 const expression = () => z.string().min(1, 'is empty');

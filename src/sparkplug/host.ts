@@ -12,7 +12,7 @@
  * Bounded: at most `maxNodes` edge nodes and `maxMetrics` metrics per node are remembered; past that
  * a birth is refused with a reason (counted by the caller).
  */
-import type { EventInput } from '../event.js';
+import type { EventInput } from '../core/event.js';
 import { DataType, decodePayload, encodePayload, type Metric } from './payload.js';
 
 export const SPARKPLUG_PREFIX = 'spBv1.0/';

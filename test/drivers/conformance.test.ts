@@ -8,8 +8,8 @@ import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDriver } from '../../drivers/index.js';
 import { type DriverConfig, driverSchema } from '../../drivers/schema.js';
-import type { EventInput } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { EventInput } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import { tempDir } from '../helpers/peers.js';
 import { eventually, type ModbusPeer, type Restartable, startModbusRtu, startModbusTcp, startSerialPair } from './field-peers.js';
 

@@ -8,7 +8,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
 import { type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
-import type { SluiceEvent } from '../../src/event.js';
+import type { SluiceEvent } from '../../src/core/event.js';
 
 /** Runs mosquitto_pub asynchronously (the gateway under test shares this process's event loop). */
 function mosquittoPub(

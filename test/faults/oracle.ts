@@ -10,7 +10,7 @@
  */
 import mqtt from 'mqtt';
 import { type Peer, startMosquitto } from '../helpers/peers.js';
-import type { SluiceEvent } from '../../src/event.js';
+import type { SluiceEvent } from '../../src/core/event.js';
 
 export class Upstream {
   peer!: Peer;

@@ -2,7 +2,7 @@
 import { validateConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { freePort, tempDir } from './peers.js';
 
 export interface TestGateway {

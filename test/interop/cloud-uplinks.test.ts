@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRingLog } from '../../buffer/index.js';
 import type { RingLog } from '../../buffer/types.js';
 import { bufferSchema } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { createSink } from '../../uplink/index.js';
 import { readerOptions, UplinkRunner } from '../../uplink/runner.js';
 import { type UplinkConfig, uplinkSchema } from '../../uplink/schema.js';

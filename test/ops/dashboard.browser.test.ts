@@ -13,7 +13,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { freePort, type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { type FaultProxy, startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { ensureRabbitMQ, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';

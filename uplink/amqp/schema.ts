@@ -1,6 +1,6 @@
 /** Options of the AMQP 0-9-1 uplink (RabbitMQ): contract batches published with publisher confirms. */
 import { z } from 'zod';
-import { duration } from '../../src/config/types.js';
+import { duration } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const amqpUplinkSchema = z.strictObject({

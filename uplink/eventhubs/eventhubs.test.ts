@@ -4,8 +4,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { gunzipSync } from 'node:zlib';
 import amqplib from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { StoredEvent } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import { ensureRabbitMQ } from '../../test/helpers/peers.js';
 import type { Batch } from '../sink.js';
 import { EventHubsSink } from './index.js';

@@ -3,7 +3,7 @@
  * message per event keyed by topic, or one contract batch per message with `aggregate`.
  */
 import { z } from 'zod';
-import { duration, secret, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const eventHubsUplinkSchema = z

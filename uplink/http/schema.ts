@@ -1,6 +1,6 @@
 /** Options of the HTTP uplink: contract batches POSTed to an HTTP(S) ingest endpoint. */
 import { z } from 'zod';
-import { duration, secret } from '../../src/config/types.js';
+import { duration, secret } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const httpUplinkSchema = z.strictObject({

@@ -6,8 +6,8 @@
 import { createServer, type Socket } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { StoredEvent } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import { freePort } from '../../test/helpers/peers.js';
 import type { Batch } from '../sink.js';
 import { KafkaSink } from './index.js';

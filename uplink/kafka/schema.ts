@@ -1,6 +1,6 @@
 /** Options of the Kafka uplink: a kafkajs idempotent producer, one record per event keyed by topic (or one contract batch per record). */
 import { z } from 'zod';
-import { duration, secret, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const kafkaUplinkSchema = z.strictObject({

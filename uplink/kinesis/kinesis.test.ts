@@ -12,8 +12,8 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import kinesalite from 'kinesalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../src/event.js';
-import { silentLogger } from '../../src/log.js';
+import type { StoredEvent } from '../../src/core/event.js';
+import { silentLogger } from '../../src/core/log.js';
 import type { Batch } from '../sink.js';
 import { chunkCalls, KinesisSink } from './index.js';
 import { type KinesisUplinkConfig, kinesisUplinkSchema } from './schema.js';

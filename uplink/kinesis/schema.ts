@@ -1,6 +1,6 @@
 /** Options of the Kinesis uplink: PutRecords, one record per event keyed by topic (or one contract batch per record). */
 import { z } from 'zod';
-import { duration, secret } from '../../src/config/types.js';
+import { duration, secret } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const kinesisUplinkSchema = z

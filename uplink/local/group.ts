@@ -11,7 +11,7 @@
  * - Bounded: at most `maxInFlight` unacknowledged batches (each ≤ `maxBatchBytes` of JSON) are held.
  */
 import type { LogReader } from '../../buffer/types.js';
-import type { StoredEvent } from '../../src/event.js';
+import type { StoredEvent } from '../../src/core/event.js';
 
 export interface InFlight {
   id: string;

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { RingLog } from '../../buffer/types.js';
 import { isLoopback } from '../../src/auth/origin.js';
 import { principalOf } from '../../src/auth/request-guard.js';
-import { HttpError } from '../../src/ops/http-server.js';
+import { HttpError } from '../../src/core/http-server.js';
 import { ConsumerGroup } from './group.js';
 import type { LocalConsumersConfig } from './schema.js';
 

@@ -3,7 +3,7 @@
  * that keep applications on the device or the LAN from growing the gateway's memory.
  */
 import { z } from 'zod';
-import { duration, name, size } from '../../src/config/types.js';
+import { duration, name, size } from '../../src/core/config-types.js';
 
 export const localConsumersSchema = z
   .strictObject({

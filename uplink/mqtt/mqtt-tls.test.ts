@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { startMosquitto, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';

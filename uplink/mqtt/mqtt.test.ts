@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';

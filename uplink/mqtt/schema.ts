@@ -1,6 +1,6 @@
 /** Options of the MQTT uplink: contract batches at QoS 1 to `<topicPrefix>/<gateway id>/events`. */
 import { z } from 'zod';
-import { duration, secret, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const mqttUplinkSchema = z.strictObject({

@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type Peer, startNats, tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';

@@ -1,6 +1,6 @@
 /** Options of the NATS uplink: contract batches published to JetStream, deduplicated by batchId. */
 import { z } from 'zod';
-import { duration, secret } from '../../src/config/types.js';
+import { duration, secret } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const natsUplinkSchema = z.strictObject({

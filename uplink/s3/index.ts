@@ -14,7 +14,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { awsClientOptions } from '../aws.js';
-import type { StoredEvent } from '../../src/event.js';
+import type { StoredEvent } from '../../src/core/event.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import type { S3UplinkConfig } from './schema.js';
 

@@ -1,6 +1,6 @@
 /** Options of the S3 uplink: one gzipped NDJSON object per batch, in a date-partitioned data lake layout. */
 import { z } from 'zod';
-import { duration, secret, size } from '../../src/config/types.js';
+import { duration, secret, size } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 export const s3UplinkSchema = z

@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { SluiceEvent } from '../../src/event.js';
+import type { SluiceEvent } from '../../src/core/event.js';
 import { MqttSink, type Publish } from '../mqtt/index.js';
 import type { MqttUplinkConfig } from '../mqtt/schema.js';
 import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';

@@ -14,8 +14,8 @@
  * A metric's datatype is fixed by its first value (Double, Boolean or String); a value of another
  * type re-births the device with the new datatype.
  */
-import type { SluiceEvent } from '../../src/event.js';
-import { topicMatches } from '../../src/broker/topics.js';
+import type { SluiceEvent } from '../../src/core/event.js';
+import { topicMatches } from '../../src/core/topics.js';
 import { DataType, type Metric, type MetricValue } from '../../src/sparkplug/payload.js';
 
 export interface DeviceRule {

@@ -3,7 +3,7 @@
  * Sparkplug host application (Ignition, HiveMQ, Cirrus Link) over MQTT.
  */
 import { z } from 'zod';
-import { duration, secret, topicFilter } from '../../src/config/types.js';
+import { duration, secret, topicFilter } from '../../src/core/config-types.js';
 import { commonUplinkOptions } from '../common-schema.js';
 
 /** Sparkplug IDs (group, edge node, device) may not contain MQTT separators or wildcards. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
 import { until } from '../../test/helpers/until.js';
 import { UplinkRunner } from '../runner.js';

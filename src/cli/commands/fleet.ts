@@ -13,7 +13,7 @@ import { basename } from 'node:path';
 import { ConfigError, parseConfigText, validateConfig } from '../../config/load.js';
 import { COMMAND_TYPES, type CommandType, commandBodies, signCommand } from '../../fleet/command.js';
 import { parsePrivateKey } from '../../fleet/keys.js';
-import { parseDuration } from '../../units.js';
+import { parseDuration } from '../../core/units.js';
 import { parseFlags, required, UsageError } from '../args.js';
 
 const USAGE =

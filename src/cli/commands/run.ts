@@ -5,7 +5,7 @@
 import { ConfigError, resolveConfig } from '../../config/load.js';
 import { loadEffectiveConfig } from '../../fleet/index.js';
 import { Gateway } from '../../gateway.js';
-import { createLogger } from '../../log.js';
+import { createLogger } from '../../core/log.js';
 import { startWatchdog } from '../../ops/watchdog.js';
 import { parseFlags } from '../args.js';
 

@@ -11,7 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../fleet/atomic.js';
-import type { StoredEvent } from '../../event.js';
+import type { StoredEvent } from '../../core/event.js';
 import { alarmPayloadFor, type ScannableLog, scanNewest } from './history.js';
 import { unitOf } from './readings.js';
 

@@ -7,8 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertSameOriginJson } from '../../auth/request-guard.js';
-import { parseDuration } from '../../units.js';
-import { HttpError, type HttpServer, readBody, sendJson } from '../http-server.js';
+import { parseDuration } from '../../core/units.js';
+import { HttpError, type HttpServer, readBody, sendJson } from '../../core/http-server.js';
 import type { AlarmList } from './alarms.js';
 import { DEFAULT_SCAN_LIMITS, readHistory, type ScanLimits, type ScannableLog } from './history.js';
 

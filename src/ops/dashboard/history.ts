@@ -8,7 +8,7 @@
  * its newest stretch and says how far back it got (`from`, `complete`); nothing loads the backlog,
  * and what is kept is at most `max` points (one per time bucket when there are more).
  */
-import type { StoredEvent } from '../../event.js';
+import type { StoredEvent } from '../../core/event.js';
 import { numericValue, unitOf } from './readings.js';
 
 /** What this needs of the ring log: its seq range and an ordered scan of a seq range. */

@@ -12,7 +12,7 @@ import { AnalyticsEngine, type ObservedEvent } from '../../../src/analytics/engi
 import type { Detector } from '../../../src/analytics/detectors/detector.js';
 import { createDetector } from '../../../src/analytics/detectors/index.js';
 import { analyticsSchema, type DetectorRef } from '../../../src/analytics/schema.js';
-import { silentLogger } from '../../../src/log.js';
+import { silentLogger } from '../../../src/core/log.js';
 import { NAB_DIR, NAB_SCORER, replayCorpus, scoreCorpus } from '../../nab/nab.js';
 import type { BenchCase, BenchResult } from '../types.js';
 

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { MultivariateDetector } from '../../../src/analytics/detectors/multivariate.js';
 import { AnalyticsEngine, type ObservedEvent } from '../../../src/analytics/engine.js';
 import { analyticsSchema } from '../../../src/analytics/schema.js';
-import { silentLogger } from '../../../src/log.js';
+import { silentLogger } from '../../../src/core/log.js';
 import type { BenchCase, BenchResult } from '../types.js';
 
 const TARGET_US_8 = 20;

@@ -7,7 +7,7 @@
  * median round is reported.
  */
 import { openRingLog } from '../../../buffer/index.js';
-import { encodeEvent } from '../../../src/event.js';
+import { encodeEvent } from '../../../src/core/event.js';
 import { freePort } from '../../helpers/peers.js';
 import { apiStatus, type Child, startBareAedes, startGateway } from '../gateway-proc.js';
 import { runLoadInChild } from '../mqtt-load.js';

@@ -7,7 +7,7 @@
  */
 import { Registry } from 'prom-client';
 import { validateConfig } from '../../../src/config/load.js';
-import { silentLogger } from '../../../src/log.js';
+import { silentLogger } from '../../../src/core/log.js';
 import { isTrue } from '../../../src/rules/cel.js';
 import { RulesEngine } from '../../../src/rules/engine.js';
 import { bind, type RuleEvent } from '../../../src/rules/event.js';

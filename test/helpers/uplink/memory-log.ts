@@ -4,7 +4,7 @@
  * ring log (buffer/).
  */
 import type { LogReader, ReaderStats } from '../../../buffer/types.js';
-import { type EventInput, type EventKind, encodeEvent, type StoredEvent } from '../../../src/event.js';
+import { type EventInput, type EventKind, encodeEvent, type StoredEvent } from '../../../src/core/event.js';
 
 export class MemoryLog {
   readonly events: StoredEvent[] = [];

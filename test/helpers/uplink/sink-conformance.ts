@@ -8,7 +8,7 @@
  */
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../src/log.js';
+import { silentLogger } from '../../../src/core/log.js';
 import { startFaultProxy } from '../fault-proxy.js';
 import type { CommonUplinkConfig } from '../../../uplink/common-schema.js';
 import { UplinkRunner } from '../../../uplink/runner.js';

@@ -1,6 +1,6 @@
 /** Logging: pino, JSON lines by default (for journald and log shippers), pretty in a terminal. */
 import { type Logger, pino } from 'pino';
-import { scrubCredentials } from './auth/scrub.js';
+import { scrubCredentials } from './scrub.js';
 
 export type { Logger };
 

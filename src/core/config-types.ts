@@ -3,7 +3,7 @@
  * accept `256MiB` / `30s` strings, and MQTT topic filters that are checked when the config loads.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../units.js';
+import { parseDuration, parseSize } from './units.js';
 
 /** A size in bytes: a number or a `256MiB`-style string. */
 export const size = () =>
