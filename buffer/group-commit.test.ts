@@ -64,6 +64,6 @@ describe('group commit', () => {
   it('commitInterval, the older setting, still validates and reads as the least time between fsyncs', () => {
     expect(bufferSchema.parse({ commitInterval: '5ms' }).maxFsyncsPerSecond).toBe(200);
     expect(bufferSchema.parse({ commitInterval: '5ms', maxFsyncsPerSecond: 50 }).maxFsyncsPerSecond).toBe(50);
-    expect(bufferSchema.parse({}).maxFsyncsPerSecond).toBe(500);
+    expect(bufferSchema.parse({}).maxFsyncsPerSecond).toBe(1000);
   });
 });

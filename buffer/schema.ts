@@ -5,8 +5,12 @@
 import { z } from 'zod';
 import { duration, size } from '../src/core/config-types.js';
 
-/** fsyncs a second at most, unless the config says otherwise (buffer.maxFsyncsPerSecond). */
-export const DEFAULT_MAX_FSYNCS_PER_SECOND = 500;
+/**
+ * fsyncs a second at most, unless the config says otherwise (buffer.maxFsyncsPerSecond). The gap it
+ * sets is waited by every PUBACK under load, so it stays under a millisecond; an SD card whose fsync
+ * takes longer bounds itself, and a worn one is spared by setting it lower.
+ */
+export const DEFAULT_MAX_FSYNCS_PER_SECOND = 1000;
 
 /** The fsync bound of a buffer config: its own, else the older `commitInterval` read as the least time between fsyncs, else the default. */
 export function fsyncBound(b: { maxFsyncsPerSecond?: number; commitInterval?: number }): number {
