@@ -34,6 +34,8 @@ import { createLogger } from './core/log.js';
 import { AlarmList, asScannable, type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
 import { registerRulesRoute } from './ops/dashboard/rules.js';
 import { HttpServer } from './core/http-server.js';
+import { ConditionTracker } from './ops/condition.js';
+import { LivenessProbe } from './ops/liveness.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { registerOpsRoutes } from './ops/routes.js';
 import { RulesEngine } from './rules/index.js';
@@ -81,6 +83,8 @@ export class Gateway {
   private readonly rejectedByReason: Record<string, number> = {};
   private readonly httpRefusedByReason: Record<string, number> = {};
   private stopping = false;
+  private readonly liveness = new LivenessProbe(() => this.ringLog?.healthy ?? false);
+  private readonly condition = new ConditionTracker();
   /** Writes to devices, from MQTT, fleet commands and analytics actions alike. */
   readonly writes = new WritePath({
     driver: (name) => this.drivers.get(name)?.driver,
@@ -169,6 +173,7 @@ export class Gateway {
     await this.http?.close();
     await this.ringLog?.close();
     await this.logins.close();
+    this.liveness.close();
     this.logger.info('gateway stopped');
   }
 
@@ -346,12 +351,9 @@ export class Gateway {
     for (const h of this.uplinks.instances()) if (!name || h.runner.status().name === name) h.runner.flush();
   }
 
-  /** `GET /healthz`: ok when the ring log is open and the broker listens. */
-  health(): { ok: boolean; reasons: string[] } {
-    const reasons: string[] = [];
-    if (!this.ringLog?.healthy) reasons.push('the ring log is not open');
-    if (this.config.broker.enabled && !this.broker?.listening) reasons.push('the MQTT broker is not listening');
-    return { ok: reasons.length === 0, reasons };
+  /** `GET /healthz`, the watchdog: liveness only (alive, event loop responsive, ring log writable). */
+  health(): { ok: boolean; reasons: string[]; eventLoopMaxDelayMs: number } {
+    return this.liveness.check();
   }
 
   /** `GET /api/status` (contract "HTTP"). */
@@ -359,6 +361,9 @@ export class Gateway {
     const buffer = this.ringLog?.stats();
     const rejected = Object.values(this.rejectedByReason).reduce((a, b) => a + b, 0);
     const analytics = this.analytics?.status();
+    const uplinks = this.uplinks.instances().map((h) => h.runner.status());
+    const drivers = this.drivers.instances().map((h) => h.driver.health());
+    const listening = this.broker?.listening ?? false;
     return {
       gateway: {
         id: this.id,
@@ -368,18 +373,19 @@ export class Gateway {
         configFile: this.options.configFile ?? null,
       },
       health: this.health(),
+      condition: this.condition.judge({ brokerEnabled: this.config.broker.enabled, brokerListening: listening, buffer: buffer ?? null, uplinks, drivers }),
       ingest: { received: this.received, rejected, rejectedByReason: { ...this.rejectedByReason } },
       broker: {
         clients: this.broker?.clientCount ?? 0,
-        listening: this.broker?.listening ?? false,
+        listening,
         listeners: this.broker?.addresses ?? [],
       },
       http: this.http
         ? { refusedConnections: this.http.refusedConnections, refusedByReason: { ...this.httpRefusedByReason } }
         : null,
       buffer: buffer ?? null,
-      uplinks: this.uplinks.instances().map((h) => h.runner.status()),
-      drivers: this.drivers.instances().map((h) => h.driver.health()),
+      uplinks,
+      drivers,
       anomalies: {
         total: analytics?.total ?? 0,
         byDetector: analytics?.byDetector ?? {},

@@ -3,6 +3,7 @@ import type { Gateway } from '../gateway.js';
 import { type HttpServer, sendJson } from '../core/http-server.js';
 
 export function registerOpsRoutes(http: HttpServer, gateway: Gateway): void {
+  // Liveness only (what systemd and a load balancer act on); the condition is in /api/status.
   http.route('GET', '/healthz', (_req, res) => {
     const { ok, reasons } = gateway.health();
     sendJson(res, ok ? 200 : 503, ok ? { ok: true } : { ok: false, reasons });

@@ -1,4 +1,8 @@
-/** `sluice status [--url URL]`: prints the running gateway's state (reads `GET /api/status`). */
+/**
+ * `sluice status [--url URL]`: prints the running gateway's state (reads `GET /api/status`).
+ * Exit 0 healthy, 3 degraded (the reasons are printed), 4 no gateway answers, 1 another failure.
+ */
+import { fmtAge } from '../../ops/condition.js';
 import { parseFlags } from '../args.js';
 
 export default async function status(args: string[]): Promise<number> {
@@ -16,22 +20,27 @@ export default async function status(args: string[]): Promise<number> {
     process.stderr.write(
       `sluice status: no gateway answers at ${base} (${(err as Error).cause ?? (err as Error).message}); is it running? (--url to point elsewhere)\n`,
     );
-    return 1;
+    return EXIT_UNREACHABLE;
   }
+  const degraded = body.condition?.state === 'degraded' || body.health?.ok === false;
+  const code = degraded ? EXIT_DEGRADED : 0;
   if (values.json) {
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-    return 0;
+    return code;
   }
+  const reasons = [...(body.health?.ok === false ? (body.health.reasons ?? []) : []), ...(body.condition?.reasons ?? [])];
   const b = body.buffer;
   const lines = [
-    `gateway   ${body.gateway.id} ${body.gateway.version}, up ${body.gateway.uptimeSeconds}s, ${body.health?.ok ? 'healthy' : `UNHEALTHY: ${body.health?.reasons?.join('; ')}`}`,
+    `gateway   ${body.gateway.id} ${body.gateway.version}, up ${body.gateway.uptimeSeconds}s, process ${body.health?.ok === false ? 'FAILING' : 'alive'}`,
+    `condition ${degraded ? 'DEGRADED' : 'healthy'}`,
+    ...reasons.map((r) => `  - ${r}`),
     `ingest    ${body.ingest.received} received, ${body.ingest.rejected} rejected`,
     b
       ? `buffer    ${b.events} events, ${fmtBytes(b.bytes)} of ${fmtBytes(b.maxBytes)}, ${b.evicted} evicted, oldest ${b.oldestTs ? new Date(b.oldestTs).toISOString() : '-'}`
       : 'buffer    closed',
     ...body.uplinks.map(
       (u) =>
-        `uplink    ${u.name} (${u.type}) ${u.connected ? 'connected' : 'DISCONNECTED'}, ${u.pendingEvents} pending, ${u.deliveredEvents} delivered${u.lastError ? `, last error: ${u.lastError}` : ''}`,
+        `uplink    ${u.name} (${u.type}) ${u.connected ? 'connected' : 'DISCONNECTED'}, lag ${u.pendingEvents} events${u.pendingEvents > 0 ? ` (oldest unsent ${fmtAge(u.lagSeconds ?? 0)} old)` : ''}, ${u.deliveredEvents} delivered${u.lastError ? `, last error: ${u.lastError}` : ''}`,
     ),
     ...(body.drivers ?? []).flatMap((d) =>
       d.devices.map(
@@ -41,8 +50,11 @@ export default async function status(args: string[]): Promise<number> {
     `anomalies ${body.anomalies.total}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
+  return code;
 }
+
+const EXIT_DEGRADED = 3;
+const EXIT_UNREACHABLE = 4;
 
 function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -58,6 +70,7 @@ function fmtBytes(n: number): string {
 interface StatusBody {
   gateway: { id: string; version: string; uptimeSeconds: number };
   health?: { ok: boolean; reasons?: string[] };
+  condition?: { state: 'healthy' | 'degraded'; reasons: string[] };
   ingest: { received: number; rejected: number };
   buffer: { events: number; bytes: number; maxBytes: number; evicted: number; oldestTs: number | null } | null;
   uplinks: {
@@ -65,6 +78,7 @@ interface StatusBody {
     type: string;
     connected: boolean;
     pendingEvents: number;
+    lagSeconds?: number;
     deliveredEvents: number;
     lastError?: string;
   }[];
