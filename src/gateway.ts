@@ -547,6 +547,8 @@ export class Gateway {
   private async buildUplink(config: UplinkConfig): Promise<UplinkHandle> {
     const logger = this.logger.child({ component: 'uplink', uplink: config.name });
     const sink = await createSink(config, { gatewayId: this.id, logger, dataDir: this.config.gateway.dataDir });
+    // No stored cursor: a new uplink, which starts where its `start:` says.
+    const isNew = !this.log.readerStats().some((r) => r.name === config.name);
     const runner = new UplinkRunner({
       config,
       sink,
@@ -556,6 +558,7 @@ export class Gateway {
       registry: this.registry,
       dataDir: this.config.gateway.dataDir,
       where: config.where ? wherePredicate(config.where, config.name, this.registry) : undefined,
+      newCursor: isNew ? { lastSeq: () => this.log.stats().lastSeq } : undefined,
     });
     return {
       runner,

@@ -74,6 +74,13 @@ export const commonUplinkOptions = {
    * events wait in the ring log; `flush` (or a fleet command) sends the backlog now.
    */
   transmitWindows: z.array(cronExpression()).min(1).optional(),
+  /**
+   * Where an uplink with no stored cursor starts: `oldest` (everything the log holds; the default,
+   * at least once for whatever was stored before the uplink existed), `latest` (only events stored
+   * from now; for metered links), or a duration (`2h`: events stored in the last two hours). Once the
+   * uplink has a cursor this is ignored.
+   */
+  start: z.union([z.enum(['oldest', 'latest']), duration()]).default('oldest'),
   /** Fresh events and anomalies go before the backlog, which keeps `backlogShare` of the batches so it still drains. */
   liveFirst: z.boolean().default(false),
   backlogShare: z.number().min(0.01).max(1).default(0.25),
