@@ -24,8 +24,11 @@ describe('driver metrics', () => {
     ];
     registerDriverMetrics(registry, () => list);
     const text = await registry.metrics();
-    expect(text).toContain('sluice_driver_device_up{driver="plc1",type="modbus-tcp",device="unit-1",state="up"} 1');
-    expect(text).toContain('sluice_driver_device_up{driver="plc1",type="modbus-tcp",device="unit-2",state="down"} 0');
+    expect(text).toContain('sluice_driver_device_up{driver="plc1",type="modbus-tcp",device="unit-1"} 1');
+    expect(text).toContain('sluice_driver_device_up{driver="plc1",type="modbus-tcp",device="unit-2"} 0');
+    expect(text).toContain('sluice_driver_device_state{driver="plc1",device="unit-2",state="down"} 1');
+    expect(text).toContain('sluice_driver_device_state{driver="plc1",device="unit-2",state="up"} 0');
+    expect(text).toContain('# TYPE sluice_driver_device_failures_total counter');
     expect(text).toContain('sluice_driver_device_failures_total{driver="plc1",device="unit-1",reason="timeout"} 3');
     expect(text).toContain('sluice_driver_device_consecutive_failures{driver="plc1",device="unit-2"} 7');
     expect(text).toContain(

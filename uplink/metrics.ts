@@ -4,6 +4,7 @@
  * read their runners' state at scrape time.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { FastHistogram, NETWORK_BUCKETS } from '../src/core/histogram.js';
 
 export interface GaugeSource {
   readonly name: string;
@@ -18,6 +19,8 @@ export interface UplinkMetrics {
   batches: Counter<'uplink'>;
   retries: Counter<'uplink'>;
   deadLettered: Counter<'uplink'>;
+  /** One send to the peer until its answer (acknowledged or not), per batch. */
+  roundTrip: FastHistogram;
   sources: Set<GaugeSource>;
 }
 
@@ -78,6 +81,13 @@ export function uplinkMetrics(registry: Registry): UplinkMetrics {
       labelNames,
       registers,
     }),
+    roundTrip: FastHistogram.on(
+      registry,
+      'sluice_uplink_round_trip_seconds',
+      'Time from sending a batch to the peer until its answer (acknowledgement or refusal), per batch.',
+      NETWORK_BUCKETS,
+      'uplink',
+    ),
     sources,
   };
   byRegistry.set(registry, metrics);

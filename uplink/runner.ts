@@ -19,6 +19,7 @@ import type { Registry } from 'prom-client';
 import type { LogReader } from '../buffer/types.js';
 import { scrubCredentials } from '../src/core/scrub.js';
 import type { StoredEvent } from '../src/core/event.js';
+import type { Series } from '../src/core/histogram.js';
 import { fullJitter, sleep } from './backoff.js';
 import type { CommonUplinkConfig } from './common-schema.js';
 import { DeadLetterStore } from './dead-letter.js';
@@ -95,6 +96,7 @@ export class UplinkRunner {
   private readonly windows?: TransmitWindows;
   private readonly dataDir?: string;
   private deadLetter?: DeadLetterStore;
+  private readonly roundTrip: Series;
   /** Pending until a new uplink's cursor is placed (`start:`); cleared once it is. */
   private newCursor?: { lastSeq(): number };
 
@@ -130,6 +132,7 @@ export class UplinkRunner {
     // The caller's logger carries the uplink's name (the gateway binds it).
     this.logger = opts.logger;
     this.metrics = uplinkMetrics(opts.registry);
+    this.roundTrip = this.metrics.roundTrip.child(opts.config.name);
     this.filter = compileFilter(opts.config.filter, opts.where);
     if (opts.config.maxBytesPerSecond) this.bucket = new TokenBucket(opts.config.maxBytesPerSecond);
     if (opts.config.transmitWindows) this.windows = new TransmitWindows(opts.config.transmitWindows);
@@ -198,6 +201,7 @@ export class UplinkRunner {
     await this.deadLetter?.close().catch(() => {});
     this.deadLetter = undefined;
     this.metrics.sources.delete(this.gaugeSource);
+    this.metrics.roundTrip.remove(this.name, this.roundTrip);
     for (const c of [
       this.metrics.delivered,
       this.metrics.sentBytes,
@@ -458,8 +462,10 @@ export class UplinkRunner {
       const batchEvents = todo.map((i) => events[i]);
       const batch = { gateway: this.gatewayId, batchId: batchIdOf(batchEvents), events: batchEvents };
       let result: SendResult;
+      const sentAt = performance.now();
       try {
         result = await this.sink.send(batch);
+        this.roundTrip.observe((performance.now() - sentAt) / 1000);
       } catch (err) {
         result = { accepted: [], rejected: [], retry: [], error: message(err) };
       }
