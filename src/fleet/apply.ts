@@ -148,28 +148,12 @@ export async function applyConfigSet(
   if (deps.signal?.aborted) return refuse('the gateway is stopping');
 
   const unchanged = hashAtVersion(next, previousVersion) === prevHash;
-  const since = Date.now();
-  const receivedBefore = gateway.status().ingest?.received ?? 0;
-  let applyError: string | undefined;
-  let health: HealthReport | undefined;
-  try {
-    await gateway.reconfigure(next);
-    await deps.adopt(next);
-  } catch (err) {
-    applyError = (err as Error).message;
-  }
-  const timings: NonNullable<ApplyReport['timings']> = { applyMs: Date.now() - since };
-  if (!applyError && !unchanged) {
-    health = await waitHealthy(gateway, next, {
-      timeoutMs: next.fleet?.healthTimeout ?? 30_000,
-      since,
-      fleetConnected: deps.fleetConnected,
-      signal: deps.signal,
-      receivedBefore,
-    });
-    timings.healthMs = health.elapsedMs;
-  }
-  if (deps.signal?.aborted) {
+  const r = await hotApply(deps, prev, next, {
+    checkHealth: !unchanged,
+    keep: () => writeLastKnownGood(gateway.config.gateway.dataDir, { version, config: raw, validated: next, commandId }),
+  });
+  const { applyError, health, rollbackError, timings } = r;
+  if (r.outcome === 'interrupted') {
     // The gateway is stopping: neither keep an unproven config nor reconfigure a gateway on its way down.
     logger.warn({ version }, 'fleet config apply interrupted by shutdown; the last-known-good config runs at the next start');
     return {
@@ -184,47 +168,15 @@ export async function applyConfigSet(
       timings,
     };
   }
-  let keepError: string | undefined;
-  const keepStart = Date.now();
-  if (!applyError && (health?.healthy ?? true)) {
-    try {
-      await writeLastKnownGood(gateway.config.gateway.dataDir, { version, config: raw, validated: next, commandId });
-      logger.info(
-        { version, hash: nextHash, commandId, unchanged },
-        unchanged ? 'fleet config version recorded (config unchanged)' : 'fleet config applied and healthy',
-      );
-      return {
-        outcome: unchanged ? 'noop' : 'applied',
-        ok: true,
-        version,
-        previousVersion,
-        configHash: nextHash,
-        health,
-        timings: { ...timings, keepMs: Date.now() - keepStart },
-      };
-    } catch (err) {
-      keepError = `it could not be kept as last-known-good (${(err as Error).message})`;
-    }
+  if (r.outcome === 'applied') {
+    logger.info(
+      { version, hash: nextHash, commandId, unchanged },
+      unchanged ? 'fleet config version recorded (config unchanged)' : 'fleet config applied and healthy',
+    );
+    return { outcome: unchanged ? 'noop' : 'applied', ok: true, version, previousVersion, configHash: nextHash, health, timings };
   }
-
-  // Roll back: the previous config was healthy enough to bring this command in.
-  const why = applyError
-    ? `applying it failed (${applyError})`
-    : (keepError ?? `it was not healthy within ${next.fleet?.healthTimeout} ms: ${health?.reasons.join('; ')}`);
+  const why = r.why;
   logger.warn({ version, previousVersion, why }, 'fleet config rolled back');
-  let rollbackError: string | undefined;
-  const rollbackStart = Date.now();
-  try {
-    await gateway.reconfigure(prev);
-  } catch (err) {
-    rollbackError = (err as Error).message;
-  }
-  try {
-    await deps.adopt(prev);
-  } catch (err) {
-    rollbackError = [rollbackError, (err as Error).message].filter(Boolean).join('; ');
-  }
-  timings.rollbackMs = Date.now() - rollbackStart;
   if (rollbackError) logger.error({ rollbackError }, 'rolling back the fleet config met errors');
   return {
     outcome: 'rolled-back',
@@ -238,4 +190,90 @@ export async function applyConfigSet(
     rollbackError,
     timings,
   };
+}
+
+export interface HotApplyResult {
+  outcome: 'applied' | 'rolled-back' | 'interrupted';
+  /** Why it was rolled back, one sentence. */
+  why?: string;
+  applyError?: string;
+  health?: HealthReport;
+  rollbackError?: string;
+  timings: NonNullable<ApplyReport['timings']>;
+}
+
+/** Apply and rollback take turns per gateway: a reload never interleaves with a `config.set`. */
+const turns = new WeakMap<object, Promise<unknown>>();
+
+function inTurn<T>(gateway: object, fn: () => Promise<T>): Promise<T> {
+  const before = turns.get(gateway) ?? Promise.resolve();
+  const run = before.then(fn, fn);
+  turns.set(gateway, run.catch(() => {}));
+  return run;
+}
+
+/**
+ * The one hot-apply path (fleet `config.set`, SIGHUP reload): reconfigure to `next`, check health,
+ * `keep` it (the last-known-good file, or nothing for a reload) or roll back to `prev`. `next` is
+ * already validated and dry-run by the caller.
+ */
+export function hotApply(
+  deps: ApplyDeps,
+  prev: Config,
+  next: Config,
+  opts: { checkHealth: boolean; keep(): Promise<void> },
+): Promise<HotApplyResult> {
+  return inTurn(deps.gateway, async () => {
+    const { gateway } = deps;
+    const since = Date.now();
+    const receivedBefore = gateway.status().ingest?.received ?? 0;
+    let applyError: string | undefined;
+    let health: HealthReport | undefined;
+    try {
+      await gateway.reconfigure(next);
+      await deps.adopt(next);
+    } catch (err) {
+      applyError = (err as Error).message;
+    }
+    const timings: HotApplyResult['timings'] = { applyMs: Date.now() - since };
+    if (!applyError && opts.checkHealth) {
+      health = await waitHealthy(gateway, next, {
+        timeoutMs: next.fleet?.healthTimeout ?? 30_000,
+        since,
+        fleetConnected: deps.fleetConnected,
+        signal: deps.signal,
+        receivedBefore,
+      });
+      timings.healthMs = health.elapsedMs;
+    }
+    if (deps.signal?.aborted) return { outcome: 'interrupted', applyError, health, timings };
+    let keepError: string | undefined;
+    const keepStart = Date.now();
+    if (!applyError && (health?.healthy ?? true)) {
+      try {
+        await opts.keep();
+        return { outcome: 'applied', health, timings: { ...timings, keepMs: Date.now() - keepStart } };
+      } catch (err) {
+        keepError = `it could not be kept as last-known-good (${(err as Error).message})`;
+      }
+    }
+    // Roll back: the previous config was running well enough to bring this change in.
+    const why = applyError
+      ? `applying it failed (${applyError})`
+      : (keepError ?? `it was not healthy within ${next.fleet?.healthTimeout ?? 30_000} ms: ${health?.reasons.join('; ')}`);
+    let rollbackError: string | undefined;
+    const rollbackStart = Date.now();
+    try {
+      await gateway.reconfigure(prev);
+    } catch (err) {
+      rollbackError = (err as Error).message;
+    }
+    try {
+      await deps.adopt(prev);
+    } catch (err) {
+      rollbackError = [rollbackError, (err as Error).message].filter(Boolean).join('; ');
+    }
+    timings.rollbackMs = Date.now() - rollbackStart;
+    return { outcome: 'rolled-back', why, applyError, health, rollbackError, timings };
+  });
 }

@@ -1,11 +1,12 @@
 /**
  * `sluice run [-c FILE]`: runs the gateway until SIGTERM/SIGINT, then stops intake, commits, closes
- * the log and exits 0 within 5 s. A config or start-up problem is one sentence and exit 1.
+ * the log and exits 0 within 5 s. SIGHUP reloads the config file (src/ops/reload.ts). A config or start-up problem is one sentence and exit 1.
  */
 import { ConfigError, resolveConfig } from '../../config/load.js';
 import { loadEffectiveConfig } from '../../fleet/index.js';
 import { Gateway } from '../../gateway.js';
 import { createLogger } from '../../core/log.js';
+import { reloadConfig } from '../../ops/reload.js';
 import { startWatchdog } from '../../ops/watchdog.js';
 import { parseFlags } from '../args.js';
 
@@ -72,6 +73,13 @@ export default async function run(args: string[]): Promise<number> {
         },
       );
     };
+    // Reload (systemctl reload): the file again, through the fleet's apply/health/rollback path.
+    const onHup = () => {
+      if (stopping) return;
+      logger.info({ file: resolved.file }, 'SIGHUP: reloading the config');
+      reloadConfig(gateway, resolved.file, logger).catch((err) => logger.error({ err: (err as Error).message }, 'config reload failed'));
+    };
+    process.on('SIGHUP', onHup);
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
