@@ -37,6 +37,7 @@ import { HttpServer } from './core/http-server.js';
 import { ConditionTracker } from './ops/condition.js';
 import { LivenessProbe } from './ops/liveness.js';
 import { GatewayMetrics } from './ops/metrics.js';
+import { Republisher } from './ops/republish.js';
 import { registerOpsRoutes } from './ops/routes.js';
 import { RulesEngine } from './rules/index.js';
 import { wherePredicate } from './rules/route.js';
@@ -85,6 +86,8 @@ export class Gateway {
   private stopping = false;
   private readonly liveness = new LivenessProbe(() => this.ringLog?.healthy ?? false);
   private readonly condition = new ConditionTracker();
+  /** `republish:` of drivers and analytics rules, on the local broker. */
+  private readonly republisher: Republisher;
   /** Writes to devices, from MQTT, fleet commands and analytics actions alike. */
   readonly writes = new WritePath({
     driver: (name) => this.drivers.get(name)?.driver,
@@ -104,6 +107,8 @@ export class Gateway {
     registerWriteMetrics(this.metrics.registry, () => this.writes.counts);
     this.uplinks = new ComponentSet((c) => this.buildUplink(c));
     this.logins = new Logins(loginLimits(config.broker));
+    this.republisher = new Republisher(() => this.broker && ((t, p, qos, retain) => this.broker!.publish(t, p, qos, retain)), this.logger);
+    this.republisher.configure(config);
   }
 
   get id(): string {
@@ -249,6 +254,7 @@ export class Gateway {
         this.metrics.ingested.inc({ source }, derived.length);
         // The dashboard's alarm list takes anomalies and rule alarms alike.
         this.alarms?.observe(derived, result.firstSeq);
+        if (source === 'analytics') this.republisher.derived(derived);
         if (watched.length === 0 || !rules) return;
         for (const e of watched) e.seq += result.firstSeq;
         const ruled = rules.observe(watched);
@@ -272,6 +278,7 @@ export class Gateway {
       this.logger.warn('buffer settings changed: they take effect at the next restart');
     }
     this.config = next;
+    this.republisher.configure(next);
     if (next.gateway.logLevel !== prev.gateway.logLevel) this.logger.level = next.gateway.logLevel;
     this.logins.configure(loginLimits(next.broker));
     const errors: string[] = [];
@@ -542,6 +549,7 @@ export class Gateway {
           dataDir: this.config.gateway.dataDir,
           emit: async (events) => {
             await this.ingest(events);
+            this.republisher.readings(config.name, events);
           },
         }),
       stop: () => driver.stop(Date.now() + COMPONENT_STOP_MS),

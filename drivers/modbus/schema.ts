@@ -4,7 +4,7 @@
  * that does not fit its table, request limits above the protocol's) and names the point.
  */
 import { z } from 'zod';
-import { duration, name, topicName } from '../../src/core/config-types.js';
+import { duration, name, topicName, republishSchema } from '../../src/core/config-types.js';
 import { writableSchema } from '../write/schema.js';
 
 /** Registers (16-bit words) a value of each type occupies. */
@@ -84,6 +84,8 @@ export type ModbusDeviceConfig = z.output<typeof deviceSchema>;
 const common = {
   name: name(),
   enabled: z.boolean().default(true),
+  /** Also publish each reading on the gateway's own broker, once durable (off unless set). */
+  republish: republishSchema.optional(),
   devices: z.array(deviceSchema).min(1),
 };
 

@@ -3,7 +3,7 @@
  * identity, and the nodes to read, by NodeId or browse path, by subscription (default) or polling.
  */
 import { z } from 'zod';
-import { duration, name, secret, topicName } from '../../src/core/config-types.js';
+import { duration, name, secret, topicName, republishSchema } from '../../src/core/config-types.js';
 import { writableSchema } from '../write/schema.js';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
@@ -57,6 +57,8 @@ export const opcuaSchema = z
     name: name(),
     type: z.literal('opcua'),
     enabled: z.boolean().default(true),
+    /** Also publish each reading on the gateway's own broker, once durable (off unless set). */
+    republish: republishSchema.optional(),
     endpoint: z.string().regex(/^opc\.tcp:\/\/[^/\s]+/, 'is an opc.tcp:// URL (e.g. opc.tcp://plc.local:4840)'),
     security: z
       .strictObject({

@@ -1,12 +1,14 @@
 /** Options of the serial line driver: a device that prints lines (text, JSON, or NMEA from a GPS). */
 import { z } from 'zod';
-import { duration, name, size, topicName } from '../../src/core/config-types.js';
+import { duration, name, size, topicName, republishSchema } from '../../src/core/config-types.js';
 
 export const serialSchema = z
   .strictObject({
     name: name(),
     type: z.literal('serial'),
     enabled: z.boolean().default(true),
+    /** Also publish each reading on the gateway's own broker, once durable (off unless set). */
+    republish: republishSchema.optional(),
     path: z.string().min(1),
     baudRate: z.number().int().positive().default(9600),
     dataBits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8),

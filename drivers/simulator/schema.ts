@@ -1,6 +1,6 @@
 /** Options of the simulator driver: synthetic sensors for demos, tests and benchmarks. */
 import { z } from 'zod';
-import { duration, name, topicName } from '../../src/core/config-types.js';
+import { duration, name, topicName, republishSchema } from '../../src/core/config-types.js';
 
 export const simulatedSensorSchema = z.strictObject({
   topic: topicName(),
@@ -25,6 +25,8 @@ export const simulatorSchema = z.strictObject({
   name: name(),
   type: z.literal('simulator'),
   enabled: z.boolean().default(true),
+  /** Also publish each reading on the gateway's own broker, once durable (off unless set). */
+  republish: republishSchema.optional(),
   interval: duration().default(1000),
   sensors: z
     .array(simulatedSensorSchema)

@@ -4,7 +4,7 @@
  * name (`rule "temp": ...`) as well as its path, so a long config is quick to fix.
  */
 import { z } from 'zod';
-import { duration, name, topicFilter, topicName } from '../core/config-types.js';
+import { duration, name, topicFilter, topicName, republishSchema } from '../core/config-types.js';
 
 const confidence = () => z.number().gt(50).lt(100);
 
@@ -207,6 +207,8 @@ export const analyticsRuleSchema = z
     group: groupSchema.optional(),
     /** Topic of the anomaly events; `{topic}` is the source topic, `{rule}` the rule's name. */
     anomalyTopic: z.string().min(1).default('{topic}/anomaly'),
+    /** Also publish this rule's anomalies and aggregates on the gateway's own broker, once durable. */
+    republish: republishSchema.optional(),
     /** Keys (distinct topics) tracked at most; the least recently seen one is forgotten beyond. */
     maxKeys: z.number().int().min(1).max(1_000_000).default(1000),
     /** Default allowed lateness of event time (`deviceTs`) for the windows. */

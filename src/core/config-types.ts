@@ -27,6 +27,23 @@ export const duration = () =>
     return ms;
   });
 
+/**
+ * Republishing on the gateway's own broker (`republish:` on a driver or an analytics rule): events,
+ * once durable, are also published to local subscribers (Node-RED, Telegraf). The topic is a
+ * template: `{topic}` (the event's), `{driver}`, `{point}` (the topic's last level), `{rule}`,
+ * `{kind}`. Off unless set.
+ */
+export const republishSchema = z.strictObject({
+  topic: z
+    .string()
+    .min(1)
+    .default('{topic}')
+    .refine((t) => !/[+#\u0000]/.test(t), { message: 'is a topic to publish to: no + or #' }),
+  qos: z.union([z.literal(0), z.literal(1)]).default(0),
+  retain: z.boolean().default(false),
+});
+export type RepublishConfig = z.output<typeof republishSchema>;
+
 /** An MQTT topic filter (`+` and `#` allowed where MQTT allows them). */
 export const topicFilter = () => z.string().refine(isValidTopicFilter, { message: 'is not a valid MQTT topic filter' });
 
