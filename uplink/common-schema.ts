@@ -7,6 +7,14 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { duration, name, secret, size, topicFilter } from '../src/core/config-types.js';
 
+/**
+ * The outbound proxy of an HTTP or WebSocket uplink: a URL (`http://proxy.plant:3128`, credentials
+ * in it allowed), `none` to ignore the environment, or unset for `HTTPS_PROXY`/`NO_PROXY`.
+ */
+export const proxySchema = secret(
+  z.union([z.literal('none'), z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// proxy URL, or none' })]),
+).optional();
+
 export const tlsSchema = z
   .strictObject({
     /** PEM file paths. */

@@ -17,6 +17,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { proxyAddress, proxyAgentFor, proxyUrlFor } from '../proxy.js';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from 'pino';
@@ -42,6 +43,8 @@ const CONFIG_STATUS = new Set([401, 403, 404, 405, 407, 421]);
 export class HttpSink implements Sink {
   private readonly url: URL;
   private agent?: HttpAgent | HttpsAgent;
+  /** The proxy in use (per-uplink `proxy:` or the environment), or undefined. */
+  private proxy?: string;
   private tls?: LoadedTls;
   private connected = false;
   private lastError?: string;
@@ -56,7 +59,10 @@ export class HttpSink implements Sink {
   async start(): Promise<void> {
     this.tls = loadTls(this.config.tls, this.config.name);
     const opts = { keepAlive: true, maxSockets: 2, ...(this.tls ?? {}) };
-    this.agent = this.url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
+    this.proxy = proxyUrlFor(this.config.url, this.config.proxy);
+    this.agent =
+      (this.proxy ? proxyAgentFor(this.config.url, this.proxy, this.tls) : undefined) ??
+      (this.url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts));
     // A connection probe, so status shows whether the endpoint is reachable before the first batch.
     void this.probe();
   }
@@ -156,9 +162,12 @@ export class HttpSink implements Sink {
   private probe(): Promise<void> {
     const port = Number(this.url.port) || (this.url.protocol === 'https:' ? 443 : 80);
     const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    // Behind a proxy only the proxy can be reached directly: probe it.
+    const proxy = this.proxy ? proxyAddress(this.proxy) : undefined;
     return new Promise((resolve) => {
-      const socket =
-        this.url.protocol === 'https:'
+      const socket = proxy
+        ? netConnect(proxy)
+        : this.url.protocol === 'https:'
           ? tlsConnect({
               host,
               port,

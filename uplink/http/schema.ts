@@ -1,11 +1,13 @@
 /** Options of the HTTP uplink: contract batches POSTed to an HTTP(S) ingest endpoint. */
 import { z } from 'zod';
 import { duration, secret } from '../../src/core/config-types.js';
-import { commonUplinkOptions } from '../common-schema.js';
+import { commonUplinkOptions, proxySchema } from '../common-schema.js';
 
 export const httpUplinkSchema = z.strictObject({
   ...commonUplinkOptions,
   type: z.literal('http'),
+  /** Outbound proxy (uplink/proxy.ts): a URL, `none`, or unset for HTTPS_PROXY / NO_PROXY. */
+  proxy: proxySchema,
   url: z.string().regex(/^https?:\/\/[^\s/]+/, 'must be an http:// or https:// URL'),
   method: z.enum(['POST', 'PUT']).default('POST'),
   /** Extra request headers (e.g. an API key header). */

@@ -1,12 +1,14 @@
 /** Options of the Kinesis uplink: PutRecords, one record per event keyed by topic (or one contract batch per record). */
 import { z } from 'zod';
 import { duration, secret } from '../../src/core/config-types.js';
-import { commonUplinkOptions } from '../common-schema.js';
+import { commonUplinkOptions, proxySchema } from '../common-schema.js';
 
 export const kinesisUplinkSchema = z
   .strictObject({
     ...commonUplinkOptions,
     type: z.literal('kinesis'),
+  /** Outbound proxy (uplink/proxy.ts): a URL, `none`, or unset for HTTPS_PROXY / NO_PROXY. */
+  proxy: proxySchema,
     streamName: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be 1-128 letters, digits, "_", "." or "-"'),
     region: z.string().min(1).default('us-east-1'),
     /** Another endpoint than AWS's (kinesalite, LocalStack, a VPC endpoint). */

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
+import { proxyAgentFor } from '../proxy.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import { sendInHalves } from '../split.js';
 import { loadTls } from '../tls.js';
@@ -78,6 +79,11 @@ export class MqttSink implements Sink {
       will: this.session.will?.(),
       ...(tls ?? {}),
     };
+    // Over WebSocket an outbound proxy applies (uplink/proxy.ts); plain MQTT over TCP takes none.
+    if (/^wss?:/i.test(c.url)) {
+      const agent = proxyAgentFor(c.url, c.proxy, tls);
+      if (agent) options.wsOptions = { agent };
+    }
     const client = mqtt.connect(c.url, options);
     this.mqtt = client;
     client.on('connect', async (connack) => {

@@ -1,11 +1,13 @@
 /** Options of the MQTT uplink: contract batches at QoS 1 to `<topicPrefix>/<gateway id>/events`. */
 import { z } from 'zod';
 import { duration, secret, size } from '../../src/core/config-types.js';
-import { commonUplinkOptions } from '../common-schema.js';
+import { commonUplinkOptions, proxySchema } from '../common-schema.js';
 
 export const mqttUplinkSchema = z.strictObject({
   ...commonUplinkOptions,
   type: z.literal('mqtt'),
+  /** Outbound proxy (uplink/proxy.ts): a URL, `none`, or unset for HTTPS_PROXY / NO_PROXY. */
+  proxy: proxySchema,
   url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL'),
   topicPrefix: z
     .string()

@@ -1,7 +1,7 @@
 /** Options of the S3 uplink: one gzipped NDJSON object per batch, in a date-partitioned data lake layout. */
 import { z } from 'zod';
 import { duration, secret, size } from '../../src/core/config-types.js';
-import { commonUplinkOptions } from '../common-schema.js';
+import { commonUplinkOptions, proxySchema } from '../common-schema.js';
 
 export const s3UplinkSchema = z
   .strictObject({
@@ -18,6 +18,8 @@ export const s3UplinkSchema = z
     /** NDJSON objects are gzipped (`.ndjson.gz`) unless this is false (`.ndjson`). */
     gzip: z.boolean().default(true),
     type: z.literal('s3'),
+  /** Outbound proxy (uplink/proxy.ts): a URL, `none`, or unset for HTTPS_PROXY / NO_PROXY. */
+  proxy: proxySchema,
     bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid S3 bucket name'),
     /** Key prefix; objects land at `<prefix>/<gateway id>/YYYY/MM/DD/HH/<batchId>.ndjson.gz`. */
     prefix: z
