@@ -20,6 +20,7 @@ import { WritePath, type WriteRequest, type WriteResult } from '../drivers/write
 import { createSink } from '../uplink/index.js';
 import { type LocalConsumers, registerLocalConsumers } from '../uplink/local/index.js';
 import { UplinkRunner } from '../uplink/runner.js';
+import { placeCursor } from '../uplink/start-position.js';
 import type { UplinkConfig } from '../uplink/schema.js';
 import { AnalyticsEngine, type ObservedEvent } from './analytics/index.js';
 import { isLoopback } from './auth/origin.js';
@@ -559,18 +560,23 @@ export class Gateway {
   private async buildUplink(config: UplinkConfig): Promise<UplinkHandle> {
     const logger = this.logger.child({ component: 'uplink', uplink: config.name });
     const sink = await createSink(config, { gatewayId: this.id, logger, dataDir: this.config.gateway.dataDir });
-    // No stored cursor: a new uplink, which starts where its `start:` says.
+    // No stored cursor: a new uplink, which starts where its `start:` says. The cursor is placed and
+    // persisted before the runner exists, so nothing is sent before it (uplink/start-position.ts).
     const isNew = !this.log.readerStats().some((r) => r.name === config.name);
+    const reader = this.log.reader(config.name, readerOptions(config));
+    if (isNew && config.start !== 'oldest') {
+      const skipped = await placeCursor(reader, config.start, this.log.stats().lastSeq);
+      logger.info({ start: config.start, skipped }, 'new uplink: starting cursor placed');
+    }
     const runner = new UplinkRunner({
       config,
       sink,
-      reader: this.log.reader(config.name, readerOptions(config)),
+      reader,
       gatewayId: this.id,
       logger,
       registry: this.registry,
       dataDir: this.config.gateway.dataDir,
       where: config.where ? wherePredicate(config.where, config.name, this.registry) : undefined,
-      newCursor: isNew ? { lastSeq: () => this.log.stats().lastSeq } : undefined,
     });
     return {
       runner,

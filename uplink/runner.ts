@@ -26,7 +26,6 @@ import { DeadLetterStore } from './dead-letter.js';
 import { compileFilter, type EventPredicate } from './filter.js';
 import { type UplinkMetrics, uplinkMetrics } from './metrics.js';
 import { batchIdOf, type SendResult, type Sink } from './sink.js';
-import { placeCursor } from './start-position.js';
 import { TokenBucket } from './token-bucket.js';
 import { TransmitWindows } from './window.js';
 
@@ -41,11 +40,6 @@ export interface UplinkRunnerOptions {
   dataDir?: string;
   /** An already open dead-letter store (tests); takes precedence over `dataDir`. */
   deadLetter?: DeadLetterStore;
-  /**
-   * Set when the reader had no stored cursor (a new uplink): the log's last seq, for `start:`
-   * (start-position.ts). Unset, `start:` is ignored.
-   */
-  newCursor?: { lastSeq(): number };
   /** The compiled `where:` of the config (the gateway compiles it: the runner knows no expression language). */
   where?: EventPredicate;
 }
@@ -97,8 +91,6 @@ export class UplinkRunner {
   private readonly dataDir?: string;
   private deadLetter?: DeadLetterStore;
   private readonly roundTrip: Series;
-  /** Pending until a new uplink's cursor is placed (`start:`); cleared once it is. */
-  private newCursor?: { lastSeq(): number };
 
   private loop?: Promise<void>;
   private stopping = false;
@@ -138,7 +130,6 @@ export class UplinkRunner {
     if (opts.config.transmitWindows) this.windows = new TransmitWindows(opts.config.transmitWindows);
     this.dataDir = opts.dataDir;
     this.deadLetter = opts.deadLetter;
-    this.newCursor = opts.newCursor;
     const name = opts.config.name;
     this.gaugeSource = {
       name,
@@ -160,8 +151,6 @@ export class UplinkRunner {
       // Disabled: the cursor stays where it is and nothing connects; status still reports the backlog.
       this.state = 'disabled';
       this.metrics.sources.add(this.gaugeSource);
-      // A disabled new uplink still gets its starting cursor, so enabling it later starts where asked.
-      this.commits = this.commits.then(() => this.placeStart()).catch((err) => this.recordError(`could not place the starting cursor: ${message(err)}`));
       return;
     }
     this.state = 'starting';
@@ -291,26 +280,8 @@ export class UplinkRunner {
     this.wakeCtl = new AbortController();
   }
 
-  /** A new uplink's starting cursor (`start:`), persisted before anything is sent. */
-  private async placeStart(): Promise<void> {
-    const fresh = this.newCursor;
-    if (!fresh) return;
-    const skipped = await placeCursor(this.reader, this.config.start, fresh.lastSeq());
-    this.newCursor = undefined;
-    if (this.config.start !== 'oldest') this.logger.info({ start: this.config.start, skipped }, 'new uplink: starting cursor placed');
-  }
-
   private async run(): Promise<void> {
     let attempt = 0;
-    while (!this.stopping && this.newCursor) {
-      try {
-        await this.placeStart();
-      } catch (err) {
-        this.recordError(`could not place the starting cursor: ${message(err)}`);
-        await sleep(fullJitter(attempt++, this.config.retry.initialDelay, this.config.retry.maxDelay), this.wakeCtl.signal);
-      }
-    }
-    attempt = 0;
     while (!this.stopping) {
       try {
         await this.sink.start();

@@ -1,7 +1,8 @@
 /**
- * Where an uplink with no stored cursor starts (`start:` in its config): the cursor is placed and
- * persisted before the runner sends anything, so a crash right after cannot leave the uplink without
- * a cursor (a `latest` uplink that restarted cursor-less would skip what arrived in between).
+ * Where an uplink with no stored cursor starts (`start:` in its config): the gateway places and
+ * persists the cursor before it builds the uplink's runner, so nothing is sent before it and a crash
+ * right after cannot leave the uplink cursor-less (a `latest` uplink restarted without a cursor
+ * would skip what arrived in between).
  *
  * - `oldest`: nothing to do; the reader starts before the first event held.
  * - `latest`: the cursor moves to the last seq stored now.
