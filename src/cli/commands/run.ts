@@ -1,6 +1,7 @@
 /**
  * `sluice run [-c FILE]`: runs the gateway until SIGTERM/SIGINT, then stops intake, commits, closes
- * the log and exits 0 within 5 s. SIGHUP reloads the config file (src/ops/reload.ts). A config or start-up problem is one sentence and exit 1.
+ * the log and exits 0 within 5 s. SIGHUP reloads the config file (src/ops/reload.ts). A config or
+ * start-up problem is one sentence and exit 1.
  */
 import { ConfigError, resolveConfig } from '../../config/load.js';
 import { loadEffectiveConfig } from '../../fleet/index.js';
@@ -26,6 +27,9 @@ export default async function run(args: string[]): Promise<number> {
   // A fleet-applied config that proved healthy (last-known-good) wins over an older file.
   const { config } = await loadEffectiveConfig(resolved.config, undefined, logger);
   const gateway = new Gateway(config, { logger, configFile: resolved.file });
+  // Installed at once: Node's default for SIGHUP ends the process, and a reload may come during start-up.
+  let onHup = () => logger.warn('SIGHUP during start-up ignored: reload once the gateway runs');
+  process.on('SIGHUP', () => onHup());
   const watchdog = startWatchdog({
     logger,
     healthy: () => gateway.health().ok,
@@ -74,12 +78,11 @@ export default async function run(args: string[]): Promise<number> {
       );
     };
     // Reload (systemctl reload): the file again, through the fleet's apply/health/rollback path.
-    const onHup = () => {
+    onHup = () => {
       if (stopping) return;
       logger.info({ file: resolved.file }, 'SIGHUP: reloading the config');
       reloadConfig(gateway, resolved.file, logger).catch((err) => logger.error({ err: (err as Error).message }, 'config reload failed'));
     };
-    process.on('SIGHUP', onHup);
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
