@@ -255,7 +255,7 @@ export class Gateway {
         this.metrics.ingested.inc({ source }, derived.length);
         // The dashboard's alarm list takes anomalies and rule alarms alike.
         this.alarms?.observe(derived, result.firstSeq);
-        if (source === 'analytics') this.republisher.derived(derived);
+        this.republisher.derived(derived, source);
         if (watched.length === 0 || !rules) return;
         for (const e of watched) e.seq += result.firstSeq;
         const ruled = rules.observe(watched);

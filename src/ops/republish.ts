@@ -1,8 +1,8 @@
 /**
  * Republishing on the gateway's own broker (`republish:` on a driver or an analytics rule), so the
  * gateway can be the plant's data bus: Node-RED or Telegraf subscribe to the broker and see driver
- * readings, anomalies and window aggregates. Rules publish their alarms and derived events with
- * their own `publish:` (src/rules/README.md).
+ * readings, anomalies and window aggregates, and rule alarms. Rules' derived events go out with the
+ * rules' own (rate-limited) `publish:` (src/rules/README.md).
  *
  * - Only events already durable are republished (the gateway calls this after the append).
  * - Loop protection: messages go out through the broker's internal publish (aedes.publish), which
@@ -19,6 +19,7 @@ export type LocalPublish = (topic: string, payload: string, qos: 0 | 1, retain: 
 
 export class Republisher {
   private drivers = new Map<string, RepublishConfig>();
+  private analytics = new Map<string, RepublishConfig>();
   private rules = new Map<string, RepublishConfig>();
   published = 0;
   failed = 0;
@@ -35,8 +36,10 @@ export class Republisher {
       const r = (d as { republish?: RepublishConfig }).republish;
       if (r) this.drivers.set(d.name, r);
     }
+    this.analytics = new Map();
+    for (const a of config.analytics) if (a.republish) this.analytics.set(a.name, a.republish);
     this.rules = new Map();
-    for (const a of config.analytics) if (a.republish) this.rules.set(a.name, a.republish);
+    for (const r of config.rules) if (r.republish) this.rules.set(r.name, r.republish);
   }
 
   /** A driver's readings, durable. */
@@ -46,13 +49,18 @@ export class Republisher {
     for (const e of events) this.send(spec, e, driver, '');
   }
 
-  /** Analytics events (anomalies, aggregates), durable; each names its rule in its payload. */
-  derived(events: readonly EventInput[]): void {
-    if (this.rules.size === 0) return;
+  /**
+   * Durable events of analytics (anomalies, aggregates) or rules (alarms; derived events do not name
+   * their rule, `publish:` covers them); each names its rule in its payload.
+   */
+  derived(events: readonly EventInput[], source: 'analytics' | 'rules'): void {
+    const specs = source === 'analytics' ? this.analytics : this.rules;
+    if (specs.size === 0) return;
     for (const e of events) {
+      if (source === 'rules' && e.kind !== 'alarm') continue;
       const rule = (e.payload as { rule?: unknown } | undefined)?.rule;
       if (typeof rule !== 'string') continue;
-      const spec = this.rules.get(rule);
+      const spec = specs.get(rule);
       if (spec) this.send(spec, e, '', rule);
     }
   }

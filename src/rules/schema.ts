@@ -4,7 +4,7 @@
  * the compiled form from the same cache (an expression is compiled once).
  */
 import { z } from 'zod';
-import { duration, name, topicFilter } from '../core/config-types.js';
+import { duration, name, republishSchema, topicFilter } from '../core/config-types.js';
 import { type CompiledExpression, compileExpression, type ExtraVariable } from './cel.js';
 
 const expression = () => z.string().min(1, 'is empty');
@@ -80,6 +80,11 @@ export const ruleSchema = z
     publish: z
       .strictObject({ topic: templateTopic(), minInterval: duration().default(1000) })
       .optional(),
+    /**
+     * Also publish each alarm, once stored, on the local broker, unthrottled (src/ops/republish.ts);
+     * `publish` above is the rate-limited action, for every output.
+     */
+    republish: republishSchema.optional(),
     /** Also write a value (CEL) to a device through the gateway's safe write path, rate-limited; `{rule}`, `{key}` in `target`. */
     write: z
       .strictObject({ target: z.string().min(1), value: expression(), minInterval: duration().default(1000) })

@@ -1,7 +1,7 @@
 /**
  * Republishing on the gateway's own broker: a pymodbus TCP slave polled by a real gateway, and
  * `mosquitto_sub` on the gateway's broker sees the readings (`republish:` on the driver) and a
- * window's aggregates (`republish:` on the analytics rule). Republished messages are not ingested
+ * window's aggregates (`republish:` on the analytics rule) and a rule's alarms (`republish:` on the rule). Republished messages are not ingested
  * again although `broker.ingest` takes every topic: the log holds no event from MQTT.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -43,11 +43,15 @@ describe('republish: driver readings and aggregates on the local broker', () => 
           republish: { topic: 'agg/{rule}', qos: 1 },
         },
       ],
+      rules: [{ name: 'tank-twice', count: { match: 'sensors/tank/temp', within: '10s', atLeast: 2 }, republish: { topic: 'alarm/{rule}' } }],
     } as never);
     const lines: string[] = [];
-    sub = spawn('mosquitto_sub', ['-p', String(gw.mqttPort), '-t', 'plant/#', '-t', 'agg/#', '-v'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    sub = spawn('mosquitto_sub', ['-p', String(gw.mqttPort), '-t', 'plant/#', '-t', 'agg/#', '-t', 'alarm/#', '-v'], { stdio: ['ignore', 'pipe', 'pipe'] });
     sub.stdout?.on('data', (d) => lines.push(...String(d).split('\n').filter(Boolean)));
-    await waitFor(() => lines.some((l) => l.startsWith('plant/plc1/temp ')) && lines.some((l) => l.startsWith('agg/tank ')), 15_000, 'republished messages');
+    const seen = (prefix: string) => lines.some((l) => l.startsWith(prefix));
+    await waitFor(() => seen('plant/plc1/temp ') && seen('agg/tank ') && seen('alarm/tank-twice '), 15_000, 'republished messages');
+    const alarm = JSON.parse(lines.find((l) => l.startsWith('alarm/tank-twice '))!.slice('alarm/tank-twice '.length));
+    expect(alarm).toMatchObject({ rule: 'tank-twice', pattern: 'count' });
 
     const reading = JSON.parse(lines.find((l) => l.startsWith('plant/plc1/temp '))!.slice('plant/plc1/temp '.length));
     expect(reading).toMatchObject({ value: 21.6, unit: '°C' });
@@ -58,7 +62,7 @@ describe('republish: driver readings and aggregates on the local broker', () => 
     const reader = gw.gateway.log.reader('check');
     const events = await reader.next(10_000, 16 * 1024 * 1024);
     expect(events.length).toBeGreaterThan(0);
-    expect(events.filter((e) => (JSON.parse(e.json) as { source: string }).source === 'mqtt' || e.topic.startsWith('plant/') || e.topic.startsWith('agg/'))).toEqual([]);
+    expect(events.filter((e) => (JSON.parse(e.json) as { source: string }).source === 'mqtt' || e.topic.startsWith('plant/') || e.topic.startsWith('agg/') || e.topic.startsWith('alarm/'))).toEqual([]);
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();
     expect(metrics).not.toMatch(/sluice_ingest_events_total\{source="mqtt"\}/);
   });
