@@ -15,6 +15,8 @@ import kinesalite from 'kinesalite';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../src/core/event.js';
+import { validateConfig } from '../src/config/load.js';
+import { redactConfig } from '../src/config/redact.js';
 import { silentLogger } from '../src/core/log.js';
 import { freePort, type Peer, startMosquitto, tempDir } from '../test/helpers/peers.js';
 import { HttpSink } from './http/index.js';
@@ -128,6 +130,11 @@ describe('uplinks behind a CONNECT proxy', () => {
   it('refuses a proxy that is not an http(s) URL', () => {
     const r = httpUplinkSchema.safeParse({ name: 'h', type: 'http', url: 'http://x/in', proxy: 'socks5://p:1080' });
     expect(r.success).toBe(false);
+  });
+
+  it('treats the proxy URL as a secret: its credentials never show where the config is echoed', () => {
+    const c = validateConfig({ uplinks: [{ name: 'h', type: 'http', url: 'http://x/in', proxy: 'http://op:hunter2@proxy:3128' }] });
+    expect(JSON.stringify(redactConfig(c))).not.toContain('hunter2');
   });
 
   it('Kinesis (AWS SDK) through the proxy to kinesalite', async () => {
