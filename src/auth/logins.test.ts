@@ -74,11 +74,22 @@ describe('Logins', () => {
     expect((await l.check({ address: '10.0.3.7', username: 'u', secret: 'right', hashes: [hash] })).ok).toBe(true);
   });
 
-  it('an unknown user costs a slot and no hashing', async () => {
+  it('an unknown user costs a slot and the same scrypt work as a wrong password (refusal time tells no usernames)', async () => {
     logins = new Logins({ perAddress: 2, perUser: 1000 });
     const reasons = [];
     for (let i = 0; i < 3; i++) reasons.push(reasonOf(await logins.check({ address: 'b', username: 'nobody', secret: 'x', hashes: [] })));
     expect(reasons).toEqual(['auth_failed', 'auth_failed', 'auth_rate_limited']);
+    // The decoy goes through the scrypt queue as a real hash does: past the queue, unknown users are refused as busy too.
+    const l = new Logins({ perAddress: 1, perUser: 1000 }, { maxQueued: 2 });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => l.check({ address: `10.0.4.${i}`, username: 'nobody', secret: 'x', hashes: [] })),
+      );
+      expect(results.filter((r) => reasonOf(r) === 'auth_failed')).toHaveLength(2);
+      expect(results.filter((r) => reasonOf(r) === 'auth_busy')).toHaveLength(6);
+    } finally {
+      await l.close();
+    }
   });
 });
 

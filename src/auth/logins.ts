@@ -13,11 +13,13 @@
  *   together with the hash it matched (a changed hash in the config no longer matches), for
  *   `cacheTtlMs`, at most `cacheSize` of them: a device that reconnects in a loop costs one HMAC,
  *   not one scrypt. The cache is consulted after the limits, so it gives no faster way to guess.
- * - failures are never cached, so a wrong password never locks the right one out of the cache.
+ * - failures are never cached, so a wrong password never locks the right one out of the cache;
+ * - an unknown username costs the same scrypt work as a wrong password (a decoy hash is checked),
+ *   so the time of a refusal does not reveal which usernames exist.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { type LoginLimits, LoginLimiter, type Refusal } from './login-limiter.js';
-import { keyMatches, parseHash } from './password.js';
+import { decoyHash, keyMatches, parseHash } from './password.js';
 import { ScryptBusyError, ScryptPool } from './scrypt-pool.js';
 
 export interface LoginAttempt {
@@ -46,6 +48,7 @@ export class Logins {
   private readonly limiter: LoginLimiter;
   private readonly pool: ScryptPool;
   private readonly key = randomBytes(32);
+  private readonly decoy = [decoyHash()];
   /** HMAC of hash and secret → when it stops being trusted. Oldest first. */
   private readonly verified = new Map<string, number>();
   private readonly cacheSize: number;
@@ -74,12 +77,14 @@ export class Logins {
         return { ok: true, index: i };
       }
     }
+    // An unknown user's password is checked against a decoy, which never matches: same work, same time.
+    const hashes = attempt.hashes.length > 0 ? attempt.hashes : this.decoy;
     try {
-      for (let i = 0; i < attempt.hashes.length; i++) {
-        const h = parseHash(attempt.hashes[i]);
+      for (let i = 0; i < hashes.length; i++) {
+        const h = parseHash(hashes[i]);
         if (!h) continue;
         const key = await this.pool.derive({ secret: attempt.secret, salt: h.salt, n: h.n, r: h.r, p: h.p, keylen: h.expected.length });
-        if (keyMatches(key, h)) {
+        if (hashes !== this.decoy && keyMatches(key, h)) {
           this.remember(digests[i]);
           slot.succeeded();
           return { ok: true, index: i };

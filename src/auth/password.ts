@@ -25,6 +25,15 @@ export async function hashPassword(secret: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
+/**
+ * A hash no secret matches, with the parameters `hashPassword` uses: checked in place of an unknown
+ * user's, so a login for a name that does not exist costs the same scrypt work as a wrong password
+ * (the time of a refusal does not tell which usernames exist).
+ */
+export function decoyHash(): string {
+  return `scrypt$${N}$${R}$${P}$${randomBytes(16).toString('base64')}$${Buffer.alloc(KEYLEN).toString('base64')}`;
+}
+
 export interface ParsedHash {
   n: number;
   r: number;
