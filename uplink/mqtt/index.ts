@@ -19,6 +19,9 @@ import { sendInHalves } from '../split.js';
 import { loadTls } from '../tls.js';
 import type { MqttUplinkConfig } from './schema.js';
 
+/** How long a stop waits for the broker to take a clean DISCONNECT before closing the socket. */
+const CLEAN_DISCONNECT_MS = 1000;
+
 export interface SinkContext {
   gatewayId: string;
   logger: Logger;
@@ -142,7 +145,15 @@ export class MqttSink implements Sink {
     this.mqtt = undefined;
     this.connected = false;
     for (const w of this.waiters) w();
-    if (client) await client.endAsync(true).catch(() => {});
+    if (!client) return;
+    // A stop is not a lost connection: a clean DISCONNECT makes the broker discard the last will (a
+    // forced close would fire it, e.g. a second Sparkplug NDEATH). A peer that does not take it in
+    // time gets the socket closed.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('late')), CLEAN_DISCONNECT_MS)));
+    await Promise.race([client.connected ? client.endAsync(false) : Promise.reject(new Error('not connected')), late])
+      .catch(() => client.endAsync(true).catch(() => {}))
+      .finally(() => clearTimeout(timer));
   }
 
   health(): SinkHealth {

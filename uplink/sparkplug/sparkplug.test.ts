@@ -159,7 +159,7 @@ describe('sparkplug uplink (real Mosquitto, Python Tahu decoder)', () => {
     expect(bdSeqOf(of(seen, 'NBIRTH')[2])).toBe((firstBdSeq + 1) & 255);
   });
 
-  it('keeps bdSeq across restarts', async () => {
+  it('keeps bdSeq across restarts and announces a clean stop with one NDEATH', async () => {
     const peer = await startMosquitto();
     cleanups.push(() => peer.stop());
     const dir = tempDir();
@@ -169,9 +169,12 @@ describe('sparkplug uplink (real Mosquitto, Python Tahu decoder)', () => {
     first.runner.start();
     await until(() => of(seen, 'NBIRTH').length === 1);
     await first.runner.stop(2000);
+    // Announced once: its own NDEATH, and no last will on top (a clean DISCONNECT).
+    await until(() => of(seen, 'NDEATH').length === 1);
     const second = setup(peer, dir.path);
     second.runner.start();
     await until(() => of(seen, 'NBIRTH').length === 2);
+    expect(of(seen, 'NDEATH')).toHaveLength(1);
     const bdSeqs = of(seen, 'NBIRTH').map((d) => Number(d.metrics?.find((m) => m.name === 'bdSeq')?.long_value ?? 0));
     expect(bdSeqs[1]).toBe((bdSeqs[0] + 1) & 255);
   });
