@@ -22,7 +22,7 @@ import { gunzip } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isForeignWebOrigin } from '../../src/auth/origin.js';
 import { Logins } from '../../src/auth/logins.js';
-import type { BrokerUser } from '../../src/broker/schema.js';
+import type { UserCredentials } from '../../src/auth/users.js';
 import { topicMatches } from '../../src/core/topics.js';
 import { isValidTopicFilter } from '../../src/core/config-types.js';
 import type { EventInput } from '../../src/core/event.js';
@@ -32,7 +32,7 @@ export interface HttpIngestOptions {
   /** The gateway's one path into the ring log; resolves when the events are durable. */
   ingest(events: EventInput[]): Promise<unknown>;
   /** `broker.users`: those with a `tokenHash` may post, to their `publish` topics. */
-  users: readonly BrokerUser[];
+  users: readonly UserCredentials[];
   /** Largest request body accepted (413 above). */
   maxPayloadBytes: number;
   /** Requests without a token are accepted (to any topic not starting with `$`). */
@@ -240,12 +240,12 @@ class AuthRefused extends HttpError {
 }
 
 class TokenAuth {
-  private readonly tokenUsers: { user: BrokerUser; principal: Principal }[];
+  private readonly tokenUsers: { user: UserCredentials; principal: Principal }[];
   private readonly hashes: string[];
   private readonly anonymous: Principal = { username: null, canPublish: (t) => !t.startsWith('$') };
 
   constructor(
-    users: readonly BrokerUser[],
+    users: readonly UserCredentials[],
     private readonly logins: Logins,
   ) {
     this.tokenUsers = users

@@ -1,8 +1,16 @@
 /** The gateway's own HTTP routes (contract "HTTP"): /healthz, /api/status, /metrics. */
-import type { Gateway } from '../gateway.js';
+import type { Registry } from 'prom-client';
 import { type HttpServer, sendJson } from '../core/http-server.js';
 
-export function registerOpsRoutes(http: HttpServer, gateway: Gateway): void {
+/** What the routes need of the gateway (src/gateway.ts `Gateway` satisfies it). */
+export interface OpsGateway {
+  health(): { ok: boolean; reasons: string[] };
+  status(): unknown;
+  readonly metrics: { text(): Promise<string> };
+  readonly registry: Registry;
+}
+
+export function registerOpsRoutes(http: HttpServer, gateway: OpsGateway): void {
   // Liveness only (what systemd and a load balancer act on); the condition is in /api/status.
   http.route('GET', '/healthz', (_req, res) => {
     const { ok, reasons } = gateway.health();

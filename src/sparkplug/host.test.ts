@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/peers.js';
 import { SparkplugHost } from './host.js';
-import { decodePayload } from './payload.js';
-import { TAHU_PROTO } from './tahu-proto.js';
+import { decodePayload } from '../core/sparkplug/payload.js';
+import { TAHU_PROTO } from '../core/sparkplug/tahu-proto.js';
 
 const pb2 = tempDir('sluice-tahu-');
 let scenario: { topic: string; body: Buffer }[] = [];

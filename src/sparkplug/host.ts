@@ -13,7 +13,7 @@
  * a birth is refused with a reason (counted by the caller).
  */
 import type { EventInput } from '../core/event.js';
-import { DataType, decodePayload, encodePayload, type Metric } from './payload.js';
+import { DataType, decodePayload, encodePayload, type Metric } from '../core/sparkplug/payload.js';
 
 export const SPARKPLUG_PREFIX = 'spBv1.0/';
 

@@ -22,7 +22,7 @@ import { MqttSink, type Publish } from '../mqtt/index.js';
 import type { MqttUplinkConfig } from '../mqtt/schema.js';
 import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
 import { deviceOf, EdgeModel, type EventMetric, metricsOf } from './model.js';
-import { DataType, decodePayload, encodePayload, type Metric } from '../../src/sparkplug/payload.js';
+import { DataType, decodePayload, encodePayload, type Metric } from '../../src/core/sparkplug/payload.js';
 import type { SparkplugUplinkConfig } from './schema.js';
 
 export interface SinkContext {

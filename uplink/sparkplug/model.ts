@@ -16,7 +16,7 @@
  */
 import type { SluiceEvent } from '../../src/core/event.js';
 import { topicMatches } from '../../src/core/topics.js';
-import { DataType, type Metric, type MetricValue } from '../../src/sparkplug/payload.js';
+import { DataType, type Metric, type MetricValue } from '../../src/core/sparkplug/payload.js';
 
 export interface DeviceRule {
   name: string;

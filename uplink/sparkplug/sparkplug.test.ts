@@ -11,7 +11,7 @@ import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { SparkplugSink } from './index.js';
 import { sparkplugUplinkSchema } from './schema.js';
-import { TAHU_PROTO } from '../../src/sparkplug/tahu-proto.js';
+import { TAHU_PROTO } from '../../src/core/sparkplug/tahu-proto.js';
 
 /** A Sparkplug message as the independent Python decoder reads it. */
 interface Decoded {
