@@ -22,7 +22,7 @@ import { type LocalConsumers, registerLocalConsumers } from '../uplink/local/ind
 import { UplinkRunner } from '../uplink/runner.js';
 import { placeCursor } from '../uplink/start-position.js';
 import type { UplinkConfig } from '../uplink/schema.js';
-import { AnalyticsEngine, type ObservedEvent } from './analytics/index.js';
+import { AnalyticsEngine } from './analytics/index.js';
 import { isLoopback } from './auth/origin.js';
 import { Logins } from './auth/logins.js';
 import { requestGuard } from './auth/request-guard.js';
@@ -31,6 +31,7 @@ import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
 import type { EventInput } from './core/event.js';
 import { FleetAgent } from './fleet/index.js';
+import { Intake } from './intake/index.js';
 import { createLogger } from './core/log.js';
 import { AlarmList, asScannable, type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
 import { registerRulesRoute } from './ops/dashboard/rules.js';
@@ -81,7 +82,6 @@ export class Gateway {
   private ringLog?: RingLog;
   private readonly drivers: ComponentSet<DriverConfig, DriverHandle>;
   private readonly uplinks: ComponentSet<UplinkConfig, UplinkHandle>;
-  private received = 0;
   private readonly rejectedByReason: Record<string, number> = {};
   private readonly httpRefusedByReason: Record<string, number> = {};
   private stopping = false;
@@ -96,6 +96,7 @@ export class Gateway {
   });
   /** Every password and token check (MQTT, HTTP ingest, HTTP basic auth) shares these limits. */
   private readonly logins: Logins;
+  private readonly intake: Intake;
 
   constructor(
     public config: Config,
@@ -110,6 +111,21 @@ export class Gateway {
     this.logins = new Logins(loginLimits(config.broker));
     this.republisher = new Republisher(() => this.broker && ((t, p, qos, retain) => this.broker!.publish(t, p, qos, retain)), this.logger);
     this.republisher.configure(config);
+    this.intake = new Intake({
+      log: () => this.log,
+      logger: this.logger,
+      ingested: this.metrics.ingested,
+      analytics: () => this.analytics,
+      rules: () => this.rules,
+      // The dashboard's latest readings see every batch; its alarm list takes anomalies and rule alarms alike.
+      inputTaps: [this.latest],
+      derivedTaps: [(events, firstSeq) => this.alarms?.observe(events, firstSeq), (events, _firstSeq, source) => this.republisher.derived(events, source)],
+      // How long a batch took to be durable; for MQTT batches that is the PUBACK wait.
+      durable: (source, n, seconds) => {
+        this.metrics.commitSeconds.observe(seconds);
+        if (source === 'mqtt') this.metrics.pubackSeconds.observe(seconds, n);
+      },
+    });
   }
 
   get id(): string {
@@ -184,85 +200,16 @@ export class Gateway {
   }
 
   /**
-   * The one path into the ring log: appends durably, then lets analytics look at the events and
-   * appends what it derives (anomalies, aggregates). Resolves once the input events are durable
-   * (the ring log has copied them when this returns: callers need not keep them).
+   * The one path into the ring log (src/intake): appends durably, then lets analytics and rules
+   * look at the events. Resolves once the input events are durable.
    */
   ingest(events: EventInput[]): Promise<AppendResult> {
-    // Drop rules run before the durable point: what they remove is never stored (and is counted).
-    if (this.rules?.dropping) {
-      events = this.rules.keep(events);
-      if (events.length === 0) return Promise.resolve(NOTHING_APPENDED);
-    }
-    const started = performance.now();
-    const appended = this.log.append(events);
-    // Whatever looks at the events takes what it needs now. A closure here that held the batch until
-    // its commit would carry thousands of objects (and the broker's buffers) across garbage
-    // collections: V8 keeps one context per call for all of its closures (issue 3, QoS 0 ingest).
-    this.latest.observe(events);
-    const watched = this.analytics || this.rules ? this.watched(events) : [];
-    return appended.then(this.afterAppend(events.length, events[0]?.source ?? 'unknown', watched, started));
+    return this.intake.ingest(events);
   }
 
   countRejected(reason: string, n = 1): void {
     this.rejectedByReason[reason] = (this.rejectedByReason[reason] ?? 0) + n;
     this.metrics.rejected.inc({ reason }, n);
-  }
-
-  /** What runs once a batch is durable (made apart from `ingest` so it cannot hold the batch). */
-  private afterAppend(n: number, source: string, watched: ObservedEvent[], started: number): (result: AppendResult) => AppendResult {
-    return (result) => {
-      const seconds = (performance.now() - started) / 1000;
-      this.metrics.commitSeconds.observe(seconds);
-      if (source === 'mqtt') this.metrics.pubackSeconds.observe(seconds, n);
-      this.received += n;
-      this.metrics.ingested.inc({ source }, n);
-      if (watched.length > 0) this.analyse(watched, result.firstSeq);
-      return result;
-    };
-  }
-
-  /**
-   * The events a rule looks at (reading `payload` parses an MQTT body, so only these are), their
-   * `seq` relative to the batch until it is known.
-   */
-  private watched(events: EventInput[]): ObservedEvent[] {
-    const { analytics, rules } = this;
-    const now = Date.now();
-    const watched: ObservedEvent[] = [];
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
-      if (!analytics?.watches(e.topic) && !rules?.watches(e.topic)) continue;
-      watched.push({ seq: i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs, source: e.source });
-    }
-    return watched;
-  }
-
-  private analyse(watched: ObservedEvent[], firstSeq: number): void {
-    for (const e of watched) e.seq += firstSeq;
-    const derived = this.analytics?.observe(watched) ?? [];
-    if (derived.length > 0) this.appendDerived(derived);
-    const ruled = this.rules?.observe(watched) ?? [];
-    if (ruled.length > 0) this.appendDerived(ruled, 'rules');
-  }
-
-  /** Appends what analytics or rules produced; rules also see analytics' events (aggregates, anomalies). */
-  private appendDerived(derived: EventInput[], source: 'analytics' | 'rules' = 'analytics'): void {
-    const rules = source === 'analytics' ? this.rules : undefined;
-    const watched = rules ? this.watched(derived) : [];
-    this.log.append(derived).then(
-      (result) => {
-        this.metrics.ingested.inc({ source }, derived.length);
-        // The dashboard's alarm list takes anomalies and rule alarms alike.
-        this.alarms?.observe(derived, result.firstSeq);
-        this.republisher.derived(derived, source);
-        if (watched.length === 0 || !rules) return;
-        for (const e of watched) e.seq += result.firstSeq;
-        const ruled = rules.observe(watched);
-        if (ruled.length > 0) this.appendDerived(ruled, 'rules');
-      },
-      (err) => this.logger.error({ err: (err as Error).message, n: derived.length, source }, 'derived events not stored'),
-    );
   }
 
   /**
@@ -386,7 +333,7 @@ export class Gateway {
       },
       health: this.health(),
       condition: this.condition.judge({ brokerEnabled: this.config.broker.enabled, brokerListening: listening, buffer: buffer ?? null, uplinks, drivers }),
-      ingest: { received: this.received, rejected, rejectedByReason: { ...this.rejectedByReason } },
+      ingest: { received: this.intake.received, rejected, rejectedByReason: { ...this.rejectedByReason } },
       broker: {
         clients: this.broker?.clientCount ?? 0,
         listening,
@@ -504,7 +451,7 @@ export class Gateway {
         void this.writes.write(req);
       },
       // Events the engine's clock finds (a sensor gone silent, a window closed by silence).
-      emit: (events) => this.appendDerived(events),
+      emit: (events) => this.intake.appendDerived(events),
       // Detector state survives a clean restart (no new warm-up).
       stateFile: `${config.gateway.dataDir}/analytics-state.json`,
     });
@@ -527,7 +474,7 @@ export class Gateway {
         },
       },
       // Absences found by the clock.
-      emit: (events) => this.appendDerived(events, 'rules'),
+      emit: (events) => this.intake.appendDerived(events, 'rules'),
     });
   }
 
@@ -585,9 +532,6 @@ export class Gateway {
     };
   }
 }
-
-/** What ingest resolves with when drop rules removed every event of a batch: an empty range. */
-const NOTHING_APPENDED: AppendResult = Object.freeze({ firstSeq: 0, lastSeq: -1 });
 
 function readerOptions(config: UplinkConfig) {
   const c = config as { liveFirst?: boolean; backlogShare?: number };
