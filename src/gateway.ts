@@ -11,21 +11,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { openRingLog } from '../buffer/index.js';
 import type { AppendResult, RingLog } from '../buffer/types.js';
-import type { Driver } from '../drivers/driver.js';
-import { registerHttpIngest } from '../drivers/http/index.js';
-import { createDriver } from '../drivers/index.js';
 import { registerDriverMetrics, registerWriteMetrics } from '../drivers/metrics.js';
 import type { DriverConfig } from '../drivers/schema.js';
 import { WritePath, type WriteRequest, type WriteResult } from '../drivers/write/path.js';
-import { createSink } from '../uplink/index.js';
-import { type LocalConsumers, registerLocalConsumers } from '../uplink/local/index.js';
-import { UplinkRunner } from '../uplink/runner.js';
-import { placeCursor } from '../uplink/start-position.js';
 import type { UplinkConfig } from '../uplink/schema.js';
-import { AnalyticsEngine } from './analytics/index.js';
-import { isLoopback } from './auth/origin.js';
+import type { AnalyticsEngine } from './analytics/index.js';
 import { Logins } from './auth/logins.js';
-import { requestGuard } from './auth/request-guard.js';
 import { LocalBroker, loginLimits } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
@@ -33,38 +24,25 @@ import type { EventInput } from './core/event.js';
 import { FleetAgent } from './fleet/index.js';
 import { Intake } from './intake/index.js';
 import { createLogger } from './core/log.js';
-import { AlarmList, asScannable, type Dashboard, LatestReadings, registerDashboard } from './ops/dashboard/index.js';
-import { registerRulesRoute } from './ops/dashboard/rules.js';
-import { HttpServer } from './core/http-server.js';
+import { AlarmList, asScannable, type Dashboard, LatestReadings } from './ops/dashboard/index.js';
+import type { HttpServer } from './core/http-server.js';
+import type { LocalConsumers } from '../uplink/local/index.js';
 import { ConditionTracker } from './ops/condition.js';
 import { LivenessProbe } from './ops/liveness.js';
 import { GatewayMetrics } from './ops/metrics.js';
 import { Republisher } from './ops/republish.js';
-import { registerOpsRoutes } from './ops/routes.js';
-import { RulesEngine } from './rules/index.js';
-import { wherePredicate } from './rules/route.js';
+import type { RulesEngine } from './rules/index.js';
 import { VERSION } from './core/version.js';
 import { mqttWrites } from './writes/mqtt.js';
+import { buildDriver, buildUplink, type DriverHandle, type UplinkHandle } from './wiring/components.js';
+import { buildAnalytics, buildRules, type EngineDeps } from './wiring/engines.js';
+import { startHttp } from './wiring/http.js';
 
 export interface GatewayOptions {
   logger?: Logger;
   /** The file the config came from, for status and fleet. */
   configFile?: string;
 }
-
-interface UplinkHandle {
-  runner: UplinkRunner;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-interface DriverHandle {
-  driver: Driver;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-const COMPONENT_STOP_MS = 3000;
 
 export class Gateway {
   readonly logger: Logger;
@@ -104,10 +82,10 @@ export class Gateway {
   ) {
     this.logger = options.logger ?? createLogger(config.gateway.logLevel);
     this.metrics = new GatewayMetrics({ log: () => this.ringLog, brokerClients: () => this.broker?.clientCount });
-    this.drivers = new ComponentSet((c) => this.buildDriver(c));
+    this.drivers = new ComponentSet((c) => buildDriver(c, { ...this.componentDeps(), ingest: (events) => this.ingest(events), republish: (driver, events) => this.republisher.readings(driver, events) }));
     registerDriverMetrics(this.metrics.registry, () => this.drivers.instances().map((h) => h.driver.health()));
     registerWriteMetrics(this.metrics.registry, () => this.writes.counts);
-    this.uplinks = new ComponentSet((c) => this.buildUplink(c));
+    this.uplinks = new ComponentSet((c) => buildUplink(c, { ...this.componentDeps(), log: this.log }));
     this.logins = new Logins(loginLimits(config.broker));
     this.republisher = new Republisher(() => this.broker && ((t, p, qos, retain) => this.broker!.publish(t, p, qos, retain)), this.logger);
     this.republisher.configure(config);
@@ -157,8 +135,8 @@ export class Gateway {
       await this.uplinks
         .reconcile(config.uplinks)
         .catch((err) => this.logger.error({ err: err.message }, 'uplink failed to start'));
-      this.analytics = this.buildAnalytics(config);
-      this.rules = this.buildRules(config);
+      this.analytics = buildAnalytics(config, this.engineDeps());
+      this.rules = buildRules(config, this.engineDeps());
       await this.startBroker(config);
       await this.drivers
         .reconcile(config.drivers)
@@ -253,7 +231,7 @@ export class Gateway {
       const previous = this.analytics;
       previous?.close();
       await attempt('analytics', async () => {
-        this.analytics = this.buildAnalytics(next);
+        this.analytics = buildAnalytics(next, this.engineDeps());
         // Unchanged rules keep their detectors' and windows' state (no new warm-up).
         if (previous) this.analytics?.adopt(previous);
       });
@@ -262,7 +240,7 @@ export class Gateway {
       const previous = this.rules;
       previous?.close();
       await attempt('rules', async () => {
-        this.rules = this.buildRules(next);
+        this.rules = buildRules(next, this.engineDeps());
         // Unchanged rules keep their keys and partial matches.
         if (previous) this.rules?.adopt(previous);
       });
@@ -357,58 +335,23 @@ export class Gateway {
   }
 
   private async startHttp(config: Config): Promise<void> {
-    if (!config.http.enabled) return;
-    const logger = this.logger.child({ component: 'http' });
-    const http = new HttpServer(logger);
-    registerOpsRoutes(http, this);
-    this.dashboard = registerDashboard(
-      http,
-      {
-        status: () => this.status(),
-        recentReadings: () => this.latest.recentReadings(),
-        topicRates: (n) => this.latest.topicRates(n),
-        log: () => asScannable(this.ringLog),
-        alarms: this.alarms,
-      },
-      { logger },
-    );
-    http.guard = requestGuard({
-      listenerHost: config.http.host,
-      auth: config.http.auth,
-      allowAnonymous: config.http.allowAnonymous,
-      trustLoopback: config.http.trustLoopback,
-      allowedHosts: config.http.allowedHosts,
+    const parts = await startHttp(config, {
+      logger: this.logger,
+      gateway: this,
+      log: this.log,
+      latest: this.latest,
+      alarms: this.alarms,
+      rules: () => this.rules,
+      logins: this.logins,
+      ingest: (events) => this.ingest(events),
+      countRejected: (reason, n) => this.countRejected(reason, n),
       countRefused: (reason) => {
         this.httpRefusedByReason[reason] = (this.httpRefusedByReason[reason] ?? 0) + 1;
       },
-      logins: this.logins,
-      logger,
-      countLoginRefused: (reason) => this.countRejected(reason),
     });
-    registerRulesRoute(http, () => this.rules?.status() ?? []);
-    if (config.http.consumers.enabled) {
-      this.localConsumers = registerLocalConsumers(http, this.log, { config: config.http.consumers, logger, registry: this.registry });
-    }
-    registerHttpIngest(http, {
-      ingest: (events) => this.ingest(events),
-      users: config.broker.users,
-      maxPayloadBytes: config.broker.maxPayloadBytes,
-      // Behind a reverse proxy on the device every client is loopback: not trusting loopback means no anonymous posts.
-      anonymous: config.broker.allowAnonymous ?? (isLoopback(config.http.host) && config.http.trustLoopback),
-      countRejected: (reason, n) => this.countRejected(reason, n),
-      logins: this.logins,
-    });
-    try {
-      await http.listen(config.http.host, config.http.port, config.http);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new Error(
-          `port ${config.http.port} on ${config.http.host} is already in use; move the HTTP listener with http.port in the config`,
-        );
-      }
-      throw err;
-    }
-    this.http = http;
+    this.http = parts?.http;
+    this.dashboard = parts?.dashboard;
+    this.localConsumers = parts?.localConsumers;
   }
 
   /**
@@ -440,42 +383,13 @@ export class Gateway {
     this.broker = broker;
   }
 
-  private buildAnalytics(config: Config): AnalyticsEngine | undefined {
-    if (config.analytics.length === 0) return undefined;
-    return new AnalyticsEngine(config.analytics, {
-      logger: this.logger.child({ component: 'analytics' }),
-      registry: this.registry,
-      publishLocal: this.publisher('local action'),
-      // Anomaly → write: through the same write path (limits, rate limit, audit) as any other requester.
-      write: (req) => {
-        void this.writes.write(req);
-      },
-      // Events the engine's clock finds (a sensor gone silent, a window closed by silence).
-      emit: (events) => this.intake.appendDerived(events),
-      // Detector state survives a clean restart (no new warm-up).
-      stateFile: `${config.gateway.dataDir}/analytics-state.json`,
-    });
+  private componentDeps() {
+    return { gatewayId: this.id, logger: this.logger, dataDir: this.config.gateway.dataDir, registry: this.registry };
   }
 
-  private buildRules(config: Config): RulesEngine | undefined {
-    if (config.rules.length === 0) return undefined;
-    return new RulesEngine(config.rules, {
-      logger: this.logger.child({ component: 'rules' }),
-      registry: this.registry,
-      publishLocal: this.publisher('rule action'),
-      // Rule → device: the same write path (limits, rate limit, audit) as any other requester.
-      writer: {
-        write: async (target, value, origin) => {
-          const i = target.indexOf('/');
-          if (i <= 0) throw new Error(`write target "${target}" is not "<driver>/<point>"`);
-          const req = { driver: target.slice(0, i), point: target.slice(i + 1), value, requester: `rules:${origin.rule}`, reason: `rule ${origin.rule}, key ${origin.key}` };
-          const r = await this.writes.write(req);
-          if (!r.ok) throw new Error(`${r.outcome}: ${r.error ?? 'refused by the write path'}`);
-        },
-      },
-      // Absences found by the clock.
-      emit: (events) => this.intake.appendDerived(events, 'rules'),
-    });
+  private engineDeps(): EngineDeps {
+    const { logger, registry, writes } = this;
+    return { logger, registry, writes, publisher: (what) => this.publisher(what), emit: (events, source) => this.intake.appendDerived(events, source) };
   }
 
   /** Publishing on the local broker for an action: fire and forget, a failure logged. */
@@ -484,56 +398,4 @@ export class Gateway {
       this.broker?.publish(topic, payload).catch((err) => this.logger.warn({ err: err.message, topic }, `${what} not published`));
     };
   }
-
-  private async buildDriver(config: DriverConfig): Promise<DriverHandle> {
-    const driver = await createDriver(config);
-    const logger = this.logger.child({ component: 'driver', driver: config.name });
-    return {
-      driver,
-      start: () =>
-        driver.start({
-          gatewayId: this.id,
-          logger,
-          dataDir: this.config.gateway.dataDir,
-          emit: async (events) => {
-            await this.ingest(events);
-            this.republisher.readings(config.name, events);
-          },
-        }),
-      stop: () => driver.stop(Date.now() + COMPONENT_STOP_MS),
-    };
-  }
-
-  private async buildUplink(config: UplinkConfig): Promise<UplinkHandle> {
-    const logger = this.logger.child({ component: 'uplink', uplink: config.name });
-    const sink = await createSink(config, { gatewayId: this.id, logger, dataDir: this.config.gateway.dataDir });
-    // No stored cursor: a new uplink, which starts where its `start:` says. The cursor is placed and
-    // persisted before the runner exists, so nothing is sent before it (uplink/start-position.ts).
-    const isNew = !this.log.readerStats().some((r) => r.name === config.name);
-    const reader = this.log.reader(config.name, readerOptions(config));
-    if (isNew && config.start !== 'oldest') {
-      const skipped = await placeCursor(reader, config.start, this.log.stats().lastSeq);
-      logger.info({ start: config.start, skipped }, 'new uplink: starting cursor placed');
-    }
-    const runner = new UplinkRunner({
-      config,
-      sink,
-      reader,
-      gatewayId: this.id,
-      logger,
-      registry: this.registry,
-      dataDir: this.config.gateway.dataDir,
-      where: config.where ? wherePredicate(config.where, config.name, this.registry) : undefined,
-    });
-    return {
-      runner,
-      start: async () => runner.start(),
-      stop: () => runner.stop(Date.now() + COMPONENT_STOP_MS),
-    };
-  }
-}
-
-function readerOptions(config: UplinkConfig) {
-  const c = config as { liveFirst?: boolean; backlogShare?: number };
-  return { liveFirst: c.liveFirst, backlogShare: c.backlogShare };
 }

@@ -5,7 +5,7 @@ import { type HttpServer, sendJson } from '../core/http-server.js';
 /** What the routes need of the gateway (src/gateway.ts `Gateway` satisfies it). */
 export interface OpsGateway {
   health(): { ok: boolean; reasons: string[] };
-  status(): unknown;
+  status(): object;
   readonly metrics: { text(): Promise<string> };
   readonly registry: Registry;
 }

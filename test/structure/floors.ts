@@ -2,7 +2,7 @@
  * The floors of the house, and the check that every import points down (or sideways within a
  * floor's own folder). Checked by test/structure/floors.test.ts, which lists each upward import.
  *
- *   5 composition root  src/gateway.ts, src/component-set.ts, src/cli/
+ *   5 composition root  src/gateway.ts, src/wiring/, src/component-set.ts, src/cli/
  *   4 features          src/broker, src/analytics, src/rules, src/fleet, src/ops, src/sparkplug,
  *                       src/writes, src/intake, src/config
  *   3 plugins           buffer/, drivers/, uplink/
@@ -27,6 +27,7 @@ const FLOORS: [prefix: string, floor: number][] = [
   ['src/cli/', 5],
   ['src/gateway.ts', 5],
   ['src/component-set.ts', 5],
+  ['src/wiring/', 5],
   ['src/', 4],
 ];
 
