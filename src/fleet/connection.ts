@@ -6,8 +6,7 @@
  * broker and delivered when it reconnects. The last will marks the retained state `offline`.
  */
 import type { IClientOptions } from 'mqtt';
-import type { MqttUplinkConfig } from '../../uplink/mqtt/schema.js';
-import { loadTls } from '../../uplink/tls.js';
+import { type MqttUplinkConfig, mqttConnectOptions } from '../../uplink/mqtt/connection.js';
 import type { Config } from '../config/schema.js';
 import { canonicalJson } from './canonical.js';
 
@@ -49,22 +48,17 @@ export function fleetConnection(config: Config, willPayload: string): FleetConne
     connectTimeout: uplink.connectTimeout,
     prefix: fleet.topicPrefix,
   };
-  const tls = loadTls(uplink.tls, uplink.name);
   const options: IClientOptions = {
+    ...mqttConnectOptions(uplink),
     clientId: `${config.gateway.id}-fleet`,
     clean: false,
     protocolVersion: 4,
-    username: uplink.username,
-    password: uplink.password,
-    keepalive: Math.max(1, Math.round(uplink.keepalive / 1000)),
-    connectTimeout: uplink.connectTimeout,
     // Jittered per gateway, so a fleet coming back from a broker outage does not reconnect in step.
     reconnectPeriod: 2000 + Math.floor(Math.random() * 3000),
     // Results and state published while offline wait for the reconnect instead of being dropped.
     queueQoSZero: false,
     resubscribe: true,
     will: { topic: topics.state, payload: Buffer.from(willPayload), qos: 1, retain: true },
-    ...(tls ?? {}),
   };
   return { url: uplink.url, options, topics, key: canonicalJson(settings) };
 }

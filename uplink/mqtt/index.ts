@@ -4,7 +4,8 @@
  * PUBACK within `ackTimeout` retries it and drops the connection (a peer that accepts and never
  * answers is treated as gone). Reconnects wait a jittered, growing delay between `reconnect.minDelay`
  * and `reconnect.maxDelay` so a fleet coming back from an outage does not stampede the broker.
- * The connection is exposed (`client`) for the fleet component, which shares it. A `session` lets a
+ * The fleet agent opens its own connection to the same broker (connection.ts holds the shared
+ * settings); the live connection is exposed (`client`) for the Sparkplug sink built on this one. A `session` lets a
  * protocol on top of MQTT (Sparkplug B) set the last will of each connection and publish its own
  * messages on connect before any batch goes out.
  */
@@ -16,7 +17,7 @@ import { describeNetworkError } from '../errors.js';
 import { proxyAgentFor } from '../proxy.js';
 import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
 import { sendInHalves } from '../split.js';
-import { loadTls } from '../tls.js';
+import { mqttConnectOptions } from './connection.js';
 import type { MqttUplinkConfig } from './schema.js';
 
 /** How long a stop waits for the broker to take a clean DISCONNECT before closing the socket. */
@@ -59,7 +60,7 @@ export class MqttSink implements Sink {
     this.topic = `${config.topicPrefix}/${ctx.gatewayId}/events`;
   }
 
-  /** The live connection (fleet commands share it); undefined before start. */
+  /** The live connection (the Sparkplug sink publishes its births on it); undefined before start. */
   get client(): MqttClient | undefined {
     return this.mqtt;
   }
@@ -68,19 +69,13 @@ export class MqttSink implements Sink {
     if (this.mqtt) return;
     this.stopped = false;
     const c = this.config;
-    const tls = loadTls(c.tls, c.name);
     const options: IClientOptions = {
+      ...mqttConnectOptions(c),
       clientId: c.clientId ?? `sluice-${this.ctx.gatewayId}-${c.name}`,
-      username: c.username,
-      password: c.password,
-      protocolVersion: c.protocolVersion,
-      keepalive: Math.max(1, Math.round(c.keepalive / 1000)),
-      connectTimeout: c.connectTimeout,
       // mqtt.js reconnects at a fixed period; we reconnect ourselves, with jitter.
       reconnectPeriod: 0,
       clean: true,
       will: this.session.will?.(),
-      ...(tls ?? {}),
     };
     // Over WebSocket an outbound proxy applies (uplink/proxy.ts); plain MQTT over TCP takes none.
     if (/^wss?:/i.test(c.url)) {
