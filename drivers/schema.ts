@@ -1,17 +1,6 @@
-/** The union of every driver type's options, keyed by `type` (one schema per driver folder). */
+/** The union of every driver type's options, keyed by `type`: one schema per driver folder, listed in drivers/registry.ts. */
 import { z } from 'zod';
-import { modbusRtuSchema, modbusTcpSchema } from './modbus/schema.js';
-import { opcuaSchema } from './opcua/schema.js';
-import { serialSchema } from './serial/schema.js';
-import { simulatorSchema } from './simulator/schema.js';
-import { systemSchema } from './system/schema.js';
+import { type DriverSchema, drivers } from './registry.js';
 
-export const driverSchema = z.discriminatedUnion('type', [
-  modbusTcpSchema,
-  modbusRtuSchema,
-  opcuaSchema,
-  serialSchema,
-  simulatorSchema,
-  systemSchema,
-]);
+export const driverSchema = z.discriminatedUnion('type', Object.values(drivers).map((d) => d.schema) as [DriverSchema, ...DriverSchema[]]);
 export type DriverConfig = z.output<typeof driverSchema>;

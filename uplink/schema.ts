@@ -1,24 +1,6 @@
-/** The union of every uplink type's options, keyed by `type` (one schema per sink folder). */
+/** The union of every uplink type's options, keyed by `type`: one schema per sink folder, listed in uplink/registry.ts. */
 import { z } from 'zod';
-import { amqpUplinkSchema } from './amqp/schema.js';
-import { eventHubsUplinkSchema } from './eventhubs/schema.js';
-import { httpUplinkSchema } from './http/schema.js';
-import { kafkaUplinkSchema } from './kafka/schema.js';
-import { kinesisUplinkSchema } from './kinesis/schema.js';
-import { mqttUplinkSchema } from './mqtt/schema.js';
-import { natsUplinkSchema } from './nats/schema.js';
-import { s3UplinkSchema } from './s3/schema.js';
-import { sparkplugUplinkSchema } from './sparkplug/schema.js';
+import { type SinkSchema, sinks } from './registry.js';
 
-export const uplinkSchema = z.discriminatedUnion('type', [
-  mqttUplinkSchema,
-  httpUplinkSchema,
-  natsUplinkSchema,
-  amqpUplinkSchema,
-  eventHubsUplinkSchema,
-  kafkaUplinkSchema,
-  kinesisUplinkSchema,
-  s3UplinkSchema,
-  sparkplugUplinkSchema,
-]);
+export const uplinkSchema = z.discriminatedUnion('type', Object.values(sinks).map((s) => s.schema) as [SinkSchema, ...SinkSchema[]]);
 export type UplinkConfig = z.output<typeof uplinkSchema>;

@@ -10,7 +10,16 @@
  * index may appear in one list only; an index in none is retried. A thrown error retries the whole
  * batch and is reported as the uplink's `lastError`.
  */
+import type { Logger } from 'pino';
 import type { StoredEvent } from '../src/core/event.js';
+
+/** What every sink is built with (one context for all types; the registry passes it). */
+export interface SinkContext {
+  gatewayId: string;
+  logger: Logger;
+  /** The gateway's data directory (sinks that keep local state put it under here; the gateway always gives it). */
+  dataDir?: string;
+}
 
 export interface Batch {
   gateway: string;

@@ -259,7 +259,3 @@ function changed(prev: number | boolean | null, next: number | boolean | null, d
     return Math.abs(next - prev) > deadband || (deadband === 0 && next !== prev);
   return prev !== next;
 }
-
-export function createModbusDriver(config: ModbusConfig): Driver {
-  return new ModbusDriver(config);
-}

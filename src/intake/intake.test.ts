@@ -63,7 +63,7 @@ describe('intake', () => {
       analytics: () => deriver('plant/a', 'anomaly', seenByAnalytics),
       rules: () => rules,
       inputTaps: [{ observe: (events) => tapped.push(...events.map((e) => e.topic)) }],
-      derivedTaps: () => [{ observe: (events, firstSeq) => alarms.push(...events.map((e) => ({ topic: e.topic, firstSeq }))) }],
+      derivedTaps: [(events, firstSeq) => void alarms.push(...events.map((e) => ({ topic: e.topic, firstSeq })))],
     });
     await log.append([reading('warm/up', 0)]);
     const result = await intake.ingest([reading('plant/a', 1), reading('other/x', 2), reading('plant/b', 3)]);

@@ -6,18 +6,12 @@
  * a jittered, growing delay (`reconnect.minDelay..maxDelay`) whenever it closes.
  */
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
-import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth, type SinkContext } from '../sink.js';
 import { loadTls } from '../tls.js';
 import type { AmqpUplinkConfig } from './schema.js';
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 export class AmqpSink implements Sink {
   private conn?: ChannelModel;

@@ -10,7 +10,6 @@
  * The connection is opened lazily by `send` and never reconnects on its own: the runner's backoff
  * with jitter paces reconnects, so a fleet does not stampede the hub after an outage.
  */
-import type { Logger } from 'pino';
 import rhea, {
   type Connection,
   type ConnectionOptions,
@@ -22,15 +21,10 @@ import rhea, {
 } from 'rhea';
 import { type OutRecord, planRecords } from '../records.js';
 import { loadTls } from '../tls.js';
-import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
+import type { Batch, SendResult, Sink, SinkHealth, SinkContext } from '../sink.js';
 import { CbsClient, describeAmqpError } from './cbs.js';
 import { buildSasToken, sasTokenExpiry } from './sas.js';
 import { type EventHubsUplinkConfig, parseConnectionString } from './schema.js';
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 type Outcome = { kind: 'accepted' } | { kind: 'rejected' | 'retry'; why: string };
 

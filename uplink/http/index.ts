@@ -20,19 +20,13 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { proxyAddress, proxyAgentFor, proxyUrlFor } from '../proxy.js';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { Logger } from 'pino';
 import { VERSION } from '../../src/core/version.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
-import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth, type SinkContext } from '../sink.js';
 import { sendInHalves } from '../split.js';
 import { type LoadedTls, loadTls } from '../tls.js';
 import type { HttpUplinkConfig } from './schema.js';
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 /** Response body kept for an error message; the rest is drained and dropped. */
 const MAX_ERROR_BODY = 4096;

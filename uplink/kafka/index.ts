@@ -10,19 +10,13 @@
  * with jitter is the retry policy.
  */
 
-import type { Logger } from 'pino';
 import { type OutRecord, planRecords } from '../records.js';
-import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
+import type { Batch, SendResult, Sink, SinkHealth, SinkContext } from '../sink.js';
 import { type LoadedTls, loadTls } from '../tls.js';
 import type { KafkaUplinkConfig } from './schema.js';
 
 type Kafkajs = typeof import('kafkajs');
 type Producer = import('kafkajs').Producer;
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 export class KafkaSink implements Sink {
   private producer?: Producer;

@@ -15,20 +15,14 @@ import {
   type PutRecordsCommandOutput,
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
-import type { Logger } from 'pino';
 import { awsClientOptions } from '../aws.js';
 import { type OutRecord, planRecords } from '../records.js';
-import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
+import type { Batch, SendResult, Sink, SinkHealth, SinkContext } from '../sink.js';
 import type { KinesisUplinkConfig } from './schema.js';
 
 export const MAX_RECORDS_PER_CALL = 500;
 export const MAX_BYTES_PER_CALL = 5 * 1024 * 1024;
 export const MAX_RECORD_BYTES = 1024 * 1024;
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 export class KinesisSink implements Sink {
   private client?: KinesisClient;

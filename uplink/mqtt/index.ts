@@ -10,23 +10,18 @@
  * messages on connect before any batch goes out.
  */
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
-import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
 import { proxyAgentFor } from '../proxy.js';
-import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth, type SinkContext } from '../sink.js';
 import { sendInHalves } from '../split.js';
+import { loadTls } from '../tls.js';
 import { mqttConnectOptions } from './connection.js';
 import type { MqttUplinkConfig } from './schema.js';
 
 /** How long a stop waits for the broker to take a clean DISCONNECT before closing the socket. */
 const CLEAN_DISCONNECT_MS = 1000;
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 export type Publish = (topic: string, payload: Uint8Array, opts: IClientPublishOptions, what: string) => Promise<void>;
 
@@ -69,8 +64,9 @@ export class MqttSink implements Sink {
     if (this.mqtt) return;
     this.stopped = false;
     const c = this.config;
+    const tls = loadTls(c.tls, c.name);
     const options: IClientOptions = {
-      ...mqttConnectOptions(c),
+      ...mqttConnectOptions(c, tls),
       clientId: c.clientId ?? `sluice-${this.ctx.gatewayId}-${c.name}`,
       // mqtt.js reconnects at a fixed period; we reconnect ourselves, with jitter.
       reconnectPeriod: 0,
@@ -221,8 +217,4 @@ export class MqttSink implements Sink {
       this.waiters.add(done);
     });
   }
-}
-
-export function createMqttSink(config: MqttUplinkConfig, ctx: SinkContext): MqttSink {
-  return new MqttSink(config, ctx);
 }

@@ -15,18 +15,12 @@ import {
   RetentionPolicy,
   StorageType,
 } from 'nats';
-import type { Logger } from 'pino';
 import { jitterBetween } from '../backoff.js';
 import { encodeBatch } from '../encode.js';
 import { describeNetworkError } from '../errors.js';
-import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth, type SinkContext } from '../sink.js';
 import { sendInHalves } from '../split.js';
 import type { NatsUplinkConfig } from './schema.js';
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 export class NatsSink implements Sink {
   private nc?: NatsConnection;

@@ -12,18 +12,12 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { Logger } from 'pino';
 import { awsClientOptions } from '../aws.js';
 import type { StoredEvent } from '../../src/core/event.js';
-import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth } from '../sink.js';
+import { allAccepted, type Batch, type SendResult, type Sink, type SinkHealth, type SinkContext } from '../sink.js';
 import type { S3UplinkConfig } from './schema.js';
 
 const gzip = promisify(gzipCb);
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-}
 
 export class S3Sink implements Sink {
   private client?: S3Client;

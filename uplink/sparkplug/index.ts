@@ -16,20 +16,13 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import type { Logger } from 'pino';
 import type { SluiceEvent } from '../../src/core/event.js';
 import { MqttSink, type Publish } from '../mqtt/index.js';
 import type { MqttUplinkConfig } from '../mqtt/schema.js';
-import type { Batch, SendResult, Sink, SinkHealth } from '../sink.js';
+import type { Batch, SendResult, Sink, SinkHealth, SinkContext } from '../sink.js';
 import { deviceOf, EdgeModel, type EventMetric, metricsOf } from './model.js';
 import { DataType, decodePayload, encodePayload, type Metric } from '../../src/core/sparkplug/payload.js';
 import type { SparkplugUplinkConfig } from './schema.js';
-
-export interface SinkContext {
-  gatewayId: string;
-  logger: Logger;
-  dataDir: string;
-}
 
 const NAMESPACE = 'spBv1.0';
 const REBIRTH = 'Node Control/Rebirth';
@@ -50,7 +43,8 @@ export class SparkplugSink implements Sink {
 
   constructor(
     private readonly config: SparkplugUplinkConfig,
-    private readonly ctx: SinkContext,
+    /** Needs the data directory: bdSeq is kept there across restarts. */
+    private readonly ctx: SinkContext & { dataDir: string },
   ) {
     this.edgeNode = config.edgeNode ?? ctx.gatewayId;
     this.model = new EdgeModel(config.maxMetrics);
