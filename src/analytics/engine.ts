@@ -14,118 +14,28 @@
  *   to `ctx.emit` when given, else they are queued (bounded) and returned by the next `observe()`.
  * - Local actions are rate-limited per action; `publishLocal` failures never reach intake.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { Logger } from 'pino';
-import type { Counter, Registry } from 'prom-client';
-import { registeredCounter as counter } from '../ops/metrics.js';
-import type { EventInput, EventKind } from '../core/event.js';
-import { Action } from './actions.js';
-import type { Anomaly, Detector } from './detectors/detector.js';
-import { createDetector, detectorSpec } from './detectors/index.js';
-import { fieldReader } from './field.js';
-import { topicMatcher } from './match.js';
-import { type AnalyticsConfig, type AnalyticsRule, type DetectorSpec, windowName } from './schema.js';
+import type { EventInput } from '../core/event.js';
+import { type CompiledRule, compileRule, type KeyState, matches, statefulConfig } from './compiled.js';
+import type { Anomaly } from './detectors/detector.js';
+import { createDetector } from './detectors/index.js';
+import { aggregateEvent, anomalyEvent, anomalyPayload } from './derived.js';
+import { type AnalyticsMetrics, analyticsMetrics } from './metrics.js';
+import type { AnalyticsConfig } from './schema.js';
+import { loadState, saveState } from './state-file.js';
+import type { AnalyticsContext, AnalyticsStatus, ObservedEvent } from './types.js';
 import { VectorRule, type VectorHit } from './vector-rule.js';
-import { createWindow, type WindowOp, type WindowResult } from './windows/window.js';
+import { createWindow, type WindowResult } from './windows/window.js';
 
-export interface ObservedEvent {
-  seq: number;
-  ts: number;
-  topic: string;
-  payload: unknown;
-  kind: EventKind | string;
-  deviceTs?: number;
-  source?: string;
-}
-
-export interface AnalyticsContext {
-  logger: Logger;
-  registry: Registry;
-  /** Publishes a message on the local broker (local actions). */
-  publishLocal(topic: string, payload: string): void;
-  /** Asks for a write to a device point (write actions); the write path checks and audits it. */
-  write?(req: { driver: string; point: string; value: unknown; reason: string; requester: string }): void;
-  /** Appends events found off the intake path (timer ticks); without it they wait for the next observe(). */
-  emit?(events: EventInput[]): void;
-  /** Clock tick for gap detection and idle window closing, ms (default 1000; 0 disables the timer). */
-  tickMs?: number;
-  /** Wall clock (tests). */
-  now?: () => number;
-  /**
-   * Where detector state is kept across restarts (e.g. `<dataDir>/analytics-state.json`): loaded at
-   * construction, written by close(). Window contents are not kept (a window open at a stop is lost).
-   */
-  stateFile?: string;
-}
-
-export interface AnalyticsStatus {
-  total: number;
-  byDetector: Record<string, number>;
-  recent: object[];
-  /** Clock-found events dropped because no emit() was wired and nobody called observe() for long. */
-  droppedPending: number;
-  rules: {
-    name: string;
-    keys: number;
-    anomalies: number;
-    aggregates: number;
-    notNumeric: number;
-    late: number;
-    errors: number;
-    evictedKeys: number;
-    actionsPublished: number;
-    actionsSuppressed: number;
-  }[];
-}
+export type { AnalyticsContext, AnalyticsStatus, ObservedEvent } from './types.js';
 
 const RECENT = 20;
-const MATCH_CACHE = 10_000;
-/** Keys per rule kept across a restart (the most recently seen): bounds the state file (auto ≈ 40 KB of JSON per key). */
-const STATE_KEYS = 256;
 const MAX_PENDING = 10_000;
 /** At most one log line per rule and kind of problem per this interval. */
 const LOG_EVERY_MS = 60_000;
 
-interface KeyState {
-  topic: string;
-  /** Second-chance LRU: when the key took its place in the map's order, and when it was last seen. */
-  stamp: number;
-  lastUse: number;
-  detectors: Detector[];
-  windows: WindowOp[];
-  lastValue: number;
-  lastSeq: number;
-}
-
-interface CompiledRule {
-  rule: AnalyticsRule;
-  matches: (topic: string) => boolean;
-  read: (payload: unknown) => number | undefined;
-  specs: DetectorSpec[];
-  windowNames: string[];
-  actions: Action[];
-  keys: Map<string, KeyState>;
-  /** A rule with `group`: its readings make device vectors instead of keys. */
-  vector?: VectorRule;
-  clock: number;
-  /** Topic → matches, bounded (topics repeat: one split per new topic, not per reading). */
-  matchCache: Map<string, boolean>;
-  anomalies: number;
-  aggregates: number;
-  notNumeric: number;
-  late: number;
-  errors: number;
-  evictedKeys: number;
-  loggedAt: Record<string, number>;
-}
-
 export class AnalyticsEngine {
   private readonly rules: CompiledRule[];
-  private readonly anomaliesTotal: Counter<'detector'>;
-  private readonly skipped: Counter<'rule' | 'reason'>;
-  private readonly errorsTotal: Counter<'rule' | 'detector'>;
-  private readonly aggregatesTotal: Counter<'rule'>;
-  private readonly actionsTotal: Counter<'rule' | 'result'>;
+  private readonly metrics: AnalyticsMetrics;
   private readonly byDetector: Record<string, number> = {};
   private readonly recent: object[] = [];
   private pending: EventInput[] = [];
@@ -142,24 +52,7 @@ export class AnalyticsEngine {
     private readonly ctx: AnalyticsContext,
   ) {
     this.now = ctx.now ?? Date.now;
-    this.rules = rules.map((rule) => ({
-      rule,
-      matches: topicMatcher(rule.match),
-      read: fieldReader(rule.field),
-      specs: (Array.isArray(rule.detector) ? rule.detector : [rule.detector]).map((d) => detectorSpec(d)),
-      windowNames: rule.windows.map((w) => windowName(w)),
-      actions: rule.actions.map((a) => new Action(a)),
-      keys: new Map(),
-      clock: 0,
-      matchCache: new Map(),
-      anomalies: 0,
-      aggregates: 0,
-      notNumeric: 0,
-      late: 0,
-      errors: 0,
-      evictedKeys: 0,
-      loggedAt: {},
-    }));
+    this.rules = rules.map(compileRule);
     for (const r of this.rules) {
       if (!r.rule.group) continue;
       r.vector = new VectorRule(
@@ -167,32 +60,12 @@ export class AnalyticsEngine {
         (device, err) => this.failed(r, 'multivariate', device, err, this.now()),
         (reason) => {
           if (reason === 'not_numeric') r.notNumeric++;
-          this.skipped.inc({ rule: r.rule.name, reason });
+          this.metrics.skipped.inc({ rule: r.rule.name, reason });
         },
       );
     }
-    const r = ctx.registry;
-    this.anomaliesTotal = counter(r, 'sluice_anomalies_total', 'Anomaly events raised, by detector.', ['detector']);
-    this.skipped = counter(
-      r,
-      'sluice_analytics_skipped_total',
-      'Readings a rule could not use (not_numeric) or too late for its windows (late).',
-      ['rule', 'reason'],
-    );
-    this.errorsTotal = counter(r, 'sluice_analytics_errors_total', 'Detectors that threw (reset and isolated).', [
-      'rule',
-      'detector',
-    ]);
-    this.aggregatesTotal = counter(r, 'sluice_analytics_aggregates_total', 'Window aggregate events produced.', [
-      'rule',
-    ]);
-    this.actionsTotal = counter(
-      r,
-      'sluice_analytics_actions_total',
-      'Local action messages published or suppressed by the rate limit.',
-      ['rule', 'result'],
-    );
-    if (ctx.stateFile) this.loadState(ctx.stateFile);
+    this.metrics = analyticsMetrics(ctx.registry);
+    if (ctx.stateFile) loadState(ctx.stateFile, this.rules, (r, topic) => this.key(r, topic, this.now(), []), this.ctx.logger);
     const tickMs = ctx.tickMs ?? 1000;
     if (tickMs > 0 && this.rules.length > 0) {
       this.timer = setInterval(() => this.tick(), tickMs);
@@ -208,7 +81,7 @@ export class AnalyticsEngine {
     for (const e of events) {
       if (e.kind !== 'reading') continue;
       for (const r of this.rules) {
-        if (!this.matches(r, e.topic)) continue;
+        if (!matches(r, e.topic)) continue;
         if (r.vector) {
           const hits: VectorHit[] = [];
           if (!r.vector.observe(e.topic, e.payload, e.seq, e.ts, hits)) this.logNotNumeric(r, e, now);
@@ -218,7 +91,7 @@ export class AnalyticsEngine {
         const x = r.read(e.payload);
         if (x === undefined) {
           r.notNumeric++;
-          this.skipped.inc({ rule: r.rule.name, reason: 'not_numeric' });
+          this.metrics.skipped.inc({ rule: r.rule.name, reason: 'not_numeric' });
           this.logNotNumeric(r, e, now);
           continue;
         }
@@ -242,7 +115,7 @@ export class AnalyticsEngine {
             results.length = 0;
             if (key.windows[w].add(x, t, now, results) === 'late') {
               r.late++;
-              this.skipped.inc({ rule: r.rule.name, reason: 'late' });
+              this.metrics.skipped.inc({ rule: r.rule.name, reason: 'late' });
             }
             for (const res of results) out.push(this.aggregate(r, key, w, res));
           }
@@ -337,68 +210,8 @@ export class AnalyticsEngine {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    if (this.ctx.stateFile && !this.closed) this.saveState(this.ctx.stateFile);
+    if (this.ctx.stateFile && !this.closed) saveState(this.ctx.stateFile, this.rules, this.now(), this.ctx.logger);
     this.closed = true;
-  }
-
-  /**
-   * Writes the detectors' state (atomically: temp file, then rename), the most recently seen
-   * STATE_KEYS keys of each rule. Never throws: a failure is logged and the next start warms up.
-   */
-  private saveState(file: string): void {
-    try {
-      const rules: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[]; vectors?: unknown }> = {};
-      for (const r of this.rules) {
-        const keys = [...r.keys.values()].sort((a, b) => b.lastUse - a.lastUse).slice(0, STATE_KEYS);
-        rules[r.rule.name] = {
-          config: statefulConfig(r.rule),
-          keys: keys.map((k) => ({ topic: k.topic, detectors: k.detectors.map((d) => d.snapshot()) })),
-          ...(r.vector ? { vectors: r.vector.snapshot() } : {}),
-        };
-      }
-      const tmp = `${file}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ version: 1, savedAt: this.now(), rules }));
-      renameSync(tmp, file);
-    } catch (err) {
-      this.ctx.logger.warn({ err: (err as Error).message, file }, 'analytics state not saved; detectors will warm up again after a restart');
-    }
-  }
-
-  /** Restores the keys of rules whose matching, field, detectors and windows are unchanged. */
-  private loadState(file: string): void {
-    let saved: { version?: number; rules?: Record<string, { config: string; keys: { topic: string; detectors: unknown[] }[]; vectors?: unknown }> };
-    try {
-      saved = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.ctx.logger.warn({ err: (err as Error).message, file }, 'analytics state unreadable; detectors start fresh');
-      }
-      return;
-    }
-    if (saved.version !== 1 || !saved.rules) return;
-    let restored = 0;
-    let refused = 0;
-    for (const r of this.rules) {
-      const entry = saved.rules[r.rule.name];
-      if (!entry || entry.config !== statefulConfig(r.rule) || !Array.isArray(entry.keys)) continue;
-      if (r.vector) restored += r.vector.restore(entry.vectors);
-      for (const k of entry.keys.slice(0, r.rule.maxKeys).reverse()) {
-        if (typeof k?.topic !== 'string' || !Array.isArray(k.detectors)) continue;
-        const key = this.key(r, k.topic, this.now(), []);
-        k.detectors.forEach((snap, i) => {
-          if (i >= key.detectors.length) return;
-          try {
-            key.detectors[i].restore(snap);
-            key.detectors[i].resume?.();
-          } catch {
-            refused++;
-            key.detectors[i] = createDetector(r.specs[i]);
-          }
-        });
-        restored++;
-      }
-    }
-    this.ctx.logger.info({ keys: restored, refused, file }, 'analytics state restored');
   }
 
   private deliver(events: EventInput[]): void {
@@ -478,18 +291,8 @@ export class AnalyticsEngine {
 
   /** True when some rule looks at readings on this topic (the others need not be shown to observe()). */
   watches(topic: string): boolean {
-    for (const r of this.rules) if (this.matches(r, topic)) return true;
+    for (const r of this.rules) if (matches(r, topic)) return true;
     return false;
-  }
-
-  private matches(r: CompiledRule, topic: string): boolean {
-    let m = r.matchCache.get(topic);
-    if (m === undefined) {
-      m = r.matches(topic);
-      if (r.matchCache.size >= MATCH_CACHE) r.matchCache.clear();
-      r.matchCache.set(topic, m);
-    }
-    return m;
   }
 
   private logNotNumeric(r: CompiledRule, e: ObservedEvent, now: number): void {
@@ -510,7 +313,7 @@ export class AnalyticsEngine {
   /** Counts and logs a detector that threw (the caller replaces it with a fresh one). */
   private failed(r: CompiledRule, type: string, topic: string, err: unknown, now: number): void {
     r.errors++;
-    this.errorsTotal.inc({ rule: r.rule.name, detector: type });
+    this.metrics.errors.inc({ rule: r.rule.name, detector: type });
     this.logOnce(
       r,
       `error:${type}`,
@@ -531,22 +334,11 @@ export class AnalyticsEngine {
     now: number,
     contributions?: Record<string, number>,
   ): EventInput {
-    const payload = {
-      rule: r.rule.name,
-      detector,
-      score: Math.round(a.score * 1e4) / 1e4,
-      reason: a.reason,
-      value,
-      topic: key.topic,
-      sourceSeq: seq,
-      sourceTs: ts,
-      ...(a.window ? { window: a.window } : {}),
-      ...(contributions ? { contributions } : {}),
-    };
+    const payload = anomalyPayload(r, key.topic, detector, a, value, seq, ts, contributions);
     this.total++;
     r.anomalies++;
     this.byDetector[detector] = (this.byDetector[detector] ?? 0) + 1;
-    this.anomaliesTotal.inc({ detector });
+    this.metrics.anomalies.inc({ detector });
     this.recent.unshift({ ts: now, ...payload });
     if (this.recent.length > RECENT) this.recent.pop();
     for (const action of r.actions) {
@@ -556,10 +348,10 @@ export class AnalyticsEngine {
       );
       if (msg === undefined) continue;
       if (msg === 'suppressed') {
-        this.actionsTotal.inc({ rule: r.rule.name, result: 'suppressed' });
+        this.metrics.actions.inc({ rule: r.rule.name, result: 'suppressed' });
         continue;
       }
-      this.actionsTotal.inc({ rule: r.rule.name, result: 'published' });
+      this.metrics.actions.inc({ rule: r.rule.name, result: 'published' });
       try {
         if ('write' in msg) {
           this.ctx.write?.({
@@ -574,33 +366,13 @@ export class AnalyticsEngine {
         this.ctx.logger.warn({ err: (err as Error).message, topic: 'topic' in msg ? msg.topic : undefined }, 'local action not published');
       }
     }
-    return {
-      source: 'analytics',
-      kind: 'anomaly',
-      topic: r.rule.anomalyTopic.replaceAll('{topic}', key.topic).replaceAll('{rule}', r.rule.name),
-      payload,
-    };
+    return anomalyEvent(r, key.topic, payload);
   }
 
   private aggregate(r: CompiledRule, key: KeyState, w: number, res: WindowResult): EventInput {
-    const spec = r.rule.windows[w];
-    const name = r.windowNames[w];
     r.aggregates++;
-    this.aggregatesTotal.inc({ rule: r.rule.name });
-    return {
-      source: 'analytics',
-      kind: 'aggregate',
-      topic: spec.topic.replaceAll('{topic}', key.topic).replaceAll('{window}', name).replaceAll('{rule}', r.rule.name),
-      payload: {
-        rule: r.rule.name,
-        window: name,
-        type: spec.type,
-        topic: key.topic,
-        start: res.start,
-        end: res.end,
-        ...res.values,
-      },
-    };
+    this.metrics.aggregates.inc({ rule: r.rule.name });
+    return aggregateEvent(r, key.topic, w, res);
   }
 
   private logOnce(r: CompiledRule, kind: string, now: number, fields: object, msg: string): void {
@@ -608,9 +380,4 @@ export class AnalyticsEngine {
     r.loggedAt[kind] = now;
     this.ctx.logger.warn(fields, msg);
   }
-}
-
-/** The part of a rule its state depends on: state is carried over only while this is unchanged. */
-function statefulConfig(r: AnalyticsRule): string {
-  return JSON.stringify([r.match, r.field, r.detector, r.windows, r.lateness, r.maxKeys, r.group]);
 }
