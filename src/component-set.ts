@@ -12,7 +12,11 @@ export interface Lifecycle {
 export class ComponentSet<C extends { name: string }, I extends Lifecycle> {
   private readonly running = new Map<string, { config: C; instance: I }>();
 
-  constructor(private readonly build: (config: C) => Promise<I>) {}
+  /** `runDisabled`: entries with `enabled: false` are built too (uplinks show in status as disabled). */
+  constructor(
+    private readonly build: (config: C) => Promise<I>,
+    private readonly opts: { runDisabled?: boolean } = {},
+  ) {}
 
   get(name: string): I | undefined {
     return this.running.get(name)?.instance;
@@ -36,7 +40,8 @@ export class ComponentSet<C extends { name: string }, I extends Lifecycle> {
       await instance.stop().catch((err) => errors.push(`${name}: stop failed: ${(err as Error).message}`));
     }
     for (const config of configs) {
-      if (this.running.has(config.name) || (config as { enabled?: boolean }).enabled === false) continue;
+      if (this.running.has(config.name)) continue;
+      if ((config as { enabled?: boolean }).enabled === false && !this.opts.runDisabled) continue;
       try {
         const instance = await this.build(config);
         await instance.start();

@@ -85,7 +85,7 @@ export class Gateway {
     this.drivers = new ComponentSet((c) => buildDriver(c, { ...this.componentDeps(), ingest: (events) => this.ingest(events), republish: (driver, events) => this.republisher.readings(driver, events) }));
     registerDriverMetrics(this.metrics.registry, () => this.drivers.instances().map((h) => h.driver.health()));
     registerWriteMetrics(this.metrics.registry, () => this.writes.counts);
-    this.uplinks = new ComponentSet((c) => buildUplink(c, { ...this.componentDeps(), log: this.log }));
+    this.uplinks = new ComponentSet((c) => buildUplink(c, { ...this.componentDeps(), log: this.log }), { runDisabled: true });
     this.logins = new Logins(loginLimits(config.broker));
     this.republisher = new Republisher(() => this.broker && ((t, p, qos, retain) => this.broker!.publish(t, p, qos, retain)), this.logger);
     this.republisher.configure(config);

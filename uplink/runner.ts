@@ -1,4 +1,7 @@
 /**
+ * long because: the delivery loop, its commit rule and the state it reports are one invariant
+ * (the cursor never passes an undone event); status types are in status.ts, helpers in runner-util.ts.
+ *
  * The uplink runner: one per configured uplink, shared by every sink type. It owns everything that is
  * not protocol: reading batches from the uplink's own ring-log cursor, batching by events/bytes/age,
  * the topic/kind filter, transmit windows, the bandwidth cap, retries with exponential backoff and full
@@ -28,6 +31,10 @@ import { type UplinkMetrics, uplinkMetrics } from './metrics.js';
 import { batchIdOf, type SendResult, type Sink } from './sink.js';
 import { TokenBucket } from './token-bucket.js';
 import { TransmitWindows } from './window.js';
+import { maxTs, message, minTs, nullableScrub, sizeOf, withDeadline } from './runner-util.js';
+import type { UplinkState, UplinkStatus } from './status.js';
+
+export type { UplinkState, UplinkStatus } from './status.js';
 
 export interface UplinkRunnerOptions {
   config: CommonUplinkConfig;
@@ -42,32 +49,6 @@ export interface UplinkRunnerOptions {
   deadLetter?: DeadLetterStore;
   /** The compiled `where:` of the config (the gateway compiles it: the runner knows no expression language). */
   where?: EventPredicate;
-}
-
-export type UplinkState = 'starting' | 'idle' | 'sending' | 'backoff' | 'window-closed' | 'disabled' | 'stopped';
-
-export interface UplinkStatus {
-  name: string;
-  type: string;
-  state: UplinkState;
-  connected: boolean;
-  pendingEvents: number;
-  deliveredEvents: number;
-  deliveredBatches: number;
-  /** Send attempts that failed and were retried. */
-  retried: number;
-  deadLettered: number;
-  lastError: string | null;
-  lastErrorAt: number | null;
-  /** Age of the oldest event the uplink is trying to deliver; 0 when it is caught up. */
-  lagSeconds: number;
-  lastDeliveryAt: number | null;
-  /** Null when no transmit windows are configured. */
-  windowOpen: boolean | null;
-  /** Events the log evicted before this uplink delivered them. */
-  skipped: number;
-  /** The dead-letter store: entries held, bytes, entries dropped by its bound, file. */
-  deadLetterStore: { held: number; bytes: number; discarded: number; path: string } | null;
 }
 
 /** The reader options an uplink's config asks for (`log.reader(name, readerOptions(config))`). */
@@ -540,38 +521,4 @@ export class UplinkRunner {
       this.lastLoggedAt = this.lastErrorAt;
     }
   }
-}
-
-/** Errors name the peer's URL; its user-info password must not reach status or logs. */
-function nullableScrub(text: string | null): string | null {
-  return text === null ? null : scrubCredentials(text);
-}
-
-function maxTs(events: StoredEvent[]): number | null {
-  let max: number | null = null;
-  for (const e of events) if (max === null || e.ts > max) max = e.ts;
-  return max;
-}
-
-function minTs(events: StoredEvent[]): number | null {
-  let min: number | null = null;
-  for (const e of events) if (min === null || e.ts < min) min = e.ts;
-  return min;
-}
-
-function sizeOf(events: StoredEvent[]): number {
-  let n = 0;
-  for (const e of events) n += e.json.length + 1;
-  return n;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
 }

@@ -66,3 +66,14 @@ export function batchDocument(batch: Batch): string {
 export function batchIdOf(events: StoredEvent[]): string {
   return `${events[0].seq}-${events[events.length - 1].seq}`;
 }
+
+/**
+ * The sink of an uplink configured with `enabled: false`: its runner keeps the cursor and reports
+ * the backlog in status, and nothing of the protocol is loaded or connected.
+ */
+export const disabledSink: Sink = {
+  start: async () => {},
+  stop: async () => {},
+  send: async () => ({ accepted: [], rejected: [], retry: [], error: 'the uplink is disabled' }),
+  health: () => ({ connected: false }),
+};

@@ -12,6 +12,7 @@ import { createSink } from '../../uplink/index.js';
 import { readerOptions, UplinkRunner } from '../../uplink/runner.js';
 import type { UplinkConfig } from '../../uplink/schema.js';
 import { placeCursor } from '../../uplink/start-position.js';
+import { disabledSink } from '../../uplink/sink.js';
 import type { EventInput } from '../core/event.js';
 import { wherePredicate } from '../rules/route.js';
 
@@ -65,7 +66,8 @@ export async function buildDriver(
 
 export async function buildUplink(config: UplinkConfig, deps: ComponentDeps & { log: RingLog }): Promise<UplinkHandle> {
   const logger = deps.logger.child({ component: 'uplink', uplink: config.name });
-  const sink = await createSink(config, { gatewayId: deps.gatewayId, logger, dataDir: deps.dataDir });
+  // A disabled uplink runs without its protocol: it keeps its cursor and shows its backlog in status.
+  const sink = config.enabled === false ? disabledSink : await createSink(config, { gatewayId: deps.gatewayId, logger, dataDir: deps.dataDir });
   // No stored cursor: a new uplink, which starts where its `start:` says. The cursor is placed and
   // persisted before the runner exists, so nothing is sent before it (uplink/start-position.ts).
   const isNew = !deps.log.readerStats().some((r) => r.name === config.name);
