@@ -42,6 +42,4 @@ export interface FleetGateway {
     ingest?: { received: number };
     [key: string]: unknown;
   };
-  /** The ring log, for the scheduled retention sweep (when it offers one). */
-  readonly log?: unknown;
 }

@@ -442,12 +442,6 @@ export class FleetAgent {
         await this.client.publishAsync(topics.status, JSON.stringify(this.gateway.status()), { qos: 1 });
         return;
       }
-      case 'retention': {
-        // The ring log enforces retention by itself (once a second); this forces a sweep where it offers one.
-        const log = this.gateway.log as { sweep?: () => Promise<unknown> } | undefined;
-        if (typeof log?.sweep === 'function') await log.sweep();
-        return;
-      }
       default:
         await this.execute({
           id: `schedule:${s.name}`,

@@ -79,3 +79,15 @@ describe('Scheduler', () => {
     expect(n).toBe(2);
   });
 });
+
+describe('schedule actions', () => {
+  it('refuses `retention` with the reason (the ring log applies retention by itself)', async () => {
+    const { scheduleSchema } = await import('./schema.js');
+    const r = scheduleSchema.safeParse({ name: 'sweep', cron: '30 3 * * *', action: 'retention' });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['action', 'retention is not a schedule action: the ring log applies buffer.retention by itself every second; remove this schedule'],
+    ]);
+    expect(scheduleSchema.safeParse({ name: 'beat', cron: '* * * * *', action: 'state' }).success).toBe(true);
+  });
+});

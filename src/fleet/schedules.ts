@@ -1,6 +1,6 @@
 /**
  * Schedules (`schedules:` in the config): cron expressions (parsed and matched by node-cron) that
- * run an action: publish the fleet state or status, sweep retention, or run a command.
+ * run an action: publish the fleet state or status, or run a command.
  *
  * The timer is ours, not node-cron's: node-cron, when it wakes late, walks every slot it missed
  * one by one, and when NTP moves a Pi's clock from 1970 to today that is decades of slots (minutes

@@ -61,7 +61,7 @@ export const fleetSchema = z
   .optional();
 
 /** Built-in schedule actions; any command type except config.set may be scheduled too. */
-export const SCHEDULE_ACTIONS = ['state', 'status', 'retention'] as const;
+export const SCHEDULE_ACTIONS = ['state', 'status'] as const;
 const scheduledCommands = Object.keys(commandBodies).filter((t) => t !== 'config.set' && t !== 'config.get');
 
 export const scheduleSchema = z
@@ -72,7 +72,7 @@ export const scheduleSchema = z
     timezone: z.string().optional(),
     /**
      * `state` republishes the retained fleet state, `status` publishes the status report to
-     * `<prefix>/<id>/status`, `retention` runs the ring log's retention sweep; a command type
+     * `<prefix>/<id>/status`; a command type
      * (`uplink.flush`, `log.level`, `driver.restart`, `ping`) runs that command with `body`.
      */
     action: z.string().min(1),
@@ -94,6 +94,14 @@ export const scheduleSchema = z
       } catch {
         ctx.addIssue({ code: 'custom', path: ['timezone'], message: `"${s.timezone}" is not a time zone` });
       }
+    }
+    if (s.action === 'retention') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['action'],
+        message: 'retention is not a schedule action: the ring log applies buffer.retention by itself every second; remove this schedule',
+      });
+      return;
     }
     if ((SCHEDULE_ACTIONS as readonly string[]).includes(s.action)) {
       if (s.body !== undefined)
