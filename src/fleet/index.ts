@@ -20,11 +20,11 @@ import type { KeyObject } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { redactConfig } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { VERSION } from '../core/version.js';
 import { type ApplyReport, applyConfigSet } from './apply.js';
 import { canonicalJson } from './canonical.js';
+import { GatewayCommands } from './commands.js';
 import {
   type CheckResult,
   type CommandBody,
@@ -39,34 +39,17 @@ import { parsePublicKey } from './keys.js';
 import { configHash, configVersion } from './lkg.js';
 import { type FleetMetrics, fleetMetrics } from './metrics.js';
 import { ReplayStore } from './replay.js';
+import { SerialQueue } from './queue.js';
 import { Scheduler } from './schedules.js';
+import type { FleetStatus, LastApply } from './status.js';
+
+export type { FleetStatus } from './status.js';
 import type { ScheduleConfig } from './schema.js';
 
 export { loadEffectiveConfig } from './lkg.js';
 
 /** A config with every driver and rule still fits; anything larger is refused before parsing. */
 const MAX_COMMAND_BYTES = 1024 * 1024;
-
-interface LastApply {
-  commandId: string;
-  version: number;
-  outcome: ApplyReport['outcome'];
-  error?: string;
-  /** For a rolled-back config: `ok`, or what went wrong putting the previous one back. */
-  rollback?: string;
-  at: number;
-}
-
-export interface FleetStatus {
-  enabled: boolean;
-  connected: boolean;
-  configVersion: number;
-  configHash: string;
-  lastApply: LastApply | null;
-  queued: number;
-  commands: { ok: number; refused: number; failed: number };
-  schedules: ReturnType<Scheduler['status']>;
-}
 
 export class FleetAgent {
   private readonly logger: Logger;
@@ -76,12 +59,9 @@ export class FleetAgent {
   private connection?: FleetConnection;
   private replay?: ReplayStore;
   private trustedKeys = new Map<string, KeyObject>();
-  private readonly queue: Buffer[] = [];
-  private draining = false;
-  private idle: Promise<void> = Promise.resolve();
+  private readonly queue: SerialQueue<Buffer>;
   private lastApply: LastApply | null = null;
-  private logLevelTimer?: NodeJS.Timeout;
-  private levelBefore?: string;
+  private readonly commands: GatewayCommands;
   private applying = false;
   private refusalLog = { minute: 0, n: 0 };
   private stopSignal = new AbortController();
@@ -98,6 +78,11 @@ export class FleetAgent {
     this.logger = (logger ?? gateway.logger).child({ component: 'fleet' });
     this.metrics = fleetMetrics(gateway.registry);
     this.scheduler = new Scheduler((s) => this.runSchedule(s), this.logger);
+    this.commands = new GatewayCommands(gateway);
+    this.queue = new SerialQueue(
+      (p) => this.handle(p),
+      (err) => this.logger.error({ err: err.message }, 'fleet command handling failed'),
+    );
   }
 
   private get config(): Config {
@@ -129,10 +114,10 @@ export class FleetAgent {
     this.started = false;
     this.scheduler.stop();
     this.schedules = undefined;
-    clearTimeout(this.logLevelTimer);
-    this.queue.length = 0;
+    this.commands.stop();
+    this.queue.clear();
     this.stopSignal.abort();
-    await Promise.race([this.idle, sleep(deadlineMs / 2)]);
+    await Promise.race([this.queue.idle, sleep(deadlineMs / 2)]);
     await this.disconnect(deadlineMs / 2);
   }
 
@@ -249,33 +234,9 @@ export class FleetAgent {
       return;
     }
     const max = this.config.fleet?.maxQueuedCommands ?? 100;
-    if (this.queue.length >= max) {
-      const id = peekId(payload);
-      this.finish(null, {
-        ok: false,
-        id,
-        code: 'busy',
-        error: `${max} commands are already waiting; send it again later`,
-      });
-      return;
-    }
-    this.queue.push(payload);
-    if (!this.draining) this.idle = this.drain();
-  }
-
-  private async drain(): Promise<void> {
-    this.draining = true;
-    try {
-      for (let p = this.queue.shift(); p; p = this.queue.shift()) {
-        try {
-          await this.handle(p);
-        } catch (err) {
-          this.logger.error({ err: (err as Error).message }, 'fleet command handling failed');
-        }
-      }
-    } finally {
-      this.draining = false;
-    }
+    if (this.queue.push(payload, max)) return;
+    const id = peekId(payload);
+    this.finish(null, { ok: false, id, code: 'busy', error: `${max} commands are already waiting; send it again later` });
   }
 
   private async handle(payload: Buffer): Promise<void> {
@@ -358,12 +319,6 @@ export class FleetAgent {
   private async execute(cmd: Pick<VerifiedCommand, 'id' | 'type' | 'body'>): Promise<unknown> {
     const g = this.gateway;
     switch (cmd.type) {
-      case 'ping':
-        return { pong: true, ts: Date.now(), configVersion: configVersion(this.config) };
-      case 'status':
-        return g.status();
-      case 'config.get':
-        return { version: configVersion(this.config), hash: configHash(this.config), config: redactConfig(this.config) };
       case 'config.set': {
         // The state keeps saying the running version until the outcome is known.
         this.applying = true;
@@ -392,42 +347,8 @@ export class FleetAgent {
         this.publishState();
         return report;
       }
-      case 'driver.restart': {
-        const { name } = cmd.body as CommandBody<'driver.restart'>;
-        await g.restartDriver(name);
-        return { restarted: name };
-      }
-      case 'device.write': {
-        const body = cmd.body as CommandBody<'device.write'>;
-        if (!g.writePoint) throw new Error('this gateway cannot write to devices');
-        const r = await g.writePoint({ ...body, requester: `fleet:${cmd.id}` });
-        if (!r.ok) throw new Error(`write ${r.outcome}: ${r.error}`);
-        return { outcome: r.outcome, ...(r.readBack !== undefined ? { readBack: r.readBack } : {}) };
-      }
-      case 'uplink.flush': {
-        const { name } = cmd.body as CommandBody<'uplink.flush'>;
-        const names = g.status().uplinks.map((u) => u.name);
-        if (name && !names.includes(name))
-          throw new Error(`no running uplink named "${name}" (running: ${names.join(', ') || 'none'})`);
-        g.flushUplinks(name);
-        return { flushed: name ? [name] : names };
-      }
-      case 'log.level': {
-        const { level, for: forMs } = cmd.body as CommandBody<'log.level'>;
-        clearTimeout(this.logLevelTimer);
-        // Back to the level from before the first of a run of log.level commands, not the one just set.
-        this.levelBefore ??= g.logger.level;
-        g.logger.level = level;
-        if (!forMs) this.levelBefore = undefined;
-        if (forMs) {
-          this.logLevelTimer = setTimeout(() => {
-            g.logger.level = this.levelBefore ?? this.config.gateway.logLevel;
-            this.levelBefore = undefined;
-          }, forMs);
-          this.logLevelTimer.unref();
-        }
-        return { level, until: forMs ? Date.now() + forMs : null };
-      }
+      default:
+        return this.commands.run(cmd);
     }
   }
 
