@@ -5,7 +5,7 @@
  * Why a ring and not a Buffer per chunk: under full load a commit writes a chunk of 1-2 MB 25 times
  * a second. A fresh Buffer each time is external memory that outlives young-generation collections
  * (it is kept for readers), and V8 answers such growth with full mark-compacts of the heap:
- * several a second under full load (issue 3: 24 over 1.32M QoS 0 messages, 7 with the ring).
+ * several a second under full load (test/bench/README.md has the measurement).
  * So each chunk is built straight into the ring, written from there (the log commits one batch at
  * a time, so the next region is handed out only after this write resolved) and kept there for
  * readers: nothing is allocated per commit.

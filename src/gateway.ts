@@ -293,7 +293,7 @@ export class Gateway {
     return this.liveness.check();
   }
 
-  /** `GET /api/status` (contract "HTTP"). */
+  /** `GET /api/status` (README "HTTP"). */
   status() {
     const buffer = this.ringLog?.stats();
     const rejected = Object.values(this.rejectedByReason).reduce((a, b) => a + b, 0);

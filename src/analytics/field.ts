@@ -1,5 +1,5 @@
 /**
- * The number a rule watches in a payload (shared/CONTRACT.md): with a `field`, the value at that
+ * The number a rule watches in a payload: with a `field`, the value at that
  * path (`value`, `a.b.c`, `readings.0`); without one, a numeric payload itself, or its `value`.
  * Numeric strings and booleans (coils) count as numbers; anything else is "not numeric".
  */

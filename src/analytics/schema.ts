@@ -295,7 +295,6 @@ export type DetectorRef = z.output<typeof detectorRef>;
 export type WindowSpec = z.output<typeof windowSchema>;
 export type ActionSpec = z.output<typeof actionSchema>;
 export type GroupSpec = z.output<typeof groupSchema>;
-export type MultivariateSpec = z.output<typeof multivariateSpec>;
 
 /** A window's name in events: its `name`, else `<type>-<size>` (e.g. `tumbling-60s`). */
 export function windowName(w: Pick<WindowSpec, 'name' | 'type' | 'size' | 'gap'>): string {

@@ -1,5 +1,5 @@
 /**
- * The one config schema (shared/CONTRACT.md "Configuration"): validation, defaults and the
+ * The one config schema (README "Configuration"): validation, defaults and the
  * TypeScript types all come from here. Each plugin folder owns the schema of its own options
  * (drivers/<type>/schema.ts, uplink/<type>/schema.ts) and this file composes them. Every object is
  * strict: an unknown key is an error, not silently ignored.

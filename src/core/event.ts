@@ -1,7 +1,8 @@
 /**
- * The event envelope (shared/CONTRACT.md "Events"). Every reading, anomaly, aggregate and status
- * becomes one event; the ring log assigns `seq` (strictly increasing per gateway, never reused) and
- * serialises the event once, at append, so uplinks forward the stored JSON without re-encoding it.
+ * The event envelope (README "Guarantees" and uplink/SPEC.md). Every reading, anomaly, aggregate
+ * and status becomes one event; the ring log assigns `seq` (strictly increasing per gateway, never
+ * reused) and stores the event's fields; the reader side builds this envelope (`encodeEvent`) once
+ * per chunk it serves, shared by every reader, so uplinks forward that JSON without re-encoding it.
  */
 /**
  * `audit`: a record of who asked for what (a write to a device); `alarm`: a rule's pattern matched; both

@@ -2,12 +2,12 @@
  * Fleet commands: the envelope, the body of each command type, signing and the checks a command
  * passes before it may change anything.
  *
- * Envelope (shared/CONTRACT.md "Fleet"): `{"id", "type", "device", "issuedAt", "expiresAt", "body",
+ * Envelope (src/fleet/README.md): `{"id", "type", "device", "issuedAt", "expiresAt", "body",
  * "keyId", "sig"}`; `sig` is Ed25519 (base64) over the canonical JSON of every other field, so no
  * field, including the target `device` and the times, can be changed without breaking it. Times are
- * epoch milliseconds. `device` is not in the contract's field list but is what makes "a command for
+ * epoch milliseconds. `device` was not in the first envelope's field list but is what makes "a command for
  * another device" refusable: `sluice fleet sign` always sets it, and a command that has one is
- * refused by every other gateway. A command without it (hand-made to the contract's list) is valid
+ * refused by every other gateway. A command without it (hand-made to that first list) is valid
  * for any gateway that trusts the key; each gateway's replay store still runs it at most once.
  * Canonical JSON writes non-ASCII characters as themselves; a signature over the same text with
  * them escaped as `\uXXXX` (Python's json.dumps default) is accepted too.

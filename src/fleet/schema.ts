@@ -130,5 +130,4 @@ export const scheduleSchema = z
 
 export const schedulesSchema = z.array(scheduleSchema).default([]);
 
-export type FleetConfig = NonNullable<z.output<typeof fleetSchema>>;
 export type ScheduleConfig = z.output<typeof scheduleSchema>;

@@ -1,4 +1,4 @@
-/** The gateway's own HTTP routes (contract "HTTP"): /healthz, /api/status, /metrics. */
+/** The gateway's own HTTP routes (README "HTTP"): /healthz, /api/status, /metrics. */
 import type { Registry } from 'prom-client';
 import { type HttpServer, sendJson } from '../core/http-server.js';
 

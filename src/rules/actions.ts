@@ -13,7 +13,6 @@ export interface DeviceWriter {
   write(target: string, value: unknown, origin: { rule: string; key: string }): Promise<void>;
 }
 
-export type ActionResult = 'done' | 'suppressed' | 'failed' | 'unavailable';
 
 export class RateLimit {
   private lastAt = Number.NEGATIVE_INFINITY;

@@ -77,7 +77,7 @@ export function compileExpression(source: string, extra: readonly ExtraVariable[
 
 /**
  * A JS value as CEL sees it, converted once: the evaluator otherwise rebuilds a plain object's map
- * on every access, in every expression (a 3x difference per expression). Shallow: nested objects
+ * on every access, in every expression (test/bench/README.md has the cost). Shallow: nested objects
  * are converted when an expression reaches them.
  */
 export function celValue(v: unknown): unknown {
