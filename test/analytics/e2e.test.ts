@@ -1,5 +1,5 @@
 /**
- * Issue 5's "done when", end to end on a real gateway: a reading stream with a spike, a flatline
+ * Analytics end to end on a real gateway: a reading stream with a spike, a flatline
  * and a dropout, published by an MQTT client to the gateway's broker, produces the right anomaly
  * events within one reading of the cause; a local action message is published on the local broker
  * (the loop closes with the cloud down); and once the cloud is back, the anomalies reach it ahead of

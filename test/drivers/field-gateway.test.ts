@@ -1,5 +1,5 @@
 /**
- * Issue 4's "done when", as a new user would try it: one gateway config with a Modbus TCP device
+ * The field gateway as a new user would try it: one gateway config with a Modbus TCP device
  * (points of several types), an RTU bus with two devices, and an NMEA GPS on a serial line. The
  * readings arrive scaled at the configured rates and reach the MQTT uplink (a real Mosquitto
  * standing in for the cloud); killing and restarting the pymodbus server shows the device go

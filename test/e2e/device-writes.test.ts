@@ -1,5 +1,5 @@
 /**
- * Issue 18's "done when": a gateway reads a real OPC UA server by subscription and a real pymodbus
+ * Device writes end to end: a gateway reads a real OPC UA server by subscription and a real pymodbus
  * device and delivers both to the cloud Mosquitto (127.0.0.1:1883, a topic prefix of its own); an
  * anomaly on the OPC UA temperature makes an analytics rule write the Modbus setpoint, which the
  * slave then holds, and the audit event reaches the cloud; an MQTT user with the ACL writes and

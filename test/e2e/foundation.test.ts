@@ -1,5 +1,5 @@
 /**
- * Issue 2's "done when": readings published by an ordinary MQTT client (mosquitto_pub) to the
+ * The foundation end to end: readings published by an ordinary MQTT client (mosquitto_pub) to the
  * gateway's broker reach a real Mosquitto standing in for the cloud, in contract batches; seq keeps
  * increasing across restarts; /api/status and /metrics count them; bad input is refused and counted.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 6, "done when" (for the MQTT, HTTP, NATS and AMQP uplinks): one gateway fans the same 10k
+ * Fan-out (the MQTT, HTTP, NATS and AMQP uplinks): one gateway fans the same 10k
  * events out to every real peer; one peer (NATS) is down in the middle, the others are unaffected,
  * and the stopped one catches up with no loss.
  */

@@ -1,5 +1,5 @@
 /**
- * Protocol fuzzing of the gateway's broker (issue 9): ≥ 100k random and mutated MQTT packets over
+ * Protocol fuzzing of the gateway's broker: ≥ 100k random and mutated MQTT packets over
  * many concurrent connections, while a good client publishes QoS 1 alongside. The gateway (a child
  * process, so its memory is its own) stays healthy, its RssAnon stays under 150 MB, nothing
  * malformed is stored, and every acknowledged good message reaches the upstream broker.

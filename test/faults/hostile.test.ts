@@ -1,5 +1,5 @@
 /**
- * Hostile clients against the gateway's broker (issue 9): connection floods, slow-loris, a
+ * Hostile clients against the gateway's broker: connection floods, slow-loris, a
  * subscriber that never reads, password guessing, ACL escapes and client-id takeover. A good
  * sensor publishes QoS 1 throughout; everything it had acknowledged must reach the cloud.
  */

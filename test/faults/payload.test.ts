@@ -1,5 +1,5 @@
 /**
- * Payload abuse (issue 9): deeply nested JSON, giant numbers, NaN/Infinity, invalid UTF-8, 0-byte
+ * Payload abuse: deeply nested JSON, giant numbers, NaN/Infinity, invalid UTF-8, 0-byte
  * and max-size payloads. Each is either stored faithfully (the upstream batch carries the body's
  * JSON text, or the body as a string) or refused with a counted reason; the gateway never crashes,
  * and analytics and the dashboard feed, which look at every payload, keep going.

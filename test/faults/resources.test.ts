@@ -1,5 +1,5 @@
 /**
- * Resources (issue 9): 1,000 connected sensors publishing QoS 1 and one dead uplink (blackholed:
+ * Resources: 1,000 connected sensors publishing QoS 1 and one dead uplink (blackholed:
  * connections accepted, nothing answered) for a sustained run. The gateway's RssAnon stays under
  * 150 MB and intake keeps up with the offered load throughout. Then the gateway is frozen
  * (SIGSTOP) past the sensors' keepalive and thawed (SIGCONT): they reconnect and resend, and once

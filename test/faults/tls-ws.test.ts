@@ -1,5 +1,5 @@
 /**
- * Local broker security (issue 9): a TLS listener (server certificate made here with openssl;
+ * Local broker security: a TLS listener (server certificate made here with openssl;
  * optional client certificates mapped to users by `certCN`) and a WebSocket listener (mqtt.js over
  * ws://), all behind the same logins and ACLs as plain TCP. A certificate from another CA, or
  * with an unmapped name, logs nobody in.

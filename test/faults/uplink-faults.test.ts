@@ -1,5 +1,5 @@
 /**
- * Network faults on the MQTT uplink (issue 9): the fault proxy sits between the gateway's uplink
+ * Network faults on the MQTT uplink: the fault proxy sits between the gateway's uplink
  * and a real Mosquitto; during sustained ingest it flaps the link 50 times (clean cuts, resets,
  * blackholes longer than the PUBACK timeout, slow links cut mid-batch), then the upstream broker
  * itself is restarted. Oracle: every event the gateway acknowledged is delivered at least once,

@@ -1,5 +1,5 @@
 /**
- * `npm run test:faults`: the fault, abuse and security suite (issue 9). Separate from the main
+ * `npm run test:faults`: the fault, abuse and security suite. Separate from the main
  * suite (whose config excludes test/faults) because it runs long, starts the compiled gateway as a
  * child process (`npm run build` first) and measures its memory: files run one after another so
  * one file's load does not skew another's figures. The whole suite is bounded well under 10 min.

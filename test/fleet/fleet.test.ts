@@ -1,5 +1,5 @@
 /**
- * Issue 7's "done when", against a real Mosquitto standing in for the cloud broker and a real
+ * The fleet end to end, against a real Mosquitto standing in for the cloud broker and a real
  * Gateway: an operator makes a key, signs a config that adds a driver and changes a detector,
  * publishes it with mosquitto_pub and sees `ok` with the new version in the retained state while
  * ingest goes on without a gap; a config pointing the uplink at a dead host is rolled back within

@@ -1,5 +1,5 @@
 /**
- * Issue 5 figures: the per-event cost of each detector (µs per reading, target ≤ 5 µs) beside a
+ * Figures: the per-event cost of each detector (µs per reading, target ≤ 5 µs) beside a
  * baseline, a plain EWMA mean/variance loop behind the same call shape; the cost of a reading
  * through the whole engine (routing, field, auto detector, a tumbling window); and the default
  * detector's NAB score (standard profile, target ≥ 65) when the dataset is present.

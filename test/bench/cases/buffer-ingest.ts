@@ -1,5 +1,5 @@
 /**
- * Issue 3 figures, side by side with their baselines in one run: durable QoS 1 and QoS 0 ingest
+ * Ingest figures, side by side with their baselines in one run: durable QoS 1 and QoS 0 ingest
  * through the gateway vs a bare aedes broker; p99 publish→PUBACK at a steady 10k msg/s; ingest with
  * 10 million events already in the log vs an empty log; restart time to /healthz green with 10M
  * events buffered; RssAnon peak of the gateway; write amplification (bytes written to storage per
