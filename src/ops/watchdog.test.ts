@@ -26,6 +26,7 @@ with open(out, 'a', buffering=1) as f:
         for line in msg.decode().splitlines():
             f.write('%d %s\\n' % (time.time() * 1000, line))
 `;
+import { until } from '../../test/helpers/until.js';
 
 const hasNotify = existsSync('/usr/bin/systemd-notify') || existsSync('/bin/systemd-notify');
 const dir = tempDir('sluice-watchdog-');
@@ -54,12 +55,6 @@ async function listen(name: string): Promise<{ socket: string; lines(): { ts: nu
         : [],
   };
 }
-
-const until = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  return cond();
-};
 
 describe.skipIf(!hasNotify)('watchdog', () => {
   it('does nothing outside systemd', () => {

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/peers.js';
+import { until } from '../helpers/until.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Compiled to dist/test/drivers for the benchmark: the script stays in the source tree.
@@ -106,17 +107,5 @@ export async function startSerialPair(a: string, b: string): Promise<Restartable
   return peer;
 }
 
-/** Polls `check` (sync or async) until it returns a truthy value, or throws after `timeoutMs`. */
-export async function eventually<T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Polls until a truthy value (test/helpers/until.ts), 10 s by default. */
+export const eventually = <T>(check: Parameters<typeof until<T>>[0], timeoutMs = 10_000, what = 'condition') => until(check, timeoutMs, what, 25);

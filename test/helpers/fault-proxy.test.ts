@@ -2,6 +2,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
+import { until } from './until.js';
 
 function echoServer(): Promise<{ server: Server; port: number }> {
   const server = createServer((s) => {
@@ -26,14 +27,6 @@ function open(port: number): Promise<{ sock: Socket; received: () => Buffer; end
     sock.once('error', reject);
   });
 }
-
-const until = async (check: () => boolean, ms = 3000) => {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('fault proxy', () => {
   let echo: { server: Server; port: number };

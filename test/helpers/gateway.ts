@@ -4,6 +4,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/core/log.js';
 import { freePort, tempDir } from './peers.js';
+import { until } from './until.js';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -43,24 +44,5 @@ export async function startTestGateway(overrides: Partial<ConfigInput> = {}, dat
   };
 }
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-type Falsy = undefined | null | false | 0 | '';
-export async function waitFor<T>(
-  check: () => T | Falsy | Promise<T | Falsy>,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls until a truthy value (test/helpers/until.ts), 10 s by default. */
+export const waitFor = <T>(check: Parameters<typeof until<T>>[0], timeoutMs = 10_000, what = 'condition') => until(check, timeoutMs, what, 50);

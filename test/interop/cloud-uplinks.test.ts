@@ -24,6 +24,7 @@ import { createSink } from '../../uplink/index.js';
 import { readerOptions, UplinkRunner } from '../../uplink/runner.js';
 import { type UplinkConfig, uplinkSchema } from '../../uplink/schema.js';
 import { ensureRabbitMQ, freePort, tempDir } from '../helpers/peers.js';
+import { until } from '../helpers/until.js';
 
 const TOTAL = 10_000;
 const POISON = 5001;
@@ -62,14 +63,6 @@ async function switchableProxy(target: number): Promise<{ port: number; down(): 
   return { port, up, down, close: down };
 }
 
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 let log: RingLog;
 let kinesisAdmin: KinesisClient;
 let s3: S3Client;
@@ -91,7 +84,7 @@ beforeAll(async () => {
   kinesisAdmin = new KinesisClient({ endpoint: `http://127.0.0.1:${kinPort}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, requestHandler: new NodeHttpHandler() });
   cleanups.push(() => kinesisAdmin.destroy());
   await kinesisAdmin.send(new CreateStreamCommand({ StreamName: 'telemetry', ShardCount: 2 }));
-  await until(async () => (await kinesisAdmin.send(new DescribeStreamCommand({ StreamName: 'telemetry' }))).StreamDescription?.StreamStatus === 'ACTIVE');
+  await until(async () => (await kinesisAdmin.send(new DescribeStreamCommand({ StreamName: 'telemetry' }))).StreamDescription?.StreamStatus === 'ACTIVE', 30_000);
   kinesisProxy = await switchableProxy(kinPort);
   cleanups.push(() => kinesisProxy.close());
 
@@ -181,13 +174,13 @@ describe('cloud uplinks behind the runner', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     // while Kinesis is down the other two deliver everything
-    await until(() => byName('lake').deliveredEvents >= TOTAL && byName('hub').deliveredEvents + byName('hub').deadLettered >= TOTAL);
+    await until(() => byName('lake').deliveredEvents >= TOTAL && byName('hub').deliveredEvents + byName('hub').deadLettered >= TOTAL, 30_000);
     const k = byName('kinesis');
     expect(k.connected).toBe(false);
     expect(k.lastError).toMatch(/Kinesis|reach/);
     expect(k.pendingEvents).toBeGreaterThan(0);
     await kinesisProxy.up();
-    await until(() => byName('kinesis').pendingEvents === 0);
+    await until(() => byName('kinesis').pendingEvents === 0, 30_000);
 
     const expected = Array.from({ length: TOTAL }, (_, i) => i + 1);
     expect([...(await kinesisSeqs())].sort((a, b) => a - b)).toEqual(expected);

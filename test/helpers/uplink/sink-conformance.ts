@@ -14,6 +14,7 @@ import type { CommonUplinkConfig } from '../../../uplink/common-schema.js';
 import { UplinkRunner } from '../../../uplink/runner.js';
 import type { Sink } from '../../../uplink/sink.js';
 import { MemoryLog } from './memory-log.js';
+import { until } from '../until.js';
 
 export interface ReceivedBatch {
   gateway: string;
@@ -34,14 +35,6 @@ export interface SinkHarness<C extends CommonUplinkConfig> {
   /** The uplink config pointing at `127.0.0.1:<port>` (the proxy), with `extra` merged in. */
   config(port: number, extra: Record<string, unknown>): C;
   sink(config: C): Sink;
-}
-
-async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 export function describeSinkConformance<C extends CommonUplinkConfig>(label: string, harness: SinkHarness<C>): void {
