@@ -145,32 +145,4 @@ describe('amqp uplink (real RabbitMQ)', () => {
     await until(() => reader.committed === 200);
     await until(() => new Set(seqsOf(c.docs)).size === 200);
   });
-
-  it('loses nothing when the link is reset and refused for a while', async () => {
-    const c = await consumer('sluice.gw-01.events');
-    const proxy: FaultProxy = await startFaultProxy({ targetPort: 5672 });
-    cleanups.push(() => proxy.close());
-    const { log, reader, runner } = setup(`amqp://guest:guest@127.0.0.1:${proxy.port}`, c.exchange, {
-      batch: { maxEvents: 50, maxDelay: 5 },
-    });
-    runner.start();
-    await until(() => runner.status().connected);
-    let appended = 0;
-    const feeder = setInterval(() => {
-      if (appended < 3000) {
-        log.appendN(60);
-        appended += 60;
-      }
-    }, 20);
-    cleanups.push(() => clearInterval(feeder));
-    await until(() => reader.committed >= 600);
-    proxy.refuse(true);
-    proxy.reset();
-    await until(() => !runner.status().connected);
-    await new Promise((r) => setTimeout(r, 400));
-    proxy.refuse(false);
-    await until(() => appended === 3000 && reader.committed === 3000, 30_000);
-    await until(() => new Set(seqsOf(c.docs)).size === 3000);
-    expect(new Set(seqsOf(c.docs))).toEqual(new Set(range(3000)));
-  });
 });

@@ -3,7 +3,9 @@
  * TCP fault proxy (test/helpers/fault-proxy.ts), driven by the shared runner:
  * - contract batches (`{"gateway","batchId","events"}`), batchId = `<firstSeq>-<lastSeq>`, in order;
  * - the link reset (TCP RST) over and over mid-stream: every event still arrives, and the cursor
- *   never passes an event the peer did not acknowledge.
+ *   never passes an event the peer did not acknowledge;
+ * - a peer outage under live traffic (connections reset and refused for a while): nothing is
+ *   committed while it lasts, the error is reported, and every event arrives once it is over.
  * A sink folder calls `describeSinkConformance` from its own test file (or uplink/conformance.test.ts).
  */
 import { Registry } from 'prom-client';
@@ -108,6 +110,39 @@ export function describeSinkConformance<C extends CommonUplinkConfig>(label: str
       });
       expect(seen).toEqual(new Set(Array.from({ length: 2000 }, (_, i) => i + 1)));
       expect(proxy.stats.resets).toBeGreaterThan(0);
+    });
+
+    it('loses nothing when the peer is unreachable for a while under live traffic', async () => {
+      const { peer, proxy, log, reader, runner } = await setup();
+      runner.start();
+      await until(() => runner.status().connected);
+      let appended = 0;
+      const feeder = setInterval(() => {
+        if (appended < 3000) {
+          log.appendN(60);
+          appended += 60;
+        }
+      }, 20);
+      cleanups.push(() => clearInterval(feeder));
+      await until(() => reader.committed >= 600);
+      proxy.refuse(true);
+      proxy.reset();
+      await until(() => !runner.status().connected);
+      const committedWhileDown = reader.committed;
+      await new Promise((r) => setTimeout(r, 400));
+      // Nothing is committed while nobody acknowledges, and the uplink says why.
+      expect(reader.committed).toBe(committedWhileDown);
+      expect(runner.status().lastError).toBeTruthy();
+      expect(runner.status().pendingEvents).toBeGreaterThan(0);
+      proxy.refuse(false);
+      await until(() => appended === 3000 && reader.committed === 3000, 30_000);
+      let seen = new Set<number>();
+      await until(async () => {
+        seen = new Set((await peer.received()).flatMap((d) => d.events.map((e) => e.seq)));
+        return seen.size >= 3000;
+      });
+      expect(seen).toEqual(new Set(Array.from({ length: 3000 }, (_, i) => i + 1)));
+      expect(runner.status()).toMatchObject({ connected: true, pendingEvents: 0 });
     });
   });
 }
