@@ -11,9 +11,9 @@ import rhea, { type EventContext, type Message } from 'rhea';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/core/event.js';
 import { silentLogger } from '../../src/core/log.js';
-import type { Batch } from '../sink.js';
 import { EventHubsSink } from './index.js';
 import { eventHubsUplinkSchema } from './schema.js';
+import { batchOf, storedEvents } from '../../test/helpers/uplink/stored-events.js';
 
 const KEY = 'c2VjcmV0LWtleQ==';
 let server: Server;
@@ -97,32 +97,9 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-function events(n: number, payload: (i: number) => unknown = (i) => i): StoredEvent[] {
-  return Array.from({ length: n }, (_, k) => {
-    const seq = k + 1;
-    const topic = `plant/line${seq % 2}/temp`;
-    return {
-      seq,
-      ts: seq,
-      kind: 'reading' as const,
-      topic,
-      json: JSON.stringify({
-        id: `gw-t:${seq}`,
-        seq,
-        ts: seq,
-        source: 'mqtt',
-        topic,
-        payload: payload(seq),
-        kind: 'reading',
-      }),
-    };
-  });
-}
-const batch = (evs: StoredEvent[]): Batch => ({
-  gateway: 'gw-t',
-  batchId: `${evs[0].seq}-${evs[evs.length - 1].seq}`,
-  events: evs,
-});
+const events = (n: number, payload: (i: number) => unknown = (i) => i): StoredEvent[] =>
+  storedEvents(n, { topic: (seq) => `plant/line${seq % 2}/temp`, payload });
+const batch = batchOf;
 
 async function sink(key = KEY, extra: Record<string, unknown> = {}) {
   const cfg = eventHubsUplinkSchema.parse({

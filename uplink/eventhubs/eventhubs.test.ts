@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/core/event.js';
 import { silentLogger } from '../../src/core/log.js';
 import { ensureRabbitMQ } from '../../test/helpers/peers.js';
-import type { Batch } from '../sink.js';
 import { EventHubsSink } from './index.js';
 import { buildSasToken, sasTokenExpiry } from './sas.js';
 import { type EventHubsUplinkConfig, eventHubsUplinkSchema, parseConnectionString } from './schema.js';
+import { batchOf, storedEvents } from '../../test/helpers/uplink/stored-events.js';
 
 let conn: amqplib.ChannelModel;
 let ch: amqplib.Channel;
@@ -70,33 +70,10 @@ async function drain(q: string, expected: number, timeoutMs = 5000): Promise<amq
   return out;
 }
 
-function events(n: number, from = 1, payload: (i: number) => unknown = (i) => ({ value: i })): StoredEvent[] {
-  return Array.from({ length: n }, (_, k) => {
-    const seq = from + k;
-    const topic = `sensors/s${seq % 3}/temp`;
-    return {
-      seq,
-      ts: 1732400000000 + seq,
-      kind: 'reading' as const,
-      topic,
-      json: JSON.stringify({
-        id: `gw-t:${seq}`,
-        seq,
-        ts: 1732400000000 + seq,
-        source: 'mqtt',
-        topic,
-        payload: payload(seq),
-        kind: 'reading',
-      }),
-    };
-  });
-}
+const events = (n: number, from = 1, payload: (i: number) => unknown = (i) => ({ value: i })): StoredEvent[] =>
+  storedEvents(n, { from, ts: (seq) => 1732400000000 + seq, payload });
 
-const batch = (evs: StoredEvent[]): Batch => ({
-  gateway: 'gw-t',
-  batchId: `${evs[0].seq}-${evs[evs.length - 1].seq}`,
-  events: evs,
-});
+const batch = batchOf;
 
 function config(extra: Record<string, unknown>): EventHubsUplinkConfig {
   return eventHubsUplinkSchema.parse({

@@ -9,38 +9,14 @@ import { describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/core/event.js';
 import { silentLogger } from '../../src/core/log.js';
 import { freePort } from '../../test/helpers/peers.js';
-import type { Batch } from '../sink.js';
 import { KafkaSink } from './index.js';
 import { type KafkaUplinkConfig, kafkaUplinkSchema } from './schema.js';
+import { batchOf, storedEvents } from '../../test/helpers/uplink/stored-events.js';
 
 const brokers = process.env.KAFKA_BROKERS?.split(',').filter(Boolean) ?? [];
 
-function events(n: number, payload: (i: number) => unknown = (i) => i): StoredEvent[] {
-  return Array.from({ length: n }, (_, k) => {
-    const seq = k + 1;
-    const topic = `sensors/s${seq % 3}/temp`;
-    return {
-      seq,
-      ts: seq,
-      kind: 'reading' as const,
-      topic,
-      json: JSON.stringify({
-        id: `gw-t:${seq}`,
-        seq,
-        ts: seq,
-        source: 'mqtt',
-        topic,
-        payload: payload(seq),
-        kind: 'reading',
-      }),
-    };
-  });
-}
-const batch = (evs: StoredEvent[]): Batch => ({
-  gateway: 'gw-t',
-  batchId: `${evs[0].seq}-${evs[evs.length - 1].seq}`,
-  events: evs,
-});
+const events = (n: number, payload: (i: number) => unknown = (i) => i): StoredEvent[] => storedEvents(n, { payload });
+const batch = batchOf;
 const config = (extra: Record<string, unknown>): KafkaUplinkConfig =>
   kafkaUplinkSchema.parse({
     name: 'k',

@@ -14,9 +14,9 @@ import kinesalite from 'kinesalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/core/event.js';
 import { silentLogger } from '../../src/core/log.js';
-import type { Batch } from '../sink.js';
 import { chunkCalls, KinesisSink } from './index.js';
 import { type KinesisUplinkConfig, kinesisUplinkSchema } from './schema.js';
+import { batchOf, storedEvents } from '../../test/helpers/uplink/stored-events.js';
 
 const creds = { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' };
 let server: Server;
@@ -71,31 +71,10 @@ async function readAll(stream: string): Promise<_Record[]> {
   return out;
 }
 
-function events(n: number, from = 1, payload: (i: number) => unknown = (i) => ({ value: i })): StoredEvent[] {
-  return Array.from({ length: n }, (_, k) => {
-    const seq = from + k;
-    const topic = `sensors/s${seq % 3}/temp`;
-    return {
-      seq,
-      ts: 1732400000000 + seq,
-      kind: 'reading' as const,
-      topic,
-      json: JSON.stringify({
-        id: `gw-t:${seq}`,
-        seq,
-        ts: 1732400000000 + seq,
-        source: 'mqtt',
-        topic,
-        payload: payload(seq),
-        kind: 'reading',
-      }),
-    };
-  });
-}
+const events = (n: number, from = 1, payload: (i: number) => unknown = (i) => ({ value: i })): StoredEvent[] =>
+  storedEvents(n, { from, ts: (seq) => 1732400000000 + seq, payload });
 
-function batch(evs: StoredEvent[]): Batch {
-  return { gateway: 'gw-t', batchId: `${evs[0].seq}-${evs[evs.length - 1].seq}`, events: evs };
-}
+const batch = batchOf;
 
 function config(extra: Record<string, unknown>): KinesisUplinkConfig {
   return kinesisUplinkSchema.parse({

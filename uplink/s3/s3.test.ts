@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/core/event.js';
 import { silentLogger } from '../../src/core/log.js';
 import { freePort, tempDir } from '../../test/helpers/peers.js';
-import type { Batch } from '../sink.js';
 import { objectKey, S3Sink, toNdjson } from './index.js';
 import { type S3UplinkConfig, s3UplinkSchema } from './schema.js';
+import { batchOf, storedEvents } from '../../test/helpers/uplink/stored-events.js';
 
 // s3rver checks signatures against its one built-in key pair.
 const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -38,30 +38,10 @@ afterAll(async () => {
   dir?.cleanup();
 });
 
-function events(
-  n: number,
-  from: number,
-  ts: number,
-  payload: (i: number) => string = (i) => `{"value":${i}}`,
-): StoredEvent[] {
-  return Array.from({ length: n }, (_, k) => {
-    const seq = from + k;
-    const topic = `sensors/s${seq % 3}/temp`;
-    return {
-      seq,
-      ts: ts + k,
-      kind: 'reading' as const,
-      topic,
-      json: `{"id":"gw-t:${seq}","seq":${seq},"ts":${ts + k},"source":"mqtt","topic":"${topic}","payload":${payload(seq)},"kind":"reading"}`,
-    };
-  });
-}
+const events = (n: number, from: number, ts: number, payload: (i: number) => string = (i) => `{"value":${i}}`): StoredEvent[] =>
+  storedEvents(n, { from, ts: (seq) => ts + seq - from, payloadJson: payload });
 
-const batch = (evs: StoredEvent[]): Batch => ({
-  gateway: 'gw-t',
-  batchId: `${evs[0].seq}-${evs[evs.length - 1].seq}`,
-  events: evs,
-});
+const batch = batchOf;
 
 function config(extra: Record<string, unknown> = {}): S3UplinkConfig {
   return s3UplinkSchema.parse({
