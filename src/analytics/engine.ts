@@ -1,7 +1,7 @@
 /**
  * The analytics engine: routes each reading to the rules whose topic filter matches, reads the
  * rule's field, runs the rule's detectors and windows for that key (one key per concrete topic),
- * and returns the anomaly and aggregate events for the gateway to append to the ring log.
+ * and returns the anomaly and aggregate events for the intake (src/intake) to append to the ring log.
  *
  * Guarantees:
  * - `observe()` is synchronous and never throws for bad data: a payload without a number is counted

@@ -88,7 +88,7 @@ export class RulesEngine {
     }
   }
 
-  /** True when some drop rule exists (the gateway calls keep() only then). */
+  /** True when some drop rule exists (the intake calls keep() only then). */
   get dropping(): boolean {
     return this.dropRules.length > 0;
   }
