@@ -13,8 +13,13 @@ import { configHash } from '../fleet/lkg.js';
 import { dryRun } from '../fleet/dry-run.js';
 import { hotApply } from '../fleet/apply.js';
 import { loadEffectiveConfig } from '../fleet/index.js';
-import type { Gateway } from '../gateway.js';
+import type { FleetGateway } from '../fleet/gateway-port.js';
 import { registeredCounter } from './metrics.js';
+
+/** What a reload needs of the gateway (src/gateway.ts `Gateway` satisfies it). */
+export interface ReloadGateway extends FleetGateway {
+  readonly fleet?: { reconfigured(): Promise<void>; status(): { connected: boolean } };
+}
 
 export type ReloadOutcome = 'applied' | 'unchanged' | 'invalid' | 'refused' | 'rolled-back' | 'interrupted';
 
@@ -24,7 +29,7 @@ export interface ReloadReport {
   error?: string;
 }
 
-export async function reloadConfig(gateway: Gateway, file: string | undefined, logger: Logger): Promise<ReloadReport> {
+export async function reloadConfig(gateway: ReloadGateway, file: string | undefined, logger: Logger): Promise<ReloadReport> {
   const counter = registeredCounter(gateway.registry, 'sluice_config_reloads_total', 'Config reloads (SIGHUP), by outcome.', ['outcome']);
   const report = await reload(gateway, file, logger);
   counter.inc({ outcome: report.outcome });
@@ -34,7 +39,7 @@ export async function reloadConfig(gateway: Gateway, file: string | undefined, l
   return report;
 }
 
-async function reload(gateway: Gateway, file: string | undefined, logger: Logger): Promise<ReloadReport> {
+async function reload(gateway: ReloadGateway, file: string | undefined, logger: Logger): Promise<ReloadReport> {
   if (!file) return { outcome: 'refused', error: 'the gateway runs built-in defaults (no -c FILE or SLUICE_CONFIG), so there is no file to reload' };
   let fromFile: Config;
   try {
