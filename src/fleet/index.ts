@@ -44,7 +44,7 @@ import { Scheduler } from './schedules.js';
 import type { FleetStatus, LastApply } from './status.js';
 
 export type { FleetStatus } from './status.js';
-import type { ScheduleConfig } from './schema.js';
+import { OBSOLETE_SCHEDULE_ACTIONS, type ScheduleConfig } from './schema.js';
 
 export { loadEffectiveConfig } from './lkg.js';
 
@@ -146,7 +146,13 @@ export class FleetAgent {
     this.trustedKeys = keys;
     this.metrics.configVersion.set(configVersion(config));
     const schedules = canonicalJson(config.schedules);
-    if (schedules !== this.schedules) this.scheduler.set(config.schedules);
+    if (schedules !== this.schedules) {
+      this.scheduler.set(config.schedules);
+      for (const sc of config.schedules) {
+        const why = Object.hasOwn(OBSOLETE_SCHEDULE_ACTIONS, sc.action) ? OBSOLETE_SCHEDULE_ACTIONS[sc.action] : undefined;
+        if (why) this.logger.warn({ schedule: sc.name }, `schedule "${sc.name}": action ${sc.action} does nothing (${why}); remove it`);
+      }
+    }
     this.schedules = schedules;
     const next = fleetConnection(config, this.statePayload('offline'));
     const sameLink = next?.key === this.connection?.key && next?.topics.state === this.connection?.topics.state;
@@ -364,6 +370,7 @@ export class FleetAgent {
         return;
       }
       default:
+        if (Object.hasOwn(OBSOLETE_SCHEDULE_ACTIONS, s.action)) return;
         await this.execute({
           id: `schedule:${s.name}`,
           type: s.action as CommandType,

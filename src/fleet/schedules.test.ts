@@ -81,13 +81,11 @@ describe('Scheduler', () => {
 });
 
 describe('schedule actions', () => {
-  it('refuses `retention` with the reason (the ring log applies retention by itself)', async () => {
+  it('accepts the obsolete `retention` (existing configs keep loading) and refuses unknown actions', async () => {
     const { scheduleSchema } = await import('./schema.js');
-    const r = scheduleSchema.safeParse({ name: 'sweep', cron: '30 3 * * *', action: 'retention' });
-    expect(r.success).toBe(false);
-    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
-      ['action', 'retention is not a schedule action: the ring log applies buffer.retention by itself every second; remove this schedule'],
-    ]);
-    expect(scheduleSchema.safeParse({ name: 'beat', cron: '* * * * *', action: 'state' }).success).toBe(true);
+    expect(scheduleSchema.safeParse({ name: 'sweep', cron: '30 3 * * *', action: 'retention' }).success).toBe(true);
+    expect(scheduleSchema.safeParse({ name: 'sweep', cron: '30 3 * * *', action: 'retention', body: {} }).success).toBe(false);
+    const r = scheduleSchema.safeParse({ name: 'x', cron: '* * * * *', action: 'defrag' });
+    expect(r.error?.issues[0].message).toMatch(/^must be one of "state", "status", /);
   });
 });

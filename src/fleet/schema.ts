@@ -62,6 +62,13 @@ export const fleetSchema = z
 
 /** Built-in schedule actions; any command type except config.set may be scheduled too. */
 export const SCHEDULE_ACTIONS = ['state', 'status'] as const;
+/**
+ * Accepted so that existing configs keep loading, and do nothing: `retention` (the ring log applies
+ * `buffer.retention` by itself every second). The fleet agent logs a warning naming the schedule.
+ */
+export const OBSOLETE_SCHEDULE_ACTIONS: Record<string, string> = {
+  retention: 'the ring log applies buffer.retention by itself every second',
+};
 const scheduledCommands = Object.keys(commandBodies).filter((t) => t !== 'config.set' && t !== 'config.get');
 
 export const scheduleSchema = z
@@ -95,15 +102,7 @@ export const scheduleSchema = z
         ctx.addIssue({ code: 'custom', path: ['timezone'], message: `"${s.timezone}" is not a time zone` });
       }
     }
-    if (s.action === 'retention') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['action'],
-        message: 'retention is not a schedule action: the ring log applies buffer.retention by itself every second; remove this schedule',
-      });
-      return;
-    }
-    if ((SCHEDULE_ACTIONS as readonly string[]).includes(s.action)) {
+    if ((SCHEDULE_ACTIONS as readonly string[]).includes(s.action) || s.action in OBSOLETE_SCHEDULE_ACTIONS) {
       if (s.body !== undefined)
         ctx.addIssue({ code: 'custom', path: ['body'], message: `action "${s.action}" takes no body` });
       return;
