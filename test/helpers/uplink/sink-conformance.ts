@@ -70,6 +70,18 @@ export function describeSinkConformance<C extends CommonUplinkConfig>(label: str
       return { peer, proxy, log, reader, runner };
     }
 
+    /** Live traffic: `per` events every `everyMs` until `total` are appended. */
+    function feed(log: MemoryLog, total: number, per: number, everyMs: number): { appended: number } {
+      const fed = { appended: 0 };
+      const feeder = setInterval(() => {
+        if (fed.appended >= total) return;
+        log.appendN(per);
+        fed.appended += per;
+      }, everyMs);
+      cleanups.push(() => clearInterval(feeder));
+      return fed;
+    }
+
     it('sends contract batches in order, batchId = <firstSeq>-<lastSeq>', async () => {
       const { peer, log, reader, runner } = await setup();
       log.appendN(300);
@@ -89,20 +101,13 @@ export function describeSinkConformance<C extends CommonUplinkConfig>(label: str
     it('loses nothing when the link is reset again and again mid-stream', async () => {
       const { peer, proxy, log, reader, runner } = await setup();
       runner.start();
-      let appended = 0;
-      const feeder = setInterval(() => {
-        if (appended < 2000) {
-          log.appendN(40);
-          appended += 40;
-        }
-      }, 10);
-      cleanups.push(() => clearInterval(feeder));
+      const fed = feed(log, 2000, 40, 10);
       // Five resets while events flow.
       for (let i = 0; i < 5; i++) {
         await new Promise((r) => setTimeout(r, 150));
         proxy.reset();
       }
-      await until(() => appended === 2000 && reader.committed === 2000, 30_000);
+      await until(() => fed.appended === 2000 && reader.committed === 2000, 30_000);
       let seen = new Set<number>();
       await until(async () => {
         seen = new Set((await peer.received()).flatMap((d) => d.events.map((e) => e.seq)));
@@ -116,14 +121,7 @@ export function describeSinkConformance<C extends CommonUplinkConfig>(label: str
       const { peer, proxy, log, reader, runner } = await setup();
       runner.start();
       await until(() => runner.status().connected);
-      let appended = 0;
-      const feeder = setInterval(() => {
-        if (appended < 3000) {
-          log.appendN(60);
-          appended += 60;
-        }
-      }, 20);
-      cleanups.push(() => clearInterval(feeder));
+      const fed = feed(log, 3000, 60, 20);
       await until(() => reader.committed >= 600);
       proxy.refuse(true);
       proxy.reset();
@@ -135,7 +133,7 @@ export function describeSinkConformance<C extends CommonUplinkConfig>(label: str
       expect(runner.status().lastError).toBeTruthy();
       expect(runner.status().pendingEvents).toBeGreaterThan(0);
       proxy.refuse(false);
-      await until(() => appended === 3000 && reader.committed === 3000, 30_000);
+      await until(() => fed.appended === 3000 && reader.committed === 3000, 30_000);
       let seen = new Set<number>();
       await until(async () => {
         seen = new Set((await peer.received()).flatMap((d) => d.events.map((e) => e.seq)));
