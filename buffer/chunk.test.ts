@@ -35,6 +35,24 @@ describe('chunk', () => {
     expect(JSON.parse(chunk.events[0].json).deviceTs).toBeUndefined();
   });
 
+  it('keeps a body that is not UTF-8 byte-exact and serves it as base64 with payloadEncoding', () => {
+    const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28, 0x41, 0x0a, 0xed, 0xa0, 0x80]);
+    const events: EventInput[] = [
+      { source: 'mqtt', topic: 'bin/ü', payload: undefined, body: bytes },
+      { source: 'mqtt', topic: 'txt', payload: undefined, body: Buffer.from('{"v":2}') },
+      { source: 'mqtt', topic: 'empty', payload: undefined, body: Buffer.alloc(0) },
+    ];
+    const chunk = roundTrip(events);
+    const wire = chunk.events.map((e) => JSON.parse(e.json));
+    expect(Buffer.from(wire[0].payload, 'base64').equals(bytes)).toBe(true);
+    expect(wire[0].payloadEncoding).toBe('base64');
+    expect(wire[0].topic).toBe('bin/ü');
+    expect(wire[1]).toMatchObject({ payload: { v: 2 } });
+    expect(wire[1]).not.toHaveProperty('payloadEncoding');
+    expect(wire[2]).not.toHaveProperty('payloadEncoding');
+    chunk.events.forEach((e, i) => expect(e.json).toBe(encodeEvent('gw-7', 100 + i, 1_700_000_000_000 + i, events[i])));
+  });
+
   it('marks events stamped by an unsynced clock', () => {
     const b = new ChunkBuilder('g');
     b.add(1, 5, KIND_CODE.reading | UNSYNCED, { source: 's', topic: 't', payload: 1 });

@@ -13,7 +13,8 @@
  *   u16 gateway id bytes
  *   text          gatewayId source0 topic0 payload0 source1 topic1 payload1 ... (UTF-8)
  *   count x { u32 seq - firstSeq, f64 ts, u8 kind | 0x80 when the clock was unsynced,
- *             u8 flags (1: payload is a raw body, 2: deviceTs is set), u8 source bytes,
+ *             u8 flags (1: payload is a raw body, 2: deviceTs is set, 8: the raw body is not
+ *             UTF-8: its bytes, served as base64), u8 source bytes,
  *             u32 topic bytes, u32 payload bytes, f64 deviceTs }
  *
  * A chunk stores the fields of its events, not their JSON envelopes: the envelope repeats ~110
@@ -27,9 +28,9 @@
  * (nothing for the garbage collector to scan or promote); a commit is two copies and one CRC.
  * Version 2 chunks (envelopes stored whole) are still read.
  */
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { bodyJson, type EventInput, type EventKind, payloadJsonOf } from '../src/core/event.js';
+import { base64Json, bodyJson, type EventInput, type EventKind, payloadJsonOf } from '../src/core/event.js';
 
 export const CHUNK_VERSION = 3;
 const HEADER = 1 + 4 + 4 + 8 + 4 + 4 + 2;
@@ -37,6 +38,8 @@ export const PER_EVENT = 4 + 8 + 1 + 1 + 1 + 4 + 4 + 8;
 export const UNSYNCED = 0x80;
 const RAW_BODY = 1;
 const HAS_DEVICE_TS = 2;
+/** Flag 8 (4 is taken by MQTT 5 properties): the raw body is bytes, not UTF-8 text. */
+const BINARY_BODY = 8;
 
 const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status', 'audit', 'alarm', 'derived'];
 export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, aggregate: 2, status: 3, audit: 4, alarm: 5, derived: 6 };
@@ -101,7 +104,9 @@ export class ChunkBuilder {
     v.setUint32(o, seq - this.firstSeq, true);
     v.setFloat64(o + 4, ts, true);
     v.setUint8(o + 12, kind);
-    v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0));
+    // The body is copied as it is either way; the flag tells the reader to serve it as base64.
+    const binary = body !== undefined && !isUtf8(body);
+    v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0) | (binary ? BINARY_BODY : 0));
     v.setUint8(o + 14, sourceBytes);
     v.setUint32(o + 15, topicBytes, true);
     v.setUint32(o + 19, payloadBytes, true);
@@ -194,6 +199,8 @@ export interface DecodedEvent {
   unsynced: boolean;
   /** Version 2 only: the envelope as it was stored. */
   json?: string;
+  /** Set when `payloadJson` is the base64 of a binary body. */
+  payloadEncoding?: 'base64';
 }
 
 export interface DecodedChunk {
@@ -251,11 +258,13 @@ function decodeV3(buf: Buffer): DecodedChunk {
     if (t + sourceLen + topicLen + payloadLen > textBytes) throw new ChunkCorruptError('event overruns the text');
     const source = text(t, (t += sourceLen));
     const topic = text(t, (t += topicLen));
-    const payload = text(t, (t += payloadLen));
+    const binary = (flags & BINARY_BODY) !== 0;
+    const payload = binary ? base64Json(buf, HEADER + t, HEADER + (t += payloadLen)) : text(t, (t += payloadLen));
     const unsynced = (k & UNSYNCED) !== 0;
     if (unsynced) anyUnsynced = true;
-    const payloadJson = flags & RAW_BODY ? bodyJson(payload) : payload;
+    const payloadJson = flags & RAW_BODY && !binary ? bodyJson(payload) : payload;
     events[i] = { seq, ts, kind: KINDS[k & 0x7f] ?? 'reading', source, topic, payloadJson, deviceTs, unsynced };
+    if (binary) events[i].payloadEncoding = 'base64';
   }
   if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
   return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, gatewayId, events, anyUnsynced, bytes: buf.length };

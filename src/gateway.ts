@@ -93,6 +93,7 @@ export class Gateway {
       log: () => this.log,
       logger: this.logger,
       ingested: this.metrics.ingested,
+      skipped: this.metrics.analyticsSkipped,
       analytics: () => this.analytics,
       rules: () => this.rules,
       // The dashboard's latest readings see every batch; its alarm list takes anomalies and rule alarms alike.

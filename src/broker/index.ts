@@ -20,7 +20,6 @@
  *   queued messages of offline sessions, persistent sessions, retained messages (config keys in
  *   schema.ts, stated in deploy/SECURITY.md).
  */
-import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
@@ -520,18 +519,7 @@ export class LocalBroker {
       done(null);
       return;
     }
-    // A body that is not UTF-8 would be stored altered (its bad bytes become U+FFFD in the string
-    // payload): refused and counted instead, as an oversize body is.
-    if (!isUtf8(payload)) {
-      this.ctx.countRejected('invalid_utf8');
-      this.ctx.logger.warn(
-        { client: client?.id, topic },
-        'publish refused: the payload is not valid UTF-8 (binary payloads are not stored); connection closed',
-      );
-      done(new Error('payload is not valid UTF-8'));
-      return;
-    }
-
+    // Any bytes are a payload: the log stores them byte-exact (a body that is not UTF-8 goes on the wire as base64).
     if (packet.qos === 2 && client && this.qos2) {
       // A copy re-sent before PUBREL is answered again by aedes, not stored again.
       this.qos2.isDuplicate(client as unknown as Qos2Client, packet.messageId, (duplicate) => {

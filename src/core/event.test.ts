@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeEvent, payloadFromBody } from './event.js';
+import { encodeEvent, isBinaryPayload, payloadFromBody } from './event.js';
 
 describe('payloadFromBody', () => {
   it.each([
@@ -18,6 +18,18 @@ describe('payloadFromBody', () => {
 
   it.each(['21.5C', '01', '-', '{not json', 'OK', '', 'True', '1.'])('keeps %j as a string', (body) => {
     expect(payloadFromBody(body)).toEqual({ payload: body, payloadJson: JSON.stringify(body) });
+  });
+});
+
+describe('binary payloads', () => {
+  it('keeps a body that is not UTF-8 as bytes, its JSON form the base64 of them', () => {
+    const body = Buffer.from([0x80, 0x01, 0xff]);
+    const p = payloadFromBody(body);
+    expect(isBinaryPayload(p.payload)).toBe(true);
+    expect(p).toMatchObject({ payloadJson: '"gAH/"', payloadEncoding: 'base64' });
+    expect(isBinaryPayload(payloadFromBody(Buffer.from('21.5')).payload)).toBe(false);
+    const env = JSON.parse(encodeEvent('g', 1, 2, { source: 'mqtt', topic: 't', payload: undefined, body }));
+    expect(env).toMatchObject({ payload: 'gAH/', payloadEncoding: 'base64' });
   });
 });
 

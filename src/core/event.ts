@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * The event envelope (README "Guarantees" and uplink/SPEC.md). Every reading, anomaly, aggregate
  * and status becomes one event; the ring log assigns `seq` (strictly increasing per gateway, never
@@ -26,10 +28,13 @@ export interface EventInput {
    */
   payloadJson?: string;
   /**
-   * The raw body as received (MQTT), valid UTF-8. The log stores these bytes as they are and works
-   * out their JSON form (`bodyJson`) when the event is read, so intake never parses a payload.
+   * The raw body as received (MQTT), any bytes. The log stores them as they are and works out their
+   * JSON form (`bodyJson`) when the event is read, so intake never parses a payload; a body that is
+   * not UTF-8 goes on the wire as base64 with `payloadEncoding: "base64"`.
    */
   body?: Buffer;
+  /** Set when `payloadJson` is the base64 of a binary body (the reader side of the log sets it). */
+  payloadEncoding?: 'base64';
 }
 
 /** An event as it is on the wire and in `sluice buffer export`. */
@@ -44,6 +49,8 @@ export interface SluiceEvent {
   deviceTs?: number;
   /** Set while the gateway's clock was not yet synchronised (a Pi without RTC boots in 1970). */
   clockUnsynced?: boolean;
+  /** Set when the payload is binary (not UTF-8): `payload` is then the base64 of its bytes. */
+  payloadEncoding?: 'base64';
 }
 
 /** An event as a reader of the ring log sees it: the few fields routing needs, plus its JSON. */
@@ -66,6 +73,7 @@ export function encodeEvent(gatewayId: string, seq: number, ts: number, e: Event
   // the ingest hot path; JSON.stringify of a string costs more than the rest of the envelope).
   let s = `{"id":${quoted(gatewayId).slice(0, -1)}:${seq}","seq":${seq},"ts":${ts},"source":${quoted(e.source)},"topic":${quoted(e.topic)},"payload":${payload},"kind":"${e.kind ?? 'reading'}"`;
   if (e.deviceTs !== undefined && Number.isFinite(e.deviceTs)) s += `,"deviceTs":${e.deviceTs}`;
+  if (e.payloadEncoding === 'base64' || (e.payloadJson === undefined && e.body !== undefined && !isUtf8(e.body))) s += ',"payloadEncoding":"base64"';
   if (clockUnsynced) s += ',"clockUnsynced":true';
   return `${s}}`;
 }
@@ -86,16 +94,28 @@ function quoted(str: string): string {
 /** The payload of an event as JSON text: the producer's own, else `payload` serialised (NaN → null). */
 export function payloadJsonOf(e: EventInput): string {
   if (e.payloadJson !== undefined) return e.payloadJson;
-  if (e.body !== undefined) return bodyJson(e.body.toString('utf8'));
+  if (e.body !== undefined) return isUtf8(e.body) ? bodyJson(e.body.toString('utf8')) : base64Json(e.body);
   // JSON.stringify returns undefined for undefined/functions and turns NaN/Infinity into null.
   return JSON.stringify(e.payload) ?? 'null';
 }
 
+/** The JSON form of a binary payload: the base64 of its bytes, as a string. */
+export function base64Json(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  return `"${Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('base64')}"`;
+}
+
+/** True for a payload that is bytes (a body that is not UTF-8): analytics, rules and the dashboard skip it. */
+export function isBinaryPayload(payload: unknown): payload is Uint8Array {
+  return payload instanceof Uint8Array;
+}
+
 /**
  * Turns an MQTT/HTTP body into a payload: parsed JSON where the body is JSON, else the string
- * (contract). Returns the JSON text too, so it is stored without being serialised again.
+ * (contract); a body that is not UTF-8 stays bytes (its JSON form is base64). Returns the JSON text
+ * too, so it is stored without being serialised again.
  */
-export function payloadFromBody(body: Buffer | string): { payload: unknown; payloadJson: string } {
+export function payloadFromBody(body: Buffer | string): { payload: unknown; payloadJson: string; payloadEncoding?: 'base64' } {
+  if (typeof body !== 'string' && !isUtf8(body)) return { payload: body, payloadJson: base64Json(body), payloadEncoding: 'base64' };
   const text = typeof body === 'string' ? body : body.toString('utf8');
   const trimmed = text.trim();
   const first = trimmed.charCodeAt(0);

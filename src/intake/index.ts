@@ -19,7 +19,7 @@
 import type { Logger } from 'pino';
 import type { AppendResult, RingLog } from '../../buffer/types.js';
 import type { ObservedEvent } from '../analytics/index.js';
-import type { EventInput } from '../core/event.js';
+import { type EventInput, isBinaryPayload } from '../core/event.js';
 
 /** Looks at durable events on the topics it watches and may derive new events (analytics, rules). */
 export interface Deriver {
@@ -49,6 +49,8 @@ export interface IntakeOptions {
   logger: Logger;
   /** Counts events stored, per source (`ingested_events_total{source}`). */
   ingested: { inc(labels: { source: string }, n: number): void };
+  /** Counts events analytics and rules watch but cannot read (`sluice_analytics_skipped_total{reason}`). */
+  skipped?: { inc(labels: { reason: string }): void };
   /** The current analytics engine, if any (it is replaced on reconfigure, so asked each time). */
   analytics(): Deriver | undefined;
   /** The current rules engine, if any: a filter before the log and a deriver after it. */
@@ -131,6 +133,11 @@ export class Intake {
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
       if (!derivers.some((d) => d?.watches(e.topic))) continue;
+      // Bytes are stored and forwarded, but nothing here can read them: counted, never logged per event.
+      if (e.body !== undefined && isBinaryPayload(e.payload)) {
+        this.opts.skipped?.inc({ reason: 'binary' });
+        continue;
+      }
       watched.push({ seq: i, ts: e.ts ?? now, topic: e.topic, payload: e.payload, kind: e.kind ?? 'reading', deviceTs: e.deviceTs, source: e.source });
     }
     return watched;

@@ -24,6 +24,7 @@ export class GatewayMetrics {
   readonly commitSeconds: FastHistogram;
   /** MQTT publishes handed to the log until durable (their PUBACK goes out then), per publish. */
   readonly pubackSeconds: FastHistogram;
+  readonly analyticsSkipped: Counter<'reason'>;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -67,6 +68,12 @@ export class GatewayMetrics {
         const n = sources.brokerClients();
         if (n !== undefined) this.set(n);
       },
+    });
+    this.analyticsSkipped = new Counter({
+      name: 'sluice_analytics_skipped_total',
+      help: 'Events analytics and rules did not look at, by reason (binary: a payload that is bytes, not UTF-8).',
+      labelNames: ['reason'],
+      registers,
     });
     const bufferGauge = (name: string, help: string, read: (s: ReturnType<RingLog['stats']>) => number) =>
       new Gauge({

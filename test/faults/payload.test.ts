@@ -103,15 +103,15 @@ describe('payload abuse', () => {
     expect(upstream.events.some((e) => e.topic === 'abuse/over')).toBe(false);
   });
 
-  it('refuses a payload that is not valid UTF-8 with a counted reason, instead of storing it altered', async () => {
+  it('stores a payload that is not valid UTF-8 byte-exact, served as base64 with payloadEncoding', async () => {
     cases++;
-    const bad = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, { reconnectPeriod: 0 });
-    bad.on('error', () => {});
-    bad.publish('abuse/binary', Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0xc3, 0x28]), { qos: 1 });
-    await waitFor(async () => ((await gw.status()).ingest.rejectedByReason.invalid_utf8 ?? 0) >= 1, 5000, 'the invalid_utf8 count');
-    bad.end(true);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(upstream.events.some((e) => e.topic === 'abuse/binary')).toBe(false);
+    const bytes = Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0xc3, 0x28]);
+    const bin = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.mqttPort}`, { reconnectPeriod: 0 });
+    await bin.publishAsync('abuse/binary', bytes, { qos: 1 });
+    bin.end(true);
+    const e = (await waitFor(() => upstream.events.find((x) => x.topic === 'abuse/binary'), 15_000, 'abuse/binary upstream')) as { payload: string; payloadEncoding?: string };
+    expect(e.payloadEncoding).toBe('base64');
+    expect(Buffer.from(e.payload, 'base64').equals(bytes)).toBe(true);
     // Valid multi-byte UTF-8 is kept as sent.
     expect(await roundTrip('abuse/utf8', '温度 21.5 °C ✓')).toBe('温度 21.5 °C ✓');
     expect(await gw.healthz()).toBe(200);
