@@ -105,7 +105,7 @@ export class ChunkBuilder {
     v.setFloat64(o + 4, ts, true);
     v.setUint8(o + 12, kind);
     // The body is copied as it is either way; the flag tells the reader to serve it as base64.
-    const binary = body !== undefined && !isUtf8(body);
+    const binary = body !== undefined && (e.payloadEncoding === 'base64' || !isUtf8(body));
     v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0) | (binary ? BINARY_BODY : 0));
     v.setUint8(o + 14, sourceBytes);
     v.setUint32(o + 15, topicBytes, true);

@@ -21,6 +21,7 @@ import { LocalBroker, loginLimits } from './broker/index.js';
 import { ComponentSet, sameConfig } from './component-set.js';
 import type { Config } from './config/schema.js';
 import type { EventInput } from './core/event.js';
+import { SparkplugIngest } from './sparkplug/ingest.js';
 import { FleetAgent } from './fleet/index.js';
 import { Intake } from './intake/index.js';
 import { createLogger } from './core/log.js';
@@ -53,6 +54,7 @@ export class Gateway {
   analytics?: AnalyticsEngine;
   rules?: RulesEngine;
   fleet?: FleetAgent;
+  private sparkplug?: SparkplugIngest;
   private dashboard?: Dashboard;
   private localConsumers?: LocalConsumers;
   private readonly latest = new LatestReadings();
@@ -372,9 +374,11 @@ export class Gateway {
   private async startBroker(config: Config): Promise<void> {
     if (!config.broker.enabled) return;
     const logger = this.logger.child({ component: 'broker' });
+    // Sparkplug publishes become metric events here, where the broker's publishes enter intake.
+    const sparkplug = (this.sparkplug ??= new SparkplugIngest(() => this.config.sparkplug, (t, p) => this.broker?.publish(t, p, 1), logger, this.metrics.registry));
     const broker: LocalBroker = new LocalBroker(config.broker, {
       logger,
-      ingest: (events) => this.ingest(events),
+      ingest: (events) => this.ingest(sparkplug.expand(events)),
       countRejected: (reason, n) => this.countRejected(reason, n),
       intercept: mqttWrites(this.writes, (topic, payload): Promise<void> => broker.publish(topic, payload, 1), logger),
       logins: this.logins,

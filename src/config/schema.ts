@@ -15,6 +15,7 @@ import { brokerSchema } from '../broker/schema.js';
 import { isLoopback } from '../auth/origin.js';
 import { fleetSchema, schedulesSchema } from '../fleet/schema.js';
 import { duration, secret } from '../core/config-types.js';
+import { sparkplugSchema } from '../sparkplug/ingest.js';
 
 export const httpSchema = z
   .strictObject({
@@ -89,6 +90,8 @@ export const configSchema = z
     fleet: fleetSchema,
     schedules: schedulesSchema,
     http: httpSchema,
+    /** Sparkplug B ingest at the local broker (src/sparkplug/README.md). */
+    sparkplug: sparkplugSchema,
   })
   .superRefine((cfg, ctx) => {
     for (const [key, list] of [

@@ -33,7 +33,10 @@ export interface EventInput {
    * not UTF-8 goes on the wire as base64 with `payloadEncoding: "base64"`.
    */
   body?: Buffer;
-  /** Set when `payloadJson` is the base64 of a binary body (the reader side of the log sets it). */
+  /**
+   * `base64`: the payload is bytes even if they happen to be UTF-8 (`body`, stored byte-exact), or
+   * `payloadJson` is already the base64 of them (the reader side of the log sets that).
+   */
   payloadEncoding?: 'base64';
 }
 
@@ -94,7 +97,7 @@ function quoted(str: string): string {
 /** The payload of an event as JSON text: the producer's own, else `payload` serialised (NaN → null). */
 export function payloadJsonOf(e: EventInput): string {
   if (e.payloadJson !== undefined) return e.payloadJson;
-  if (e.body !== undefined) return isUtf8(e.body) ? bodyJson(e.body.toString('utf8')) : base64Json(e.body);
+  if (e.body !== undefined) return e.payloadEncoding !== 'base64' && isUtf8(e.body) ? bodyJson(e.body.toString('utf8')) : base64Json(e.body);
   // JSON.stringify returns undefined for undefined/functions and turns NaN/Infinity into null.
   return JSON.stringify(e.payload) ?? 'null';
 }
