@@ -27,6 +27,7 @@ export const sparkplugSchema = z
 
 export type SparkplugConfig = z.output<typeof sparkplugSchema>;
 
+const STATE_PREFIX = `${SPARKPLUG_PREFIX}STATE/`;
 const MAX_NODES = 1000;
 const MAX_METRICS_PER_NODE = 10_000;
 const REBIRTH_EVERY_MS = 5000;
@@ -54,7 +55,8 @@ export class SparkplugIngest {
     let out: EventInput[] | undefined;
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
-      if (e.body === undefined || !e.topic.startsWith(SPARKPLUG_PREFIX)) {
+      // STATE is a host application's own (JSON) message, not edge node telemetry: stored as it is.
+      if (e.body === undefined || !e.topic.startsWith(SPARKPLUG_PREFIX) || e.topic.startsWith(STATE_PREFIX)) {
         out?.push(e);
         continue;
       }
