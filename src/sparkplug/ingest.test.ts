@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { type EventInput, payloadJsonOf } from '../core/event.js';
 import { SparkplugIngest, type SparkplugConfig, sparkplugSchema } from './ingest.js';
-import { DataType, decodePayload, encodePayload } from './payload.js';
+import { DataType, decodePayload, encodePayload } from '../core/sparkplug/payload.js';
 
 const T = 1_700_000_000_000;
 const nbirth = Buffer.from(
