@@ -118,7 +118,15 @@ export class Intake {
       this.opts.durable?.(source, n, (performance.now() - started) / 1000);
       this.received += n;
       this.opts.ingested.inc({ source }, n);
-      if (watched.length > 0) this.analyse(watched, result.firstSeq);
+      // The batch is durable: whatever a deriver does wrong now must not fail it (the client would
+      // resend what is already stored).
+      if (watched.length > 0) {
+        try {
+          this.analyse(watched, result.firstSeq);
+        } catch (err) {
+          this.opts.logger.error({ err: (err as Error).message, n, source }, 'analytics or rules failed on stored events; they are kept');
+        }
+      }
       return result;
     };
   }

@@ -100,4 +100,16 @@ describe('intake', () => {
     expect((await readAll(log)).map((e) => e.topic)).toEqual(['plant/a']);
     expect(intake.received).toBe(1);
   });
+
+  it('a deriver that throws does not fail a batch that is already durable (its producer would resend it)', async () => {
+    const broken: Deriver = {
+      watches: () => true,
+      observe: () => {
+        throw new Error('label set mismatch');
+      },
+    };
+    const intake = new Intake({ log: () => log, logger: silentLogger, ingested: counter, analytics: () => broken, rules: () => undefined });
+    expect(await intake.ingest([reading('plant/a', 1)])).toEqual({ firstSeq: 1, lastSeq: 1 });
+    expect((await readAll(log)).map((e) => e.topic)).toEqual(['plant/a']);
+  });
 });

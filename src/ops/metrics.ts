@@ -24,7 +24,7 @@ export class GatewayMetrics {
   readonly commitSeconds: FastHistogram;
   /** MQTT publishes handed to the log until durable (their PUBACK goes out then), per publish. */
   readonly pubackSeconds: FastHistogram;
-  readonly analyticsSkipped: Counter<'reason'>;
+  readonly analyticsSkipped: Counter<'rule' | 'reason'>;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -71,8 +71,9 @@ export class GatewayMetrics {
     });
     this.analyticsSkipped = new Counter({
       name: 'sluice_analytics_skipped_total',
-      help: 'Events analytics and rules did not look at, by reason (binary: a payload that is bytes, not UTF-8).',
-      labelNames: ['reason'],
+      // One counter for the intake's skips (no rule: binary) and the analytics rules' (not_numeric, late).
+      help: 'Events analytics and rules did not look at, by rule and reason (binary: a payload that is bytes, not UTF-8; not_numeric; late).',
+      labelNames: ['rule', 'reason'],
       registers,
     });
     const bufferGauge = (name: string, help: string, read: (s: ReturnType<RingLog['stats']>) => number) =>
