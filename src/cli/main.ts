@@ -1,9 +1,10 @@
 /**
- * The `sluice` command line (shared/CONTRACT.md "Commands"). Each command lives in
+ * The `sluice` command line (README "Command line"). Each command lives in
  * src/cli/commands/<name>.ts and is loaded only when used, so `sluice validate` does not pay for
  * loading LevelDB, aedes or the cloud SDKs. Exit codes: 0 ok, 1 bad input or failed check, 2 usage.
  */
 import { UsageError } from './args.js';
+import { HELP, wantsHelp } from './help.js';
 
 const COMMANDS: Record<string, { module: string; summary: string }> = {
   run: { module: './commands/run.js', summary: 'run the gateway (-c FILE, else $SLUICE_CONFIG, else defaults)' },
@@ -32,8 +33,9 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   },
   passwd: {
     module: './commands/passwd.js',
-    summary: 'hash a password or token for broker.users (reads it from stdin)',
+    summary: 'hash a password or token for broker.users (prompts on a terminal, else reads stdin)',
   },
+  version: { module: '', summary: 'print the version' },
 };
 
 export type CommandMain = (args: string[]) => Promise<number>;
@@ -42,24 +44,34 @@ function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return `usage: sluice <command> [options]\n\n${Object.entries(COMMANDS)
     .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
-    .join('\n')}\n`;
+    .join('\n')}\n\n\`sluice <command> --help\` describes a command's options and environment variables.\n`;
+}
+
+async function printVersion(): Promise<number> {
+  const { VERSION } = await import('../core/version.js');
+  process.stdout.write(`${VERSION}\n`);
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] && HELP[rest[0]]) {
+    process.stdout.write(`${HELP[rest[0]]}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  if (name === '--version' || name === '-v') {
-    const { VERSION } = await import('../core/version.js');
-    process.stdout.write(`${VERSION}\n`);
-    return 0;
-  }
+  if (name === '--version' || name === '-v' || (name === 'version' && !wantsHelp(rest))) return printVersion();
   const command = COMMANDS[name];
   if (!command) {
     process.stderr.write(`sluice: unknown command "${name}"\n${usage()}`);
     return 2;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(`${HELP[name] ?? `usage: sluice ${name}`}\n`);
+    return 0;
   }
   const mod = (await import(command.module)) as { default: CommandMain };
   try {

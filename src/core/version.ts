@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs';
 
 function findVersion(): string {
-  // src/version.ts runs from dist/src/ after a build and from src/ under vitest.
-  for (const rel of ['../../package.json', '../package.json']) {
+  // This file runs from dist/src/core/ after a build and from src/core/ under vitest.
+  for (const rel of ['../../../package.json', '../../package.json']) {
     try {
-      return JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')).version as string;
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'sluice') return pkg.version;
     } catch {
       // try the next layout
     }
