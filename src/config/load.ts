@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { type Config, configSchema } from './schema.js';
+import { substituteReferences } from './substitute.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -46,7 +47,11 @@ export async function loadConfigFile(file: string): Promise<Config> {
   } catch (err) {
     throw new ConfigError([`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`], file);
   }
-  return validateConfig(parseConfigText(text, file), file);
+  // ${VAR}, ${VAR:-default} and ${file:/path} in a local config file (not in a fleet config.set,
+  // which must not pick up whatever the gateway's environment holds).
+  const substituted = substituteReferences(text);
+  if (substituted.problems.length > 0) throw new ConfigError(substituted.problems, file);
+  return validateConfig(parseConfigText(substituted.text, file), file);
 }
 
 /** The config to run: `-c FILE`, else `$SLUICE_CONFIG`, else built-in defaults (contract). */
