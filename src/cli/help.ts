@@ -22,6 +22,12 @@ Checks a config file without starting anything; exit 0 valid, 1 invalid (every p
 
 options:
   -c, --config FILE  the config to check`,
+  config: `usage: sluice config --print-defaults | --effective -c FILE
+
+  --print-defaults    every setting with its default, as YAML
+  --effective         the config the gateway would run from FILE: \${...} references replaced,
+                      defaults filled in, secrets shown as (redacted)
+  -c, --config FILE   the config for --effective`,
   status: `usage: sluice status [--url URL] [--json]
 
 Prints a running gateway's condition, uplinks with their lag, and the ring log.

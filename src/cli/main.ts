@@ -9,6 +9,7 @@ import { HELP, wantsHelp } from './help.js';
 const COMMANDS: Record<string, { module: string; summary: string }> = {
   run: { module: './commands/run.js', summary: 'run the gateway (-c FILE, else $SLUICE_CONFIG, else defaults)' },
   validate: { module: './commands/validate.js', summary: 'check a config file (-c FILE)' },
+  config: { module: './commands/config.js', summary: 'print the defaults (--print-defaults) or the effective config (--effective -c FILE)' },
   status: { module: './commands/status.js', summary: "print the running gateway's state (--url URL)" },
   buffer: {
     module: './commands/buffer.js',

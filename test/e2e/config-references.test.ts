@@ -32,4 +32,15 @@ it('validates a config whose values come from the environment and a secret file,
   const missing = validate({ GW_ID: '' });
   expect(missing.status).toBe(1);
   expect(missing.stderr + missing.stdout).toContain('line 1: ${GW_ID} is not set');
+
+  // The effective config shows the substituted values, defaults filled in, and the secret redacted.
+  const effective = spawnSync('node', ['src/cli/bin.js', 'config', '--effective', '-c', file], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, GW_ID: 'plant-7' } });
+  expect(effective.status, effective.stderr).toBe(0);
+  expect(effective.stdout).toContain('id: plant-7');
+  expect(effective.stdout).toContain('url: mqtt://127.0.0.1:1883');
+  expect(effective.stdout).toContain('password: (redacted)');
+  expect(effective.stdout).not.toContain('from-a-file');
+  const defaults = spawnSync('node', ['src/cli/bin.js', 'config', '--print-defaults'], { cwd: ROOT, encoding: 'utf8' });
+  expect(defaults.status).toBe(0);
+  expect(defaults.stdout).toMatch(/maxFsyncsPerSecond: 1000/);
 });
