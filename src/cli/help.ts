@@ -4,7 +4,8 @@
  * place; the README's CLI section repeats it for readers without a gateway at hand.
  */
 const ENV_LOG = `  SLUICE_LOG_LEVEL   override gateway.logLevel (trace|debug|info|warn|error|fatal)
-  SLUICE_LOG_FORMAT  json: JSON lines on a terminal too (the default elsewhere)`;
+  SLUICE_LOG_FORMAT  json: JSON lines on a terminal too (the default elsewhere);
+                     journald: each line prefixed with its syslog priority (journalctl -p works)`;
 
 export const HELP: Record<string, string> = {
   run: `usage: sluice run [-c FILE]

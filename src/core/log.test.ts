@@ -13,4 +13,22 @@ describe('createLogger', () => {
     expect(text).toContain('mqtts://gw:(redacted)@cloud.example');
     expect(text).toContain('ECONNREFUSED');
   });
+
+  it('SLUICE_LOG_FORMAT=journald starts each line with its syslog priority', () => {
+    const lines: string[] = [];
+    process.env.SLUICE_LOG_FORMAT = 'journald';
+    try {
+      const logger = createLogger('debug', false, { write: (s: string) => void lines.push(s) });
+      logger.debug('d');
+      logger.info('i');
+      logger.warn('w');
+      logger.error('e');
+      logger.fatal('f');
+    } finally {
+      delete process.env.SLUICE_LOG_FORMAT;
+    }
+    expect(lines.map((l) => l.slice(0, 3))).toEqual(['<7>', '<6>', '<4>', '<3>', '<2>']);
+    expect(JSON.parse(lines[2].slice(3))).toMatchObject({ level: 40, msg: 'w' });
+  });
 });
+

@@ -31,13 +31,31 @@ function scrubFields(o: object): object {
   return out ?? o;
 }
 
+/** syslog priorities of pino's levels (trace and debug: 7, info 6, warn 4, error 3, fatal 2). */
+const PRIORITY: Record<string, number> = { '10': 7, '20': 7, '30': 6, '40': 4, '50': 3, '60': 2 };
+
+/**
+ * `SLUICE_LOG_FORMAT=journald`: each JSON line starts with its syslog priority (`<4>{...}`), which
+ * journald takes as the entry's priority and strips, so `journalctl -p warning -u sluice` works.
+ */
+export function journaldLine(line: string): string {
+  const level = /^\{"level":(\d+)/.exec(line)?.[1];
+  return `<${(level && PRIORITY[level]) ?? 6}>${line}`;
+}
+
 export function createLogger(
   level = process.env.SLUICE_LOG_LEVEL ?? 'info',
   pretty = process.stdout.isTTY,
   destination?: pino.DestinationStream,
 ): Logger {
-  const options = { level, base: { name: 'sluice' }, timestamp: pino.stdTimeFunctions.isoTime, hooks };
-  if (pretty && process.env.SLUICE_LOG_FORMAT !== 'json') {
+  const format = process.env.SLUICE_LOG_FORMAT;
+  const options = {
+    level,
+    base: { name: 'sluice' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    hooks: format === 'journald' ? { ...hooks, streamWrite: journaldLine } : hooks,
+  };
+  if (pretty && format !== 'json' && format !== 'journald') {
     return pino({
       ...options,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
