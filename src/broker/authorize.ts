@@ -1,0 +1,75 @@
+/**
+ * What a logged-in client may publish and subscribe to (aedes' `authorizeSubscribe` hook, and the
+ * checks the publish hook makes before intake).
+ *
+ * - A publish topic with ill-formed UTF-8 or U+0000 is malformed (MQTT-1.5.3-1/2); `$` topics are
+ *   reserved for the broker; a topic outside the user's `publish` filters, or any topic for an
+ *   anonymous client where anonymous clients are not allowed, is refused; a payload over
+ *   `maxPayloadBytes` is refused. Each refusal is counted by reason.
+ * - A subscription is granted only when the user's `subscribe` filters cover every topic it can
+ *   match (acl.ts), never to `$SYS`, and within `maxSubscriptionsPerClient`; a refused filter gets
+ *   SUBACK 0x80 and the client stays connected.
+ */
+import type { Client, Subscription } from 'aedes';
+import type { Logger } from 'pino';
+import { subscriptionsOf } from './aedes-adapter.js';
+import { userOf } from './authenticate.js';
+import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
+
+export interface PublishRefusal {
+  /** Counted under this reason. */
+  reason: 'malformed_topic' | 'acl_publish' | 'oversize';
+  /** One sentence. */
+  message: string;
+  /** Logged (a reserved `$` topic is only counted). */
+  log: boolean;
+}
+
+export function checkPublish(
+  client: Client | null,
+  topic: string,
+  payload: Buffer,
+  opts: { allowAnonymous: boolean; maxPayloadBytes: number },
+): PublishRefusal | null {
+  // The parser decodes invalid bytes to U+FFFD, so that is what shows here.
+  if (topic.includes('\u0000') || topic.includes('\ufffd')) {
+    return { reason: 'malformed_topic', message: 'publish refused: topic is not valid UTF-8 or contains U+0000', log: true };
+  }
+  if (topic.startsWith('$')) return { reason: 'acl_publish', message: 'topics starting with $ are reserved', log: false };
+  const user = userOf(client);
+  if (client && (user ? !user.canPublish(topic) : !opts.allowAnonymous)) {
+    return { reason: 'acl_publish', message: `publish refused: "${topic}" is outside the client ACL`, log: true };
+  }
+  if (payload.length > opts.maxPayloadBytes) {
+    return {
+      reason: 'oversize',
+      message: `publish refused: payload of ${payload.length} bytes exceeds broker.maxPayloadBytes`,
+      log: true,
+    };
+  }
+  return null;
+}
+
+/** aedes' `authorizeSubscribe` hook. */
+export function subscribeHook(
+  opts: { allowAnonymous: boolean; maxSubscriptionsPerClient: number },
+  ctx: { logger: Logger; countRejected(reason: string): void },
+) {
+  return (client: Client, sub: Subscription, done: (err: Error | null, sub: Subscription | null) => void): void => {
+    const user = userOf(client);
+    if (sub.topic.startsWith('$SYS') || (user ? !user.canSubscribe(sub.topic) : !opts.allowAnonymous)) {
+      ctx.countRejected('acl_subscribe');
+      ctx.logger.warn({ client: client.id, topic: sub.topic }, 'subscription refused: outside the ACL');
+      return done(null, null); // SUBACK 0x80 for this filter; the client stays connected
+    }
+    if (!admitSubscription(client as SubscribingClient, subscriptionsOf(client), sub.topic, opts.maxSubscriptionsPerClient)) {
+      ctx.countRejected('max_subscriptions');
+      ctx.logger.warn(
+        { client: client.id, topic: sub.topic, max: opts.maxSubscriptionsPerClient },
+        'subscription refused: broker.maxSubscriptionsPerClient reached',
+      );
+      return done(null, null);
+    }
+    done(null, sub);
+  };
+}
