@@ -35,6 +35,21 @@ describe('chunk', () => {
     expect(JSON.parse(chunk.events[0].json).deviceTs).toBeUndefined();
   });
 
+  it('keeps MQTT 5 user properties and content type with the event, the payload unchanged', () => {
+    const events: EventInput[] = [
+      { source: 'mqtt', topic: 'a/b', payload: undefined, body: Buffer.from('{"v":1}'), userProperties: { site: 'north', tag: ['a', 'b\n'] }, contentType: 'application/json' },
+      { source: 'mqtt', topic: 'a/c', payload: undefined, body: Buffer.from('line1\nline2'), contentType: 'text/plain' },
+      { source: 'mqtt', topic: 'a/d', payload: undefined, body: Buffer.from('3') },
+    ];
+    const chunk = roundTrip(events);
+    const wire = chunk.events.map((e) => JSON.parse(e.json));
+    expect(wire[0]).toMatchObject({ payload: { v: 1 }, userProperties: { site: 'north', tag: ['a', 'b\n'] }, contentType: 'application/json' });
+    expect(wire[1]).toMatchObject({ payload: 'line1\nline2', contentType: 'text/plain' });
+    expect(wire[1].userProperties).toBeUndefined();
+    expect(wire[2]).not.toHaveProperty('contentType');
+    chunk.events.forEach((e, i) => expect(e.json).toBe(encodeEvent('gw-7', 100 + i, 1_700_000_000_000 + i, events[i])));
+  });
+
   it('marks events stamped by an unsynced clock', () => {
     const b = new ChunkBuilder('g');
     b.add(1, 5, KIND_CODE.reading | UNSYNCED, { source: 's', topic: 't', payload: 1 });

@@ -13,7 +13,9 @@
  *   u16 gateway id bytes
  *   text          gatewayId source0 topic0 payload0 source1 topic1 payload1 ... (UTF-8)
  *   count x { u32 seq - firstSeq, f64 ts, u8 kind | 0x80 when the clock was unsynced,
- *             u8 flags (1: payload is a raw body, 2: deviceTs is set), u8 source bytes,
+ *             u8 flags (1: payload is a raw body, 2: deviceTs is set, 4: the payload field starts
+ *             with a JSON object of MQTT 5 properties {userProperties, contentType} and a '\n'),
+ *             u8 source bytes,
  *             u32 topic bytes, u32 payload bytes, f64 deviceTs }
  *
  * A chunk stores the fields of its events, not their JSON envelopes: the envelope repeats ~110
@@ -37,6 +39,7 @@ export const PER_EVENT = 4 + 8 + 1 + 1 + 1 + 4 + 4 + 8;
 export const UNSYNCED = 0x80;
 const RAW_BODY = 1;
 const HAS_DEVICE_TS = 2;
+const HAS_MQTT5 = 4;
 
 const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status', 'audit', 'alarm', 'derived'];
 export const KIND_CODE: Record<EventKind, number> = { reading: 0, anomaly: 1, aggregate: 2, status: 3, audit: 4, alarm: 5, derived: 6 };
@@ -77,8 +80,12 @@ export class ChunkBuilder {
   add(seq: number, ts: number, kind: number, e: EventInput): void {
     const { source, topic, body } = e;
     const json = body ? '' : payloadJsonOf(e);
+    const mqtt5 =
+      e.userProperties === undefined && e.contentType === undefined
+        ? ''
+        : `${JSON.stringify({ userProperties: e.userProperties, contentType: e.contentType })}\n`;
     // UTF-8 takes at most 3 bytes per UTF-16 code unit: grow first, then write without measuring.
-    const need = this.textBytes + 3 * (source.length + topic.length + json.length) + (body ? body.length : 0);
+    const need = this.textBytes + 3 * (source.length + topic.length + json.length + mqtt5.length) + (body ? body.length : 0);
     if (need > this.text.length) this.text = grow(this.text, need, this.textBytes);
     const text = this.text;
     let at = this.textBytes;
@@ -87,11 +94,11 @@ export class ChunkBuilder {
     at += sourceBytes;
     const topicBytes = this.writeName(topic, at);
     at += topicBytes;
-    let payloadBytes: number;
+    let payloadBytes = mqtt5 ? text.write(mqtt5, at, 'utf8') : 0;
     if (body) {
-      text.set(body, at);
-      payloadBytes = body.length;
-    } else payloadBytes = text.write(json, at, 'utf8');
+      text.set(body, at + payloadBytes);
+      payloadBytes += body.length;
+    } else payloadBytes += text.write(json, at + payloadBytes, 'utf8');
     this.textBytes = at + payloadBytes;
     const o = this.count * PER_EVENT;
     if (o + PER_EVENT > this.table.length) this.useTable(grow(this.table, o + PER_EVENT, o));
@@ -101,7 +108,7 @@ export class ChunkBuilder {
     v.setUint32(o, seq - this.firstSeq, true);
     v.setFloat64(o + 4, ts, true);
     v.setUint8(o + 12, kind);
-    v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0));
+    v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0) | (mqtt5 ? HAS_MQTT5 : 0));
     v.setUint8(o + 14, sourceBytes);
     v.setUint32(o + 15, topicBytes, true);
     v.setUint32(o + 19, payloadBytes, true);
@@ -194,6 +201,9 @@ export interface DecodedEvent {
   unsynced: boolean;
   /** Version 2 only: the envelope as it was stored. */
   json?: string;
+  /** MQTT 5 properties kept with the event. */
+  userProperties?: Record<string, string | string[]>;
+  contentType?: string;
 }
 
 export interface DecodedChunk {
@@ -251,11 +261,23 @@ function decodeV3(buf: Buffer): DecodedChunk {
     if (t + sourceLen + topicLen + payloadLen > textBytes) throw new ChunkCorruptError('event overruns the text');
     const source = text(t, (t += sourceLen));
     const topic = text(t, (t += topicLen));
-    const payload = text(t, (t += payloadLen));
+    let payload = text(t, (t += payloadLen));
     const unsynced = (k & UNSYNCED) !== 0;
     if (unsynced) anyUnsynced = true;
+    let mqtt5: { userProperties?: Record<string, string | string[]>; contentType?: string } | undefined;
+    if (flags & HAS_MQTT5) {
+      const nl = payload.indexOf('\n');
+      try {
+        mqtt5 = JSON.parse(payload.slice(0, nl)) as typeof mqtt5;
+      } catch {
+        throw new ChunkCorruptError('MQTT 5 properties are not JSON');
+      }
+      payload = payload.slice(nl + 1);
+    }
     const payloadJson = flags & RAW_BODY ? bodyJson(payload) : payload;
     events[i] = { seq, ts, kind: KINDS[k & 0x7f] ?? 'reading', source, topic, payloadJson, deviceTs, unsynced };
+    if (mqtt5?.userProperties !== undefined) events[i].userProperties = mqtt5.userProperties;
+    if (mqtt5?.contentType !== undefined) events[i].contentType = mqtt5.contentType;
   }
   if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
   return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, gatewayId, events, anyUnsynced, bytes: buf.length };

@@ -17,6 +17,7 @@ import {
   persistenceOf,
   protocolVersion,
   readControl,
+  refusePublishV5,
   replaceDrainWait,
   subscriptionsOf,
   wrapDelivery,
@@ -141,7 +142,7 @@ describe('aedes adapter', () => {
     const errors: string[] = [];
     let installed = false;
     const { port } = await start((client) => {
-      installed = limitPacketLength(client, 1000, 'is too large', (err) => errors.push(err.message));
+      installed = limitPacketLength(client, 1000, (bytes) => errors.push(`too large: ${bytes}`), (err) => errors.push(err.message));
     });
     const c = await connect(port);
     const closed = new Promise<void>((r) => c.once('close', () => r()));
@@ -149,6 +150,33 @@ describe('aedes adapter', () => {
     (c as unknown as { stream: Socket }).stream.write(Buffer.from([0x30, 0x80, 0x80, 0x40, 0x00, 0x01, 0x61]));
     await closed;
     expect(installed).toBe(true);
-    expect(errors).toEqual(['packet of 1048576 bytes is too large']);
+    expect(errors).toEqual(['too large: 1048576']);
+  });
+
+  it('MQTT 5: a publish refused with a reason code is acknowledged once with it and not delivered; an oversize packet gets DISCONNECT 0x95', async () => {
+    const { broker, port } = await start((client) => {
+      limitPacketLength(client, 1000, () => {}, () => {});
+    });
+    broker.authorizePublish = (client, packet, done) => {
+      if (client && packet.topic === 'no') refusePublishV5(client, packet, 0x97, 'quota', () => done(null));
+      else done(null);
+    };
+    const sub = await connect(port, { protocolVersion: 5 });
+    const got: string[] = [];
+    sub.on('message', (t) => got.push(t));
+    await sub.subscribeAsync('#');
+    const pub = await connect(port, { protocolVersion: 5 });
+    expect(protocolVersion(connectedClient(broker, pub.options.clientId!)!)).toBe(5);
+    const acks: number[] = [];
+    pub.on('packetreceive', (p) => {
+      if (p.cmd === 'puback') acks.push((p as { reasonCode?: number }).reasonCode ?? 0);
+    });
+    await pub.publishAsync('no', 'x', { qos: 1 }).catch(() => {});
+    await pub.publishAsync('yes', 'x', { qos: 1 });
+    await expect.poll(() => got).toEqual(['yes']);
+    expect(acks).toEqual([0x97, 0]);
+    const disconnect = new Promise<number | undefined>((r) => pub.once('disconnect', (p) => r(p.reasonCode)));
+    pub.publish('big', Buffer.alloc(5000), { qos: 0 });
+    expect(await disconnect).toBe(0x95);
   });
 });

@@ -5,10 +5,11 @@
  * retained, session-queue and QoS 2 guards), its table of connected clients (takeover check), a
  * connecting client's will and session flag, a client's packet parser (length limit), its read
  * loop (read gate), its drain wait (slow-consumer guard) and its delivery function (retained
- * pacing). aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
+ * pacing), and for MQTT 5 the flag that tells aedes a refused publish was answered already and
+ * its DISCONNECT for a packet too large. aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
  * upgrade that changes one fails there, by name, instead of silently disabling a guard.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import mqttPacket from 'mqtt-packet';
 
@@ -43,6 +44,8 @@ interface ClientInternals {
   clean?: boolean;
   version?: number;
   _will?: { topic: string; payload?: Buffer | string } | null;
+  connected?: boolean;
+  rejectPacketTooLarge?: (size: number) => void;
   _nextBatch?: () => void;
   waitForDrain?: (callback: (err: Error | null, client: unknown) => void) => void;
   deliverQoS?: (packet: { retain?: boolean }, cb: (err?: Error | null) => void) => void;
@@ -143,23 +146,70 @@ export function wrapDelivery(
 
 /**
  * Refuses a packet whose declared remaining length exceeds `limit` as soon as its header is
- * parsed (mqtt-packet's `_parseLength`), before its body is buffered: the parser emits an error
- * naming `marker` and aedes closes the connection. Every parser error is reported to `onError`.
- * False when the parser has no such step (the limit then applies only after parsing).
+ * parsed (mqtt-packet's `_parseLength`), before its body is buffered: an MQTT 5 client is sent
+ * DISCONNECT 0x95 (packet too large, aedes' own path for its `maximumPacketSize`), any other is
+ * disconnected. `onTooLarge` is called once per refused packet, `onError` for every other parser
+ * error. False when the parser has no such step (the limit then applies only after parsing).
  */
-export function limitPacketLength(client: Client, limit: number, marker: string, onError: (err: Error) => void): boolean {
-  const parser = internals(client)._parser;
+export function limitPacketLength(client: Client, limit: number, onTooLarge: (bytes: number) => void, onError: (err: Error) => void): boolean {
+  const c = internals(client);
+  const parser = c._parser;
   const original = parser?._parseLength;
   if (!parser || typeof original !== 'function') return false;
   parser._parseLength = function guardedParseLength(this: typeof parser) {
     const ok = original.call(this);
     if (ok && this.packet.length > limit) {
+      const bytes = this.packet.length;
       this._list.consume(this._list.length);
-      this.emit('error', new Error(`packet of ${this.packet.length} bytes ${marker}`));
+      onTooLarge(bytes);
+      if (c.version === 5 && c.connected && typeof c.rejectPacketTooLarge === 'function') c.rejectPacketTooLarge(bytes);
+      else this.emit('error', new Error(`packet of ${bytes} bytes is larger than allowed`));
       return false;
     }
     return ok;
   };
-  parser.on('error', onError);
+  parser.on('error', (err: Error) => {
+    if (!/larger than allowed/.test(err.message)) onError(err);
+  });
   return true;
+}
+
+/** MQTT 5 reason codes the broker sends on a PUBACK/PUBREC. */
+export const ReasonCode = {
+  unspecified: 0x80,
+  notAuthorized: 0x87,
+  topicNameInvalid: 0x90,
+  quotaExceeded: 0x97,
+  payloadFormatInvalid: 0x99,
+} as const;
+
+/**
+ * Answers an MQTT 5 publish with a PUBACK (QoS 1) or PUBREC (QoS 2) carrying `reasonCode` and a
+ * reason string, and marks the packet as aedes marks one it refused itself (`_notAuthorized`), so
+ * aedes neither acknowledges nor delivers it. The client stays connected; a QoS 0 publish is just
+ * dropped. Calls `done` (aedes' callback, without an error) once written.
+ */
+export function refusePublishV5(
+  client: Client,
+  packet: { qos: number; messageId?: number },
+  reasonCode: number,
+  reason: string,
+  done: () => void,
+): void {
+  (packet as { _notAuthorized?: boolean })._notAuthorized = true;
+  if (packet.qos > 0 && !isClosed(client)) {
+    const ack = { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packet.messageId, reasonCode, properties: { reasonString: reason } };
+    mqttPacket.writeToStream(ack as mqttPacket.Packet, client.conn as unknown as Writable, { protocolVersion: 5 });
+  }
+  setImmediate(done);
+}
+
+/**
+ * Closes an MQTT 5 client's connection without acknowledging this publish (a store that failed:
+ * the client resends on its next connection, as a 3.1.1 client does when its connection closes).
+ */
+export function dropUnacknowledged(client: Client, packet: object, done: () => void): void {
+  (packet as { _notAuthorized?: boolean })._notAuthorized = true;
+  (client.conn as unknown as { destroy(): void }).destroy();
+  setImmediate(done);
 }

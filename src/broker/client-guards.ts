@@ -3,7 +3,8 @@
  *
  * - A packet whose declared length exceeds the limit is refused as soon as the length is parsed,
  *   before its body is buffered (aedes would otherwise buffer the whole claimed length first), so
- *   a huge remaining-length claim costs no memory; the connection is closed, counted `oversize`.
+ *   a huge remaining-length claim costs no memory; the connection is closed (an MQTT 5 client is
+ *   told why: DISCONNECT 0x95), counted `oversize`.
  * - A subscriber that stops reading must not hold up intake. aedes completes a delivery only once
  *   the subscriber's socket drained (up to drainTimeout), and the publisher's PUBACK waits for its
  *   deliveries, so one stuck subscriber would stall every sensor publishing to its topics. Here a
@@ -22,17 +23,16 @@ interface GuardContext {
   countRejected(reason: string): void;
 }
 
-const TOO_LARGE = 'exceeds broker.maxPayloadBytes';
-
 export function guardPacketSize(client: Client, limit: number, ctx: GuardContext): void {
-  limitPacketLength(client, limit, TOO_LARGE, (err) => {
-    if (err.message.includes(TOO_LARGE)) {
+  limitPacketLength(
+    client,
+    limit,
+    (bytes) => {
       ctx.countRejected('oversize');
-      ctx.logger.warn({ client: client.id }, 'publish refused: larger than broker.maxPayloadBytes; connection closed');
-    } else {
-      ctx.countRejected('malformed');
-    }
-  });
+      ctx.logger.warn({ client: client.id, bytes }, 'publish refused: larger than broker.maxPayloadBytes; connection closed');
+    },
+    () => ctx.countRejected('malformed'),
+  );
 }
 
 export function guardSlowConsumer(client: Client, conn: Socket, limits: { maxBacklogBytes: number; stallMs: number }, ctx: GuardContext): void {

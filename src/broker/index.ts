@@ -22,11 +22,19 @@ import type { EventInput } from '../core/event.js';
 import { Logins } from '../auth/logins.js';
 import { isLoopback } from '../auth/origin.js';
 import { filterSet } from '../core/topics.js';
-import { type BrokerPersistence, createAedes, persistenceOf } from './aedes-adapter.js';
+import {
+  type BrokerPersistence,
+  createAedes,
+  dropUnacknowledged,
+  persistenceOf,
+  protocolVersion,
+  ReasonCode,
+  refusePublishV5,
+} from './aedes-adapter.js';
 import { Authenticator, userOf } from './authenticate.js';
 import { checkPublish, subscribeHook } from './authorize.js';
 import { guardPacketSize, guardSlowConsumer } from './client-guards.js';
-import { Intake } from './intake.js';
+import { Intake, type Mqtt5Fields } from './intake.js';
 import { Listeners } from './listeners.js';
 import { limitRetained, paceRetained } from './retained.js';
 import type { BrokerConfig } from './schema.js';
@@ -66,6 +74,12 @@ const SLOW_CONSUMER_MS = 10_000;
 const RETAINED_LOW_WATER_BYTES = 512 * 1024;
 /** A socket must have sent its CONNECT (or its WebSocket upgrade) within this. */
 const CONNECT_TIMEOUT_MS = 10_000;
+/** MQTT 5: topic aliases a client may register (Mosquitto's default), each on one connection. */
+const TOPIC_ALIAS_MAXIMUM = 10;
+/** MQTT 5: QoS 1/2 publishes a client may have unacknowledged (advertised in CONNACK). */
+const RECEIVE_MAXIMUM = 1000;
+/** MQTT 5: longest session expiry granted (the same month after which a session owner is forgotten). */
+const SESSION_EXPIRY_LIMIT_S = 30 * 86_400;
 
 export class LocalBroker {
   private aedes?: Aedes;
@@ -132,6 +146,15 @@ export class LocalBroker {
       connectTimeout: CONNECT_TIMEOUT_MS,
       heartbeatInterval: 60_000,
       maxClientsIdLength: this.config.maxClientIdLength,
+      topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
+      // Advertised to MQTT 5 clients (a whole packet: the remaining length our guard bounds plus
+      // at most 5 header bytes, so aedes' own check never fires first); enforced from the header
+      // for every client (client-guards.ts).
+      maximumPacketSize: this.config.maxPayloadBytes + PACKET_OVERHEAD + 5,
+      receiveMaximum: RECEIVE_MAXIMUM,
+      sessionExpiryIntervalLimit: SESSION_EXPIRY_LIMIT_S,
+      // Sessions waiting to expire are bounded like persistent sessions (session-owners.ts).
+      pendingSessionsLimit: this.config.maxPersistentSessions,
     });
     this.aedes = aedes;
     const persistence = persistenceOf(aedes);
@@ -219,16 +242,23 @@ export class LocalBroker {
     this.intake.reads.attach(client, conn);
   }
 
-  /** aedes' `authorizePublish` hook: the checks of authorize.ts, then intake for ingest topics. */
+  /**
+   * aedes' `authorizePublish` hook: the checks of authorize.ts, then intake for ingest topics. A
+   * refused publish closes an MQTT 3.1.1 connection (the only way 3.1.1 has to refuse one); an
+   * MQTT 5 client is answered with a PUBACK/PUBREC reason code and stays connected.
+   */
   private authorizePublish(client: Client | null, packet: PublishPacketLike, done: (err?: Error | null) => void): void {
     const topic = packet.topic;
     const payload = packet.payload as Buffer;
+    const v5 = client !== null && protocolVersion(client) === 5;
+    const refuse = (reason: string, message: string, code: number, log = true) => {
+      this.ctx.countRejected(reason);
+      if (log) this.ctx.logger.warn({ client: client?.id, topic, bytes: payload.length }, v5 ? message : `${message}; connection closed`);
+      if (v5) refusePublishV5(client, packet, code, message, () => done(null));
+      else done(new Error(message));
+    };
     const refusal = checkPublish(client, topic, payload, { allowAnonymous: this.allowAnonymous, maxPayloadBytes: this.config.maxPayloadBytes });
-    if (refusal) {
-      this.ctx.countRejected(refusal.reason);
-      if (refusal.log) this.ctx.logger.warn({ client: client?.id, topic, bytes: payload.length }, `${refusal.message}; connection closed`);
-      return done(new Error(refusal.message));
-    }
+    if (refusal) return refuse(refusal.reason, refusal.message, V5_CODE[refusal.reason], refusal.log);
     const user = userOf(client);
     if (this.ctx.intercept?.matches(topic)) {
       done(null);
@@ -239,22 +269,32 @@ export class LocalBroker {
     // A body that is not UTF-8 would be stored altered (its bad bytes become U+FFFD in the string
     // payload): refused and counted instead, as an oversize body is.
     if (!isUtf8(payload)) {
-      this.ctx.countRejected('invalid_utf8');
-      this.ctx.logger.warn(
-        { client: client?.id, topic },
-        'publish refused: the payload is not valid UTF-8 (binary payloads are not stored); connection closed',
-      );
-      return done(new Error('payload is not valid UTF-8'));
+      return refuse('invalid_utf8', 'publish refused: the payload is not valid UTF-8 (binary payloads are not stored)', ReasonCode.payloadFormatInvalid);
     }
-    this.intake!.accept(client, topic, payload, packet.qos, packet.messageId, done);
+    const stored = v5 ? (err?: Error | null) => (err ? dropUnacknowledged(client, packet, () => done(null)) : done(null)) : done;
+    this.intake!.accept(client, topic, payload, packet.qos, packet.messageId, stored, mqtt5Fields(packet.properties));
   }
 }
+
+/** The MQTT 5 PUBACK reason code for each publish refusal. */
+const V5_CODE: Record<'malformed_topic' | 'acl_publish' | 'oversize', number> = {
+  malformed_topic: ReasonCode.topicNameInvalid,
+  acl_publish: ReasonCode.notAuthorized,
+  oversize: ReasonCode.quotaExceeded,
+};
 
 interface PublishPacketLike {
   topic: string;
   payload: Buffer | string;
   qos: 0 | 1 | 2;
   messageId?: number;
+  properties?: { userProperties?: Record<string, string | string[]>; contentType?: string };
+}
+
+/** What of an MQTT 5 publish's properties the event keeps (none for 3.1.1). */
+function mqtt5Fields(p: PublishPacketLike['properties']): Mqtt5Fields | undefined {
+  if (!p || (p.userProperties === undefined && p.contentType === undefined)) return undefined;
+  return { userProperties: p.userProperties, contentType: p.contentType };
 }
 
 /** The login limits a broker config sets (shared by every login check of the gateway). */

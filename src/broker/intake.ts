@@ -35,6 +35,12 @@ const MAX_UNSTORED_QOS0_BYTES = 6 * 1024 * 1024;
 
 type Done = (err?: Error | null) => void;
 
+/** MQTT 5 publish properties an event keeps. */
+export interface Mqtt5Fields {
+  userProperties?: Record<string, string | string[]>;
+  contentType?: string;
+}
+
 export interface IntakeContext {
   logger: Logger;
   ingest(events: EventInput[]): Promise<unknown>;
@@ -61,12 +67,20 @@ export class Intake {
   }
 
   /** Stores a publish on an ingest topic; `done` lets aedes go on (ack, delivery) once stored. */
-  accept(client: Client | null, topic: string, payload: Buffer, qos: 0 | 1 | 2, messageId: number | undefined, done: Done): void {
+  accept(
+    client: Client | null,
+    topic: string,
+    payload: Buffer,
+    qos: 0 | 1 | 2,
+    messageId: number | undefined,
+    done: Done,
+    v5?: Mqtt5Fields,
+  ): void {
     if (qos === 2 && client) {
       // A copy re-sent before PUBREL is answered again by aedes, not stored again.
       this.qos2.isDuplicate(client as unknown as Qos2Client, isPersistent(client), messageId, (duplicate) => {
         if (duplicate) done(null);
-        else this.enqueue(new IngestPublish(topic, payload, 2, client, done));
+        else this.enqueue(new IngestPublish(topic, payload, 2, client, done, v5));
       });
       return;
     }
@@ -75,10 +89,10 @@ export class Intake {
       this.unstoredQos0Bytes += storedSize(topic, payload);
       if (client && this.unstoredQos0Bytes >= HOLD_QOS0_READS_BYTES) this.reads.hold(client);
       done(null);
-      this.enqueue(new IngestPublish(topic, payload, 0, client, null));
+      this.enqueue(new IngestPublish(topic, payload, 0, client, null, v5));
       return;
     }
-    this.enqueue(new IngestPublish(topic, payload, qos, client, done));
+    this.enqueue(new IngestPublish(topic, payload, qos, client, done, v5));
   }
 
   /**
@@ -161,6 +175,8 @@ export class Intake {
  */
 class IngestPublish implements EventInput {
   readonly source = 'mqtt';
+  readonly userProperties?: Record<string, string | string[]>;
+  readonly contentType?: string;
   private parsed: { payload: unknown } | undefined;
 
   constructor(
@@ -170,7 +186,11 @@ class IngestPublish implements EventInput {
     readonly client: Client | null,
     /** Lets aedes go on (PUBACK, delivery) once stored; null for a QoS 0 publish passed on already. */
     readonly done: Done | null,
-  ) {}
+    v5?: Mqtt5Fields,
+  ) {
+    if (v5?.userProperties !== undefined) this.userProperties = v5.userProperties;
+    if (v5?.contentType !== undefined) this.contentType = v5.contentType;
+  }
 
   get payload(): unknown {
     this.parsed ??= payloadFromBody(this.body);

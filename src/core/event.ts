@@ -29,6 +29,10 @@ export interface EventInput {
    * out their JSON form (`bodyJson`) when the event is read, so intake never parses a payload.
    */
   body?: Buffer;
+  /** MQTT 5 user properties of the publish (a name given more than once: its values in order). */
+  userProperties?: Record<string, string | string[]>;
+  /** MQTT 5 content type of the publish. */
+  contentType?: string;
 }
 
 /** An event as it is on the wire and in `sluice buffer export`. */
@@ -43,6 +47,9 @@ export interface SluiceEvent {
   deviceTs?: number;
   /** Set while the gateway's clock was not yet synchronised (a Pi without RTC boots in 1970). */
   clockUnsynced?: boolean;
+  /** MQTT 5 publishes only, when set by the device. */
+  userProperties?: Record<string, string | string[]>;
+  contentType?: string;
 }
 
 /** An event as a reader of the ring log sees it: the few fields routing needs, plus its JSON. */
@@ -66,6 +73,8 @@ export function encodeEvent(gatewayId: string, seq: number, ts: number, e: Event
   let s = `{"id":${quoted(gatewayId).slice(0, -1)}:${seq}","seq":${seq},"ts":${ts},"source":${quoted(e.source)},"topic":${quoted(e.topic)},"payload":${payload},"kind":"${e.kind ?? 'reading'}"`;
   if (e.deviceTs !== undefined && Number.isFinite(e.deviceTs)) s += `,"deviceTs":${e.deviceTs}`;
   if (clockUnsynced) s += ',"clockUnsynced":true';
+  if (e.userProperties !== undefined) s += `,"userProperties":${JSON.stringify(e.userProperties)}`;
+  if (e.contentType !== undefined) s += `,"contentType":${JSON.stringify(e.contentType)}`;
   return `${s}}`;
 }
 
