@@ -73,3 +73,14 @@ export function subscribeHook(
     done(null, sub);
   };
 }
+
+/**
+ * aedes' `authorizeForward` hook: a will published for an MQTT 5 client carries its will
+ * properties, and Will Delay Interval is not a PUBLISH property (subscribers' parsers refuse the
+ * packet), so it is left out of what is forwarded.
+ */
+export function forwardHook<P extends { properties?: { willDelayInterval?: number } }>(_client: unknown, packet: P): P {
+  if (packet.properties?.willDelayInterval === undefined) return packet;
+  const { willDelayInterval: _, ...properties } = packet.properties;
+  return Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as P, packet, { properties });
+}

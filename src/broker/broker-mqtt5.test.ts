@@ -156,4 +156,22 @@ describe('LocalBroker with MQTT 5 clients', () => {
     expect(rejected.store_failed).toBe(1);
     fail = false;
   });
+
+  it('publishes an MQTT 5 will with a will delay to subscribers without the will-only property', async () => {
+    const { port } = await start();
+    const sub = await connect(port);
+    await sub.subscribeAsync('wills/#');
+    const got = new Promise<{ payload: string; props: Record<string, unknown> }>((r) =>
+      sub.once('message', (_t, m, p) => r({ payload: m.toString(), props: (p.properties ?? {}) as Record<string, unknown> })),
+    );
+    const dying = await connect(port, {
+      will: { topic: 'wills/a', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 5, contentType: 'text/plain' } },
+    });
+    // Session expiry 0: the will goes at once, whatever its delay (MQTT 5 3.1.3.2.2).
+    (dying as unknown as { stream: { destroy(): void } }).stream.destroy();
+    const will = await got;
+    expect(will.payload).toBe('gone');
+    expect(will.props).toMatchObject({ contentType: 'text/plain' });
+    expect(will.props.willDelayInterval).toBeUndefined();
+  });
 });

@@ -32,7 +32,7 @@ import {
   refusePublishV5,
 } from './aedes-adapter.js';
 import { Authenticator, userOf } from './authenticate.js';
-import { checkPublish, subscribeHook } from './authorize.js';
+import { checkPublish, forwardHook, subscribeHook } from './authorize.js';
 import { guardPacketSize, guardSlowConsumer } from './client-guards.js';
 import { Intake, type Mqtt5Fields } from './intake.js';
 import { Listeners } from './listeners.js';
@@ -167,6 +167,7 @@ export class LocalBroker {
       { allowAnonymous: this.allowAnonymous, maxSubscriptionsPerClient: this.config.maxSubscriptionsPerClient },
       this.ctx,
     );
+    aedes.authorizeForward = forwardHook as typeof aedes.authorizeForward;
     aedes.on('clientError', (client, err) => this.ctx.logger.debug({ client: client?.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) => this.ctx.logger.debug({ client: client?.id, err: err.message }, 'connection error'));
     try {
