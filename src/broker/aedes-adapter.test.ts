@@ -158,7 +158,7 @@ describe('aedes adapter', () => {
       limitPacketLength(client, 1000, () => {}, () => {});
     });
     broker.authorizePublish = (client, packet, done) => {
-      if (client && packet.topic === 'no') refusePublishV5(client, packet, 0x97, 'quota', () => done(null));
+      if (client && packet.topic === 'no') refusePublishV5(client, packet, 0x97, () => done(null));
       else done(null);
     };
     const sub = await connect(port, { protocolVersion: 5 });

@@ -184,8 +184,7 @@ export const ReasonCode = {
 } as const;
 
 /**
- * Answers an MQTT 5 publish with a PUBACK (QoS 1) or PUBREC (QoS 2) carrying `reasonCode` and a
- * reason string, and marks the packet as aedes marks one it refused itself (`_notAuthorized`), so
+ * Answers an MQTT 5 publish with a PUBACK (QoS 1) or PUBREC (QoS 2) carrying `reasonCode`, and marks the packet as aedes marks one it refused itself (`_notAuthorized`), so
  * aedes neither acknowledges nor delivers it. The client stays connected; a QoS 0 publish is just
  * dropped. Calls `done` (aedes' callback, without an error) once written.
  */
@@ -193,12 +192,13 @@ export function refusePublishV5(
   client: Client,
   packet: { qos: number; messageId?: number },
   reasonCode: number,
-  reason: string,
   done: () => void,
 ): void {
   (packet as { _notAuthorized?: boolean })._notAuthorized = true;
   if (packet.qos > 0 && !isClosed(client)) {
-    const ack = { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packet.messageId, reasonCode, properties: { reasonString: reason } };
+    // No reason string: the code says it, the gateway's log says the rest, and some clients
+    // (Paho's test client among them) refuse an acknowledgement that carries properties.
+    const ack = { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packet.messageId, reasonCode };
     mqttPacket.writeToStream(ack as mqttPacket.Packet, client.conn as unknown as Writable, { protocolVersion: 5 });
   }
   setImmediate(done);

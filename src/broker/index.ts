@@ -255,7 +255,7 @@ export class LocalBroker {
     const refuse = (reason: string, message: string, code: number, log = true) => {
       this.ctx.countRejected(reason);
       if (log) this.ctx.logger.warn({ client: client?.id, topic, bytes: payload.length }, v5 ? message : `${message}; connection closed`);
-      if (v5) refusePublishV5(client, packet, code, message, () => done(null));
+      if (v5) refusePublishV5(client, packet, code, () => done(null));
       else done(new Error(message));
     };
     const refusal = checkPublish(client, topic, payload, { allowAnonymous: this.allowAnonymous, maxPayloadBytes: this.config.maxPayloadBytes });
