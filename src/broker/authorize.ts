@@ -11,6 +11,7 @@
  *   SUBACK 0x80 and the client stays connected.
  */
 import type { Client, Subscription } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { subscriptionsOf } from './aedes-adapter.js';
 import { userOf } from './authenticate.js';
@@ -75,12 +76,34 @@ export function subscribeHook(
 }
 
 /**
- * aedes' `authorizeForward` hook: a will published for an MQTT 5 client carries its will
- * properties, and Will Delay Interval is not a PUBLISH property (subscribers' parsers refuse the
- * packet), so it is left out of what is forwarded.
+ * aedes' `authorizeForward` hook, for each message on its way to a subscriber:
+ * - an MQTT 5 subscriber that set a Maximum Packet Size does not get a packet larger than that
+ *   (MQTT 5 3.1.2.11.4: the server discards it; aedes only records the limit);
+ * - a will published for an MQTT 5 client carries its will properties, and Will Delay Interval is
+ *   not a PUBLISH property (subscribers' parsers refuse the packet), so it is left out.
  */
-export function forwardHook<P extends { properties?: { willDelayInterval?: number } }>(_client: unknown, packet: P): P {
-  if (packet.properties?.willDelayInterval === undefined) return packet;
-  const { willDelayInterval: _, ...properties } = packet.properties;
-  return Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as P, packet, { properties });
+export function forwardHook<P extends ForwardedPacket>(client: Client | null, packet: P): P | undefined {
+  let out = packet;
+  if (packet.properties?.willDelayInterval !== undefined) {
+    const { willDelayInterval: _, ...properties } = packet.properties;
+    out = Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as P, packet, { properties });
+  }
+  const max = (client as { maximumPacketSize?: number } | null)?.maximumPacketSize;
+  return max !== undefined && packetSize(out) > max ? undefined : out;
+}
+
+interface ForwardedPacket {
+  topic: string;
+  payload: Buffer | string;
+  qos: number;
+  properties?: { willDelayInterval?: number } & Record<string, unknown>;
+}
+
+/** Bytes of the PUBLISH as sent to an MQTT 5 subscriber. */
+function packetSize(p: ForwardedPacket): number {
+  try {
+    return mqttPacket.generate({ cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos as 0 | 1 | 2, messageId: p.qos > 0 ? 1 : undefined, properties: p.properties as never, retain: false, dup: false }, { protocolVersion: 5 }).length;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
 }

@@ -174,4 +174,16 @@ describe('LocalBroker with MQTT 5 clients', () => {
     expect(will.props).toMatchObject({ contentType: 'text/plain' });
     expect(will.props.willDelayInterval).toBeUndefined();
   });
+
+  it('does not send a subscriber a packet larger than the Maximum Packet Size it set', async () => {
+    const { port } = await start();
+    const sub = await connect(port, { properties: { maximumPacketSize: 100 } });
+    const got: string[] = [];
+    sub.on('message', (t) => got.push(t));
+    await sub.subscribeAsync('m/#', { qos: 1 });
+    const pub = await connect(port);
+    await pub.publishAsync('m/big', Buffer.alloc(200), { qos: 1 });
+    await pub.publishAsync('m/small', Buffer.alloc(20), { qos: 1 });
+    await expect.poll(() => got).toEqual(['m/small']);
+  });
 });
