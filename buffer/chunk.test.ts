@@ -50,6 +50,28 @@ describe('chunk', () => {
     expect(wire[1]).toMatchObject({ payload: { v: 2 } });
     expect(wire[1]).not.toHaveProperty('payloadEncoding');
     expect(wire[2]).not.toHaveProperty('payloadEncoding');
+  });
+
+  it('keeps a binary MQTT 5 body byte-exact behind its properties (a newline byte in the body too)', () => {
+    const bytes = Buffer.from([0xff, 0x0a, 0x00, 0xc3, 0x28, 0x0a, 0xfe]);
+    const events: EventInput[] = [{ source: 'mqtt', topic: 'bin/5', payload: undefined, body: bytes, userProperties: { k: 'v' }, contentType: 'application/cbor' }];
+    const [wire] = roundTrip(events).events.map((e) => JSON.parse(e.json));
+    expect(Buffer.from(wire.payload, 'base64').equals(bytes)).toBe(true);
+    expect(wire).toMatchObject({ payloadEncoding: 'base64', userProperties: { k: 'v' }, contentType: 'application/cbor' });
+  });
+
+  it('keeps MQTT 5 user properties and content type with the event, the payload unchanged', () => {
+    const events: EventInput[] = [
+      { source: 'mqtt', topic: 'a/b', payload: undefined, body: Buffer.from('{"v":1}'), userProperties: { site: 'north', tag: ['a', 'b\n'] }, contentType: 'application/json' },
+      { source: 'mqtt', topic: 'a/c', payload: undefined, body: Buffer.from('line1\nline2'), contentType: 'text/plain' },
+      { source: 'mqtt', topic: 'a/d', payload: undefined, body: Buffer.from('3') },
+    ];
+    const chunk = roundTrip(events);
+    const wire = chunk.events.map((e) => JSON.parse(e.json));
+    expect(wire[0]).toMatchObject({ payload: { v: 1 }, userProperties: { site: 'north', tag: ['a', 'b\n'] }, contentType: 'application/json' });
+    expect(wire[1]).toMatchObject({ payload: 'line1\nline2', contentType: 'text/plain' });
+    expect(wire[1].userProperties).toBeUndefined();
+    expect(wire[2]).not.toHaveProperty('contentType');
     chunk.events.forEach((e, i) => expect(e.json).toBe(encodeEvent('gw-7', 100 + i, 1_700_000_000_000 + i, events[i])));
   });
 

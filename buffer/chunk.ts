@@ -13,8 +13,10 @@
  *   u16 gateway id bytes
  *   text          gatewayId source0 topic0 payload0 source1 topic1 payload1 ... (UTF-8)
  *   count x { u32 seq - firstSeq, f64 ts, u8 kind | 0x80 when the clock was unsynced,
- *             u8 flags (1: payload is a raw body, 2: deviceTs is set, 8: the raw body is not
- *             UTF-8: its bytes, served as base64), u8 source bytes,
+ *             u8 flags (1: payload is a raw body, 2: deviceTs is set, 4: the payload field starts
+ *             with a JSON object of MQTT 5 properties {userProperties, contentType} and a '\n',
+ *             8: the raw body (after those properties) is not UTF-8: its bytes, served as base64),
+ *             u8 source bytes,
  *             u32 topic bytes, u32 payload bytes, f64 deviceTs }
  *
  * A chunk stores the fields of its events, not their JSON envelopes: the envelope repeats ~110
@@ -38,7 +40,8 @@ export const PER_EVENT = 4 + 8 + 1 + 1 + 1 + 4 + 4 + 8;
 export const UNSYNCED = 0x80;
 const RAW_BODY = 1;
 const HAS_DEVICE_TS = 2;
-/** Flag 8 (4 is taken by MQTT 5 properties): the raw body is bytes, not UTF-8 text. */
+const HAS_MQTT5 = 4;
+/** The raw body is bytes, not UTF-8 text. */
 const BINARY_BODY = 8;
 
 const KINDS: EventKind[] = ['reading', 'anomaly', 'aggregate', 'status', 'audit', 'alarm', 'derived'];
@@ -80,8 +83,12 @@ export class ChunkBuilder {
   add(seq: number, ts: number, kind: number, e: EventInput): void {
     const { source, topic, body } = e;
     const json = body ? '' : payloadJsonOf(e);
+    const mqtt5 =
+      e.userProperties === undefined && e.contentType === undefined
+        ? ''
+        : `${JSON.stringify({ userProperties: e.userProperties, contentType: e.contentType })}\n`;
     // UTF-8 takes at most 3 bytes per UTF-16 code unit: grow first, then write without measuring.
-    const need = this.textBytes + 3 * (source.length + topic.length + json.length) + (body ? body.length : 0);
+    const need = this.textBytes + 3 * (source.length + topic.length + json.length + mqtt5.length) + (body ? body.length : 0);
     if (need > this.text.length) this.text = grow(this.text, need, this.textBytes);
     const text = this.text;
     let at = this.textBytes;
@@ -90,11 +97,11 @@ export class ChunkBuilder {
     at += sourceBytes;
     const topicBytes = this.writeName(topic, at);
     at += topicBytes;
-    let payloadBytes: number;
+    let payloadBytes = mqtt5 ? text.write(mqtt5, at, 'utf8') : 0;
     if (body) {
-      text.set(body, at);
-      payloadBytes = body.length;
-    } else payloadBytes = text.write(json, at, 'utf8');
+      text.set(body, at + payloadBytes);
+      payloadBytes += body.length;
+    } else payloadBytes += text.write(json, at + payloadBytes, 'utf8');
     this.textBytes = at + payloadBytes;
     const o = this.count * PER_EVENT;
     if (o + PER_EVENT > this.table.length) this.useTable(grow(this.table, o + PER_EVENT, o));
@@ -106,7 +113,7 @@ export class ChunkBuilder {
     v.setUint8(o + 12, kind);
     // The body is copied as it is either way; the flag tells the reader to serve it as base64.
     const binary = body !== undefined && (e.payloadEncoding === 'base64' || !isUtf8(body));
-    v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0) | (binary ? BINARY_BODY : 0));
+    v.setUint8(o + 13, (body ? RAW_BODY : 0) | (hasDeviceTs ? HAS_DEVICE_TS : 0) | (mqtt5 ? HAS_MQTT5 : 0) | (binary ? BINARY_BODY : 0));
     v.setUint8(o + 14, sourceBytes);
     v.setUint32(o + 15, topicBytes, true);
     v.setUint32(o + 19, payloadBytes, true);
@@ -201,6 +208,9 @@ export interface DecodedEvent {
   json?: string;
   /** Set when `payloadJson` is the base64 of a binary body. */
   payloadEncoding?: 'base64';
+  /** MQTT 5 properties kept with the event. */
+  userProperties?: Record<string, string | string[]>;
+  contentType?: string;
 }
 
 export interface DecodedChunk {
@@ -258,13 +268,29 @@ function decodeV3(buf: Buffer): DecodedChunk {
     if (t + sourceLen + topicLen + payloadLen > textBytes) throw new ChunkCorruptError('event overruns the text');
     const source = text(t, (t += sourceLen));
     const topic = text(t, (t += topicLen));
-    const binary = (flags & BINARY_BODY) !== 0;
-    const payload = binary ? base64Json(buf, HEADER + t, HEADER + (t += payloadLen)) : text(t, (t += payloadLen));
+    let start = t;
+    const end = (t += payloadLen);
     const unsynced = (k & UNSYNCED) !== 0;
     if (unsynced) anyUnsynced = true;
+    let mqtt5: { userProperties?: Record<string, string | string[]>; contentType?: string } | undefined;
+    if (flags & HAS_MQTT5) {
+      // Found as a byte, never by decoding the field as text: the body after it may be binary.
+      const nl = buf.indexOf(10, HEADER + start);
+      if (nl < 0 || nl >= HEADER + end) throw new ChunkCorruptError('MQTT 5 properties are not terminated');
+      try {
+        mqtt5 = JSON.parse(buf.toString('utf8', HEADER + start, nl)) as typeof mqtt5;
+      } catch {
+        throw new ChunkCorruptError('MQTT 5 properties are not JSON');
+      }
+      start = nl - HEADER + 1;
+    }
+    const binary = (flags & BINARY_BODY) !== 0;
+    const payload = binary ? base64Json(buf, HEADER + start, HEADER + end) : text(start, end);
     const payloadJson = flags & RAW_BODY && !binary ? bodyJson(payload) : payload;
     events[i] = { seq, ts, kind: KINDS[k & 0x7f] ?? 'reading', source, topic, payloadJson, deviceTs, unsynced };
     if (binary) events[i].payloadEncoding = 'base64';
+    if (mqtt5?.userProperties !== undefined) events[i].userProperties = mqtt5.userProperties;
+    if (mqtt5?.contentType !== undefined) events[i].contentType = mqtt5.contentType;
   }
   if (t !== textBytes) throw new ChunkCorruptError('text length does not match the event table');
   return { firstSeq, lastSeq: events[n - 1]?.seq ?? firstSeq, boot, gatewayId, events, anyUnsynced, bytes: buf.length };

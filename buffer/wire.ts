@@ -42,7 +42,23 @@ export function wireChunk(c: DecodedChunk, fixes: ClockFixes = {}): WireChunk {
 
 function envelope(gatewayId: string, e: DecodedEvent, ts: number): string {
   if (e.json === undefined)
-    return encodeEvent(gatewayId, e.seq, ts, { source: e.source, topic: e.topic, payload: undefined, payloadJson: e.payloadJson, kind: e.kind, deviceTs: e.deviceTs, payloadEncoding: e.payloadEncoding }, e.unsynced);
+    return encodeEvent(
+      gatewayId,
+      e.seq,
+      ts,
+      {
+        source: e.source,
+        topic: e.topic,
+        payload: undefined,
+        payloadJson: e.payloadJson,
+        kind: e.kind,
+        deviceTs: e.deviceTs,
+        userProperties: e.userProperties,
+        contentType: e.contentType,
+        payloadEncoding: e.payloadEncoding,
+      },
+      e.unsynced,
+    );
   if (ts === e.ts) return e.json;
   // A version 2 chunk stored whole envelopes: a corrected one is rebuilt from the parsed envelope
   // (key order is kept; only old logs written before a clock sync take this path).

@@ -15,7 +15,6 @@
 
 export interface Qos2Client {
   id: string;
-  clean?: boolean;
   sluiceQos2?: Set<number>;
 }
 
@@ -35,13 +34,13 @@ export class Qos2Dedupe {
   }
 
   /** Calls back `true` when this publish is a copy of one already stored, `false` for a new one. */
-  isDuplicate(client: Qos2Client, messageId: number | undefined, done: (duplicate: boolean) => void): void {
+  isDuplicate(client: Qos2Client, persistent: boolean, messageId: number | undefined, done: (duplicate: boolean) => void): void {
     if (messageId === undefined) return done(false);
     const seen = (client.sluiceQos2 ??= new Set());
     if (seen.has(messageId)) return done(true);
     seen.add(messageId);
     // A clean session's incoming store was emptied when it connected: nothing from before.
-    if (client.clean !== false) return done(false);
+    if (!persistent) return done(false);
     this.persistence.incomingGetPacket(client, { messageId }).then(
       () => done(true), // aedes' store resolves for a packet it holds
       () => done(false), // and rejects for one it does not

@@ -15,6 +15,9 @@
  *   dropped by the slow-consumer timer.
  */
 
+import type { Client } from 'aedes';
+import { wrapDelivery } from './aedes-adapter.js';
+
 interface RetainedPacket {
   topic: string;
   payload: Buffer | string;
@@ -57,23 +60,17 @@ export function limitRetained(persistence: RetainedPersistence, limits: Retained
   return { count: () => kept.size, bytes: () => total };
 }
 
-/** The part of an aedes client that delivers retained messages on subscribe. */
-export interface RetainedDeliveringClient {
-  deliverQoS: (packet: { retain?: boolean }, cb: (err?: Error | null) => void) => void;
-}
-
 /**
- * Paces the retained messages aedes sends on subscribe (the only packets it hands `deliverQoS` with
- * the retain flag set for MQTT 3.1.1 clients; live messages arrive with it cleared).
+ * Paces the retained messages aedes sends on subscribe (the only packets it delivers with the
+ * retain flag set, unless an MQTT 5 subscriber asked for retain-as-published; pacing those too
+ * costs nothing).
  */
 export function paceRetained(
-  client: RetainedDeliveringClient,
+  client: Client,
   conn: { writableLength: number; destroyed: boolean; once(ev: 'drain' | 'close', f: () => void): unknown; off(ev: 'drain' | 'close', f: () => void): unknown },
   lowWaterBytes: number,
 ): void {
-  const deliver = client.deliverQoS;
-  if (typeof deliver !== 'function') return;
-  client.deliverQoS = (packet, cb) => {
+  wrapDelivery(client, (deliver) => (packet, cb) => {
     if (!packet.retain) return deliver(packet, cb);
     deliver(packet, (err) => {
       if (err || conn.destroyed || conn.writableLength <= lowWaterBytes) return cb(err);
@@ -85,5 +82,5 @@ export function paceRetained(
       conn.once('drain', go);
       conn.once('close', go);
     });
-  };
+  });
 }

@@ -10,17 +10,21 @@
  * counts its subscriptions the same way.
  */
 
-/** The part of an aedes client this reads: its subscriptions, keyed by filter. */
+/** Where the grants not yet recorded are kept (on the aedes client). */
 export interface SubscribingClient {
-  subscriptions?: Record<string, unknown>;
   sluiceGranted?: Map<string, number>;
 }
 
 const IN_FLIGHT_MS = 5000;
 
-/** True when `filter` may be added for `client` under `max`; records the grant. */
-export function admitSubscription(client: SubscribingClient, filter: string, max: number, now = Date.now()): boolean {
-  const subs = client.subscriptions ?? {};
+/** True when `filter` may be added for `client` (holding `subs`, keyed by filter) under `max`; records the grant. */
+export function admitSubscription(
+  client: SubscribingClient,
+  subs: Record<string, unknown>,
+  filter: string,
+  max: number,
+  now = Date.now(),
+): boolean {
   if (subs[filter]) return true;
   const granted = (client.sluiceGranted ??= new Map());
   for (const [f, at] of granted) if (subs[f] || now - at > IN_FLIGHT_MS) granted.delete(f);

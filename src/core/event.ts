@@ -38,6 +38,10 @@ export interface EventInput {
    * `payloadJson` is already the base64 of them (the reader side of the log sets that).
    */
   payloadEncoding?: 'base64';
+  /** MQTT 5 user properties of the publish (a name given more than once: its values in order). */
+  userProperties?: Record<string, string | string[]>;
+  /** MQTT 5 content type of the publish. */
+  contentType?: string;
 }
 
 /** An event as it is on the wire and in `sluice buffer export`. */
@@ -54,6 +58,9 @@ export interface SluiceEvent {
   clockUnsynced?: boolean;
   /** Set when the payload is binary (not UTF-8): `payload` is then the base64 of its bytes. */
   payloadEncoding?: 'base64';
+  /** MQTT 5 publishes only, when set by the device. */
+  userProperties?: Record<string, string | string[]>;
+  contentType?: string;
 }
 
 /** An event as a reader of the ring log sees it: the few fields routing needs, plus its JSON. */
@@ -78,6 +85,8 @@ export function encodeEvent(gatewayId: string, seq: number, ts: number, e: Event
   if (e.deviceTs !== undefined && Number.isFinite(e.deviceTs)) s += `,"deviceTs":${e.deviceTs}`;
   if (e.payloadEncoding === 'base64' || (e.payloadJson === undefined && e.body !== undefined && !isUtf8(e.body))) s += ',"payloadEncoding":"base64"';
   if (clockUnsynced) s += ',"clockUnsynced":true';
+  if (e.userProperties !== undefined) s += `,"userProperties":${JSON.stringify(e.userProperties)}`;
+  if (e.contentType !== undefined) s += `,"contentType":${JSON.stringify(e.contentType)}`;
   return `${s}}`;
 }
 

@@ -300,6 +300,40 @@ describe('broker and credential attacks', () => {
     expect(await rejected('acl_will')).toBe(3);
   });
 
+  it('MQTT 5: answers refused publishes with reason codes, refuses takeovers and client ids as on 3.1.1, assigns empty ids', async () => {
+    const v5Login = async (id: string, user?: string, pw?: string) => {
+      const c = await rawConnect(mqttPort, { version: 5 });
+      c.send({ ...connectPacket(id, user, pw), protocolVersion: 5 });
+      return { c, connack: (await c.next('connack')) as mqttPacket.IConnackPacket };
+    };
+    const { c, connack } = await v5Login('v5-s1', 's1', 'pw-s1');
+    expect(connack.reasonCode).toBe(0);
+    const puback = async (messageId: number, topic: string, payload: Buffer) => {
+      c.send({ cmd: 'publish', messageId, topic, payload, qos: 1, retain: false, dup: false });
+      return ((await c.next('puback')) as mqttPacket.IPubackPacket).reasonCode ?? 0;
+    };
+    const before = { acl: await rejected('acl_publish'), oversize: await rejected('oversize') };
+    expect(await puback(1, 'sensors/s2/forged', Buffer.from('1'))).toBe(0x87);
+    expect(await puback(2, 'sensors/s1/big', Buffer.alloc(256 * 1024 + 1))).toBe(0x97);
+    expect(await puback(3, 'sensors/s1/ok', Buffer.from('2'))).toBe(0);
+    expect(c.isClosed()).toBe(false);
+    expect(await rejected('acl_publish')).toBe(before.acl + 1);
+    expect(await rejected('oversize')).toBe(before.oversize + 1);
+    // Another user cannot take the connected client id over; a client id too long is refused.
+    const taken = await v5Login('v5-s1', 's2', 'pw-s2');
+    expect(taken.connack.reasonCode).toBe(0x85);
+    const long = await v5Login('x'.repeat(MAX_CLIENT_ID + 1), 's1', 'pw-s1');
+    expect(long.connack.reasonCode).toBe(0x85);
+    // An empty client id gets a unique one.
+    const a = await v5Login('', 's1', 'pw-s1');
+    const b = await v5Login('', 's1', 'pw-s1');
+    const ids = [a, b].map((x) => x.connack.properties?.assignedClientIdentifier);
+    expect(ids[0]).toBeTruthy();
+    expect(ids[0]).not.toBe(ids[1]);
+    for (const x of [c, taken.c, long.c, a.c, b.c]) x.sock.destroy();
+    cases += 7;
+  });
+
   it('counts sockets on the WebSocket listener before the upgrade, and closes idle ones', async () => {
     const idle: Socket[] = [];
     for (let i = 0; i < MAX_CONNECTIONS + 10; i++) {

@@ -4,7 +4,7 @@
 # failed), and prints one line per case and a closing 'N passed, N failed' line per suite.
 #   test/interop/paho-suite.sh PORT [3|5|both]
 # Cases left out on purpose: subscribe_failure (needs a deny ACL on test/nosubscribe that a
-# default broker does not have).
+# default broker does not have). Which cases fail, and why: test/interop/paho.interop.test.ts.
 set -uo pipefail
 port=${1:?usage: paho-suite.sh PORT [3|5|both]}
 which=${2:-both}

@@ -1,8 +1,14 @@
 /**
  * `npm run test:interop`: the Eclipse Paho MQTT interoperability suites against the gateway's own
  * broker (in-process, free port). Prints each case and the pass counts (beside Mosquitto's in
- * shared/vendor/paho-mqtt-testing/ORIGIN.md) and fails if MQTT 3.1.1 passes fewer cases than it did
- * when this test was written: a floor against regressions, raised as conformance improves.
+ * shared/vendor/paho-mqtt-testing/ORIGIN.md: 3.1.1 8 of 8, 5.0 21 of 26) and fails if a suite
+ * passes fewer cases than the floors below: a floor against regressions, raised as conformance
+ * improves. Failing on purpose or for want of aedes support (README "The MQTT broker"):
+ * dollar_topics on 3.1.1 (publishing to `$` topics is refused, which closes a 3.1.1 connection);
+ * on 5.0 shared_subscriptions, flow_control1/2 (the client's Receive Maximum is not enforced),
+ * server_keep_alive, server_topic_alias and subscribe_identifiers (Mosquitto fails these four
+ * too), offline_message_queueing and publication_expiry (aedes 2.0.0-beta.1 drops a session's
+ * queue when it is resumed with Session Expiry 0).
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,8 +18,9 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const run = promisify(execFile);
 const SCRIPT = join(import.meta.dirname, 'paho-suite.sh');
-/** Cases passed on 2026-12-04 (aedes 1.2, MQTT 3.1.1 only): 6 of 8. */
-const FLOOR_311 = 6;
+/** Cases passed on 2026-12-04 with aedes 2.0.0-beta.1: 3.1.1 7 of 8, 5.0 FLOOR_5 of 26. */
+const FLOOR_311 = 7;
+const FLOOR_5 = 17;
 
 let gw: TestGateway | undefined;
 afterAll(async () => {
@@ -35,8 +42,8 @@ describe('Paho MQTT interoperability suites against the gateway', () => {
     expect(passed).toBeGreaterThanOrEqual(FLOOR_311);
   }, 20 * 60_000);
 
-  it('MQTT 5.0 (client_test5.py): counted, not yet required', async () => {
-    const { output } = await suite('5');
-    expect(output).toMatch(/paho MQTT 5\.0: \d+ passed, \d+ failed/);
+  it('MQTT 5.0 (client_test5.py)', async () => {
+    const { passed } = await suite('5');
+    expect(passed).toBeGreaterThanOrEqual(FLOOR_5);
   }, 20 * 60_000);
 });

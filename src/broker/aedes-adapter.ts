@@ -1,0 +1,215 @@
+/**
+ * Every use of aedes beyond its documented API, in one place.
+ *
+ * The broker's guards need a few of aedes' internals: its persistence object (wrapped by the
+ * retained, session-queue and QoS 2 guards), its table of connected clients (takeover check), a
+ * connecting client's will and session flag, a client's packet parser (length limit), its read
+ * loop (read gate), its drain wait (slow-consumer guard) and its delivery function (retained
+ * pacing), and for MQTT 5 the flag that tells aedes a refused publish was answered already and
+ * its DISCONNECT for a packet too large. aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
+ * upgrade that changes one fails there, by name, instead of silently disabling a guard.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
+import mqttPacket from 'mqtt-packet';
+
+// mqtt-packet otherwise pre-builds 65,536 two-byte Buffers for packet ids on first use: 6 MB of
+// heap objects that every major garbage collection marks again, to save one tiny allocation per
+// PUBACK (the gateway's heap after a full GC drops by about a fifth without them).
+mqttPacket.writeToStream.cacheNumbers = false;
+
+/** The slice of aedes-persistence's async API the guards wrap (retained, session queues, QoS 2). */
+export interface BrokerPersistence {
+  storeRetained(packet: { topic: string; payload: Buffer | string }): Promise<void>;
+  outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void>;
+  outgoingClearMessageId(client: { id: string }, packet: unknown): Promise<QueuedPacket | undefined>;
+  outgoingUpdate(client: { id: string }, packet: unknown): Promise<void>;
+  incomingGetPacket(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
+  incomingDelPacket(client: unknown, packet: { messageId?: number }): Promise<void>;
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+}
+
+export interface QueuedPacket {
+  payload?: Buffer | string;
+  topic?: string;
+}
+
+/** What the broker keeps on an aedes client (its own fields are prefixed `sluice`). */
+export type AedesClient = Client & { sluiceUser?: unknown; sluiceQos2?: Set<number>; sluiceGranted?: Map<string, number> };
+
+interface ClientInternals {
+  id: string;
+  closed?: boolean;
+  clean?: boolean;
+  version?: number;
+  _will?: { topic: string; payload?: Buffer | string } | null;
+  connected?: boolean;
+  rejectPacketTooLarge?: (size: number) => void;
+  _nextBatch?: () => void;
+  waitForDrain?: (callback: (err: Error | null, client: unknown) => void) => void;
+  deliverQoS?: (packet: { retain?: boolean }, cb: (err?: Error | null) => void) => void;
+  subscriptions?: Record<string, unknown>;
+  _parser?: {
+    _parseLength: () => boolean;
+    packet: { length: number };
+    _list: { length: number; consume(n: number): void };
+    emit(event: string, ...args: unknown[]): boolean;
+    on(event: string, listener: (err: Error) => void): void;
+  };
+}
+
+const internals = (client: unknown) => client as ClientInternals;
+
+export async function createAedes(options: AedesOptions): Promise<Aedes> {
+  return Aedes.createBroker(options);
+}
+
+/** aedes' persistence (its in-memory one): a public field, untyped in aedes' d.ts. */
+export function persistenceOf(aedes: Aedes): BrokerPersistence {
+  const p = (aedes as unknown as { persistence?: BrokerPersistence }).persistence;
+  if (!p) throw new Error('aedes has no persistence (not started?)');
+  return p;
+}
+
+/** The connected (not closed) client with this id, from aedes' table of clients by id. */
+export function connectedClient(aedes: Aedes | undefined, id: string): AedesClient | undefined {
+  const c = (aedes as unknown as { clients?: Record<string, AedesClient> } | undefined)?.clients?.[id];
+  return c && !internals(c).closed ? c : undefined;
+}
+
+/** The will of a client still connecting (aedes moves it to `will` only after authentication). */
+export function pendingWill(client: Client): { topic: string; payload?: Buffer | string } | null {
+  return internals(client)._will ?? null;
+}
+
+/** True when the client's session outlives its connection (3.1.1 clean = 0; MQTT 5 expiry > 0). */
+export function isPersistent(client: Client): boolean {
+  return internals(client).clean === false;
+}
+
+export function isClosed(client: Client): boolean {
+  return !!internals(client).closed;
+}
+
+/** 3, 4 or 5 once connected. */
+export function protocolVersion(client: Client): number {
+  return internals(client).version ?? 4;
+}
+
+/** The client's subscriptions by filter (read only). */
+export function subscriptionsOf(client: Client): Record<string, unknown> {
+  return internals(client).subscriptions ?? {};
+}
+
+/**
+ * A read control for the read gate: aedes reads a client's socket only through `conn.read(null)`
+ * in its read loop (`_nextBatch`), called when a batch of packets is handled. `held()` makes that
+ * read return nothing; `wake()` runs the loop again once no longer held. Undefined when this
+ * aedes has no such loop (the client is then never held).
+ */
+export function readControl(client: Client, conn: Readable, held: () => boolean): { wake(): void } | undefined {
+  const c = internals(client);
+  if (typeof c._nextBatch !== 'function') return undefined;
+  const read = conn.read;
+  conn.read = (size?: number): unknown => (held() ? null : read.call(conn, size));
+  return {
+    wake: () => {
+      if (!c.closed) c._nextBatch?.();
+    },
+  };
+}
+
+/**
+ * Replaces how a client waits for its socket to drain after a write aedes could not finish (aedes
+ * completes a delivery, and so the publisher's PUBACK, only once this calls back).
+ * False when this aedes has no such method.
+ */
+export function replaceDrainWait(client: Client, wait: (callback: (err: Error | null, client: unknown) => void) => void): boolean {
+  const c = internals(client);
+  if (typeof c.waitForDrain !== 'function') return false;
+  c.waitForDrain = wait;
+  return true;
+}
+
+/** Wraps the function through which aedes delivers QoS > 0 packets (retained ones on subscribe too). */
+export function wrapDelivery(
+  client: Client,
+  wrap: (
+    deliver: (packet: { retain?: boolean }, cb: (err?: Error | null) => void) => void,
+  ) => (packet: { retain?: boolean }, cb: (err?: Error | null) => void) => void,
+): void {
+  const c = internals(client);
+  if (typeof c.deliverQoS !== 'function') return;
+  c.deliverQoS = wrap(c.deliverQoS);
+}
+
+/**
+ * Refuses a packet whose declared remaining length exceeds `limit` as soon as its header is
+ * parsed (mqtt-packet's `_parseLength`), before its body is buffered: an MQTT 5 client is sent
+ * DISCONNECT 0x95 (packet too large, aedes' own path for its `maximumPacketSize`), any other is
+ * disconnected. `onTooLarge` is called once per refused packet, `onError` for every other parser
+ * error. False when the parser has no such step (the limit then applies only after parsing).
+ */
+export function limitPacketLength(client: Client, limit: number, onTooLarge: (bytes: number) => void, onError: (err: Error) => void): boolean {
+  const c = internals(client);
+  const parser = c._parser;
+  const original = parser?._parseLength;
+  if (!parser || typeof original !== 'function') return false;
+  parser._parseLength = function guardedParseLength(this: typeof parser) {
+    const ok = original.call(this);
+    if (ok && this.packet.length > limit) {
+      const bytes = this.packet.length;
+      this._list.consume(this._list.length);
+      onTooLarge(bytes);
+      if (c.version === 5 && c.connected && typeof c.rejectPacketTooLarge === 'function') c.rejectPacketTooLarge(bytes);
+      else this.emit('error', new Error(`packet of ${bytes} bytes is larger than allowed`));
+      return false;
+    }
+    return ok;
+  };
+  parser.on('error', (err: Error) => {
+    if (!/larger than allowed/.test(err.message)) onError(err);
+  });
+  return true;
+}
+
+/** MQTT 5 reason codes the broker sends on a PUBACK/PUBREC. */
+export const ReasonCode = {
+  unspecified: 0x80,
+  notAuthorized: 0x87,
+  topicNameInvalid: 0x90,
+  quotaExceeded: 0x97,
+  payloadFormatInvalid: 0x99,
+} as const;
+
+/**
+ * Answers an MQTT 5 publish with a PUBACK (QoS 1) or PUBREC (QoS 2) carrying `reasonCode`, and marks the packet as aedes marks one it refused itself (`_notAuthorized`), so
+ * aedes neither acknowledges nor delivers it. The client stays connected; a QoS 0 publish is just
+ * dropped. Calls `done` (aedes' callback, without an error) once written.
+ */
+export function refusePublishV5(
+  client: Client,
+  packet: { qos: number; messageId?: number },
+  reasonCode: number,
+  done: () => void,
+): void {
+  (packet as { _notAuthorized?: boolean })._notAuthorized = true;
+  if (packet.qos > 0 && !isClosed(client)) {
+    // No reason string: the code says it, the gateway's log says the rest, and some clients
+    // (Paho's test client among them) refuse an acknowledgement that carries properties.
+    const ack = { cmd: packet.qos === 1 ? 'puback' : 'pubrec', messageId: packet.messageId, reasonCode };
+    mqttPacket.writeToStream(ack as mqttPacket.Packet, client.conn as unknown as Writable, { protocolVersion: 5 });
+  }
+  setImmediate(done);
+}
+
+/**
+ * Closes an MQTT 5 client's connection without acknowledging this publish (a store that failed:
+ * the client resends on its next connection, as a 3.1.1 client does when its connection closes).
+ */
+export function dropUnacknowledged(client: Client, packet: object, done: () => void): void {
+  (packet as { _notAuthorized?: boolean })._notAuthorized = true;
+  (client.conn as unknown as { destroy(): void }).destroy();
+  setImmediate(done);
+}

@@ -1,0 +1,109 @@
+/**
+ * What a logged-in client may publish and subscribe to (aedes' `authorizeSubscribe` hook, and the
+ * checks the publish hook makes before intake).
+ *
+ * - A publish topic with ill-formed UTF-8 or U+0000 is malformed (MQTT-1.5.3-1/2); `$` topics are
+ *   reserved for the broker; a topic outside the user's `publish` filters, or any topic for an
+ *   anonymous client where anonymous clients are not allowed, is refused; a payload over
+ *   `maxPayloadBytes` is refused. Each refusal is counted by reason.
+ * - A subscription is granted only when the user's `subscribe` filters cover every topic it can
+ *   match (acl.ts), never to `$SYS`, and within `maxSubscriptionsPerClient`; a refused filter gets
+ *   SUBACK 0x80 and the client stays connected.
+ */
+import type { Client, Subscription } from 'aedes';
+import mqttPacket from 'mqtt-packet';
+import type { Logger } from 'pino';
+import { subscriptionsOf } from './aedes-adapter.js';
+import { userOf } from './authenticate.js';
+import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
+
+export interface PublishRefusal {
+  /** Counted under this reason. */
+  reason: 'malformed_topic' | 'acl_publish' | 'oversize';
+  /** One sentence. */
+  message: string;
+  /** Logged (a reserved `$` topic is only counted). */
+  log: boolean;
+}
+
+export function checkPublish(
+  client: Client | null,
+  topic: string,
+  payload: Buffer,
+  opts: { allowAnonymous: boolean; maxPayloadBytes: number },
+): PublishRefusal | null {
+  // The parser decodes invalid bytes to U+FFFD, so that is what shows here.
+  if (topic.includes('\u0000') || topic.includes('\ufffd')) {
+    return { reason: 'malformed_topic', message: 'publish refused: topic is not valid UTF-8 or contains U+0000', log: true };
+  }
+  if (topic.startsWith('$')) return { reason: 'acl_publish', message: 'topics starting with $ are reserved', log: false };
+  const user = userOf(client);
+  if (client && (user ? !user.canPublish(topic) : !opts.allowAnonymous)) {
+    return { reason: 'acl_publish', message: `publish refused: "${topic}" is outside the client ACL`, log: true };
+  }
+  if (payload.length > opts.maxPayloadBytes) {
+    return {
+      reason: 'oversize',
+      message: `publish refused: payload of ${payload.length} bytes exceeds broker.maxPayloadBytes`,
+      log: true,
+    };
+  }
+  return null;
+}
+
+/** aedes' `authorizeSubscribe` hook. */
+export function subscribeHook(
+  opts: { allowAnonymous: boolean; maxSubscriptionsPerClient: number },
+  ctx: { logger: Logger; countRejected(reason: string): void },
+) {
+  return (client: Client, sub: Subscription, done: (err: Error | null, sub: Subscription | null) => void): void => {
+    const user = userOf(client);
+    if (sub.topic.startsWith('$SYS') || (user ? !user.canSubscribe(sub.topic) : !opts.allowAnonymous)) {
+      ctx.countRejected('acl_subscribe');
+      ctx.logger.warn({ client: client.id, topic: sub.topic }, 'subscription refused: outside the ACL');
+      return done(null, null); // SUBACK 0x80 for this filter; the client stays connected
+    }
+    if (!admitSubscription(client as SubscribingClient, subscriptionsOf(client), sub.topic, opts.maxSubscriptionsPerClient)) {
+      ctx.countRejected('max_subscriptions');
+      ctx.logger.warn(
+        { client: client.id, topic: sub.topic, max: opts.maxSubscriptionsPerClient },
+        'subscription refused: broker.maxSubscriptionsPerClient reached',
+      );
+      return done(null, null);
+    }
+    done(null, sub);
+  };
+}
+
+/**
+ * aedes' `authorizeForward` hook, for each message on its way to a subscriber:
+ * - an MQTT 5 subscriber that set a Maximum Packet Size does not get a packet larger than that
+ *   (MQTT 5 3.1.2.11.4: the server discards it; aedes only records the limit);
+ * - a will published for an MQTT 5 client carries its will properties, and Will Delay Interval is
+ *   not a PUBLISH property (subscribers' parsers refuse the packet), so it is left out.
+ */
+export function forwardHook<P extends ForwardedPacket>(client: Client | null, packet: P): P | undefined {
+  let out = packet;
+  if (packet.properties?.willDelayInterval !== undefined) {
+    const { willDelayInterval: _, ...properties } = packet.properties;
+    out = Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as P, packet, { properties });
+  }
+  const max = (client as { maximumPacketSize?: number } | null)?.maximumPacketSize;
+  return max !== undefined && packetSize(out) > max ? undefined : out;
+}
+
+interface ForwardedPacket {
+  topic: string;
+  payload: Buffer | string;
+  qos: number;
+  properties?: { willDelayInterval?: number } & Record<string, unknown>;
+}
+
+/** Bytes of the PUBLISH as sent to an MQTT 5 subscriber. */
+function packetSize(p: ForwardedPacket): number {
+  try {
+    return mqttPacket.generate({ cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos as 0 | 1 | 2, messageId: p.qos > 0 ? 1 : undefined, properties: p.properties as never, retain: false, dup: false }, { protocolVersion: 5 }).length;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
