@@ -42,6 +42,7 @@ export default async function buffer(args: string[]): Promise<number> {
   const n = int(values.n, '-n', 20);
   const from = int(values.from, '--from', 0);
   const to = int(values.to, '--to', Number.MAX_SAFE_INTEGER);
+  if (from > to) throw new UsageError(`--from ${from} is after --to ${to}: nothing could be exported`);
 
   const log = new LevelRingLog({
     dir,
@@ -77,21 +78,52 @@ export default async function buffer(args: string[]): Promise<number> {
       for (const e of await log.tail(n)) process.stdout.write(`${e.json}\n`);
       return 0;
     }
-    const out: Writable = values.out ? createWriteStream(values.out) : process.stdout;
-    let count = 0;
-    for await (const e of log.scan(from, to)) {
-      if (!out.write(`${e.json}\n`)) await once(out, 'drain');
-      count++;
-    }
-    if (values.out) {
-      out.end();
-      await once(out, 'finish');
-      process.stderr.write(`sluice buffer: exported ${count} events to ${values.out}\n`);
-    }
-    return 0;
+    return await exportEvents(log, from, to, values.out);
   } finally {
     await log.close();
   }
+}
+
+/** Progress on stderr at most this often, when stderr is a terminal. */
+const PROGRESS_MS = 1000;
+
+/**
+ * Writes events from..to as NDJSON. A target that cannot be written is one sentence and exit 1; a
+ * reader that goes away (`| head`) ends the export quietly with exit 0, as other Unix tools do.
+ */
+async function exportEvents(log: LevelRingLog, from: number, to: number, file: string | undefined): Promise<number> {
+  const out: Writable = file ? createWriteStream(file) : process.stdout;
+  let failure: NodeJS.ErrnoException | undefined;
+  const failed = new Promise<void>((resolve) =>
+    out.once('error', (err: NodeJS.ErrnoException) => {
+      failure = err;
+      resolve();
+    }),
+  );
+  const progress = process.stderr.isTTY;
+  let count = 0;
+  let shownAt = performance.now();
+  for await (const e of log.scan(from, to)) {
+    if (failure) break;
+    if (!out.write(`${e.json}\n`)) await Promise.race([once(out, 'drain'), failed]);
+    count++;
+    if (progress && performance.now() - shownAt > PROGRESS_MS) {
+      shownAt = performance.now();
+      process.stderr.write(`\rsluice buffer: ${count} events exported (seq ${e.seq})`);
+    }
+  }
+  if (file && !failure) {
+    out.end();
+    await Promise.race([once(out, 'finish'), failed]);
+  }
+  if (progress && count > 0) process.stderr.write('\n');
+  if (failure?.code === 'EPIPE') return 0;
+  if (failure) {
+    process.stderr.write(`sluice buffer: cannot write ${file ?? 'to stdout'} (${failure.code ?? failure.message})\n`);
+    return 1;
+  }
+  if (file) process.stderr.write(`sluice buffer: exported ${count} events to ${file}\n`);
+  return 0;
 }
 
 function formatStats(
