@@ -45,7 +45,7 @@ describe('sluice validate', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual(
       expect.arrayContaining([
-        'gateway: unknown key "colour"',
+        'gateway: unknown key "colour" (line 1)',
         expect.stringMatching(/^buffer\.maxBytes: /),
         expect.stringMatching(/^uplinks\[0\]\.url: /),
       ]),
