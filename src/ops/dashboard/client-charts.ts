@@ -91,9 +91,17 @@ var Charts = (function () {
     else s.plot.setData([s.x, s.y]);
   }
 
+  // The gateway runs at most two history scans at a time (more get a 503): queue the rest.
+  var scans = 0, queued = [];
   function loadHistory(s) {
     if (s.loading) return;
     s.loading = true;
+    if (scans >= 2) { queued.push(s); return; }
+    scan(s);
+  }
+
+  function scan(s) {
+    scans++;
     var url = 'api/history?topic=' + encodeURIComponent(s.topic) + '&since=' + encodeURIComponent(sinceText) + '&max=600';
     fetch(url, { cache: 'no-store', credentials: 'same-origin' })
       .then(function (r) { return r.ok ? r.json() : r.json().then(function (b) { throw new Error(b.error || r.status); }); })
@@ -113,7 +121,11 @@ var Charts = (function () {
         paint(s);
       })
       .catch(function (e) { if (s.el) s.el.querySelector('.range').textContent = 'history not loaded: ' + e.message; })
-      .then(function () { s.loading = false; });
+      .then(function () {
+        s.loading = false;
+        scans--;
+        if (queued.length) scan(queued.shift());
+      });
   }
 
   return {
