@@ -110,6 +110,11 @@ without echo; otherwise it reads the secret from stdin (e.g. printf %s "$PASS" |
 Prints the version (also: sluice --version).`,
 };
 
+/** A command's one-line usage (the first line of its help), for its usage errors. */
+export function usageOf(command: string): string {
+  return HELP[command].split('\n')[0];
+}
+
 /** True when the command's arguments ask for help (before a `--` that ends the options). */
 export function wantsHelp(args: string[]): boolean {
   for (const a of args) {

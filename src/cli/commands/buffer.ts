@@ -9,8 +9,9 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { LevelRingLog, RingLogOpenError } from '../../../buffer/ring-log.js';
 import { parseFlags, required, UsageError } from '../args.js';
+import { usageOf } from '../help.js';
 
-const USAGE = 'usage: sluice buffer stats|tail|export --data DIR [-n N] [--out FILE] [--from SEQ] [--to SEQ] [--json]';
+const USAGE = usageOf('buffer');
 
 export default async function buffer(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(
@@ -22,14 +23,9 @@ export default async function buffer(args: string[]): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
     true,
   );
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
   const sub = positionals[0];
   if (!sub || !['stats', 'tail', 'export'].includes(sub) || positionals.length > 1) throw new UsageError(USAGE);
   const dir = required(values.data, '--data');

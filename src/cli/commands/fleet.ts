@@ -15,9 +15,9 @@ import { COMMAND_TYPES, type CommandType, commandBodies, signCommand } from '../
 import { parsePrivateKey } from '../../fleet/keys.js';
 import { parseDuration } from '../../core/units.js';
 import { parseFlags, required, UsageError } from '../args.js';
+import { usageOf } from '../help.js';
 
-const USAGE =
-  'usage: sluice fleet sign --key FILE --device ID --type TYPE [--body FILE | --config FILE --version N] [--key-id ID] [--id ID] [--expires 7d]';
+const USAGE = usageOf('fleet');
 
 export default async function fleet(args: string[]): Promise<number> {
   const [sub, ...rest] = args;

@@ -8,9 +8,9 @@ import { browseTree } from '../../../drivers/opcua/browse.js';
 import { createClient, explainConnectError, pkiDirOf, userIdentity } from '../../../drivers/opcua/connect.js';
 import { opcuaSchema } from '../../../drivers/opcua/schema.js';
 import { parseFlags, required, UsageError } from '../args.js';
+import { usageOf } from '../help.js';
 
-const USAGE =
-  'usage: sluice opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--depth N] [--security-mode None|Sign|SignAndEncrypt] [--security-policy P] [--username U --password-file F] [--pki DIR | --data DIR] [--accept-unknown-certificate] [--max-nodes N] [--json]';
+const USAGE = usageOf('opcua');
 
 export default async function opcua(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
