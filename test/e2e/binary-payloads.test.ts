@@ -4,30 +4,14 @@
  * in the MQTT uplink's batch envelope, `payloadEncoding: "base64"`), and a local consumer reads the
  * same through `GET /api/events`. Analytics watching the topic skips them, counted.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
-import { type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
+import { mosquittoPub, type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
 import type { SluiceEvent } from '../../src/core/event.js';
-
-function mosquittoPubFile(port: number, topic: string, file: string): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stderr });
-    });
-  });
-}
 
 describe('binary payloads: broker → ring log → MQTT uplink and local consumers, byte-exact', () => {
   let cloud: Peer;
@@ -71,11 +55,12 @@ describe('binary payloads: broker → ring log → MQTT uplink and local consume
     for (const [i, p] of payloads.entries()) {
       const file = join(data.path, `p${i}.bin`);
       writeFileSync(file, p);
-      const r = await mosquittoPubFile(gw.mqttPort, `bin/dev/${i}`, file);
+      const r = await mosquittoPub(gw.mqttPort, ['-q', '1', '-t', `bin/dev/${i}`, '-f', file]);
       expect(r.status, r.stderr).toBe(0);
     }
     // Text still goes as JSON.
-    const txt = await mosquittoPubFile(gw.mqttPort, 'bin/dev/text', (writeFileSync(join(data.path, 't.json'), '{"value":3}'), join(data.path, 't.json')));
+    writeFileSync(join(data.path, 't.json'), '{"value":3}');
+    const txt = await mosquittoPub(gw.mqttPort, ['-q', '1', '-t', 'bin/dev/text', '-f', join(data.path, 't.json')]);
     expect(txt.status, txt.stderr).toBe(0);
 
     await waitFor(() => events().length >= payloads.length + 1, 20_000, 'events at the cloud broker');

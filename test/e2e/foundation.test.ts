@@ -3,35 +3,11 @@
  * gateway's broker reach a real Mosquitto standing in for the cloud, in contract batches; seq keeps
  * increasing across restarts; /api/status and /metrics count them; bad input is refused and counted.
  */
-import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
-import { type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
+import { mosquittoPub, type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
 import type { SluiceEvent } from '../../src/core/event.js';
-
-/** Runs mosquitto_pub asynchronously (the gateway under test shares this process's event loop). */
-function mosquittoPub(
-  port: number,
-  args: string[],
-  input?: string,
-): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), ...args], {
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
 
 describe('sensor → broker → ring log → MQTT uplink', () => {
   let cloud: Peer;

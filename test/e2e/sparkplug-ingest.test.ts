@@ -6,32 +6,17 @@
  * in for the cloud, the raw bytes too (base64), and the gap makes the gateway publish an NCMD
  * `Node Control/Rebirth` on its broker, which a subscriber sees and Python decodes.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
-import { type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
+import { mosquittoPub, type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
 import type { SluiceEvent } from '../../src/core/event.js';
 import { TAHU_PROTO } from '../../src/core/sparkplug/tahu-proto.js';
 
 const PEER = new URL('../../src/sparkplug/tahu_peer.py', import.meta.url).pathname;
-
-function mosquittoPubFile(port: number, topic: string, file: string): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', topic, '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stderr });
-    });
-  });
-}
 
 describe('Sparkplug B ingest: Python-encoded edge node → gateway broker → cloud Mosquitto', () => {
   let cloud: Peer;
@@ -85,7 +70,7 @@ describe('Sparkplug B ingest: Python-encoded edge node → gateway broker → cl
     for (const [i, m] of [nbirth, dbirth, ddata].entries()) {
       const file = join(data.path, `m${i}.bin`);
       writeFileSync(file, m.body);
-      const r = await mosquittoPubFile(gw.mqttPort, m.topic, file);
+      const r = await mosquittoPub(gw.mqttPort, ['-q', '1', '-t', m.topic, '-f', file]);
       expect(r.status, r.stderr).toBe(0);
     }
     await waitFor(() => events().some((e) => e.topic === 'spBv1.0/plant/line1/pump7/count' && (e.payload as { value: number }).value === -7), 20_000, 'the DDATA metrics at the cloud broker');
@@ -108,7 +93,7 @@ describe('Sparkplug B ingest: Python-encoded edge node → gateway broker → cl
 
     const file = join(data.path, 'gap.bin');
     writeFileSync(file, gap.body);
-    const r = await mosquittoPubFile(gw.mqttPort, gap.topic, file);
+    const r = await mosquittoPub(gw.mqttPort, ['-q', '1', '-t', gap.topic, '-f', file]);
     expect(r.status, r.stderr).toBe(0);
     await waitFor(() => commands.length > 0, 10_000, 'the NCMD rebirth request on the gateway broker');
     // Decoded by the independent peer, not by the gateway's own decoder.

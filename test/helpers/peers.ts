@@ -142,3 +142,26 @@ export async function ensureRabbitMQ(timeoutMs = 60_000): Promise<{ url: string 
   }
   return { url: 'amqp://guest:guest@127.0.0.1:5672' };
 }
+
+/** Runs mosquitto_pub asynchronously (a gateway under test may share this process's event loop). */
+export function mosquittoPub(
+  port: number,
+  args: string[],
+  input?: string,
+): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), ...args], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    });
+    child.stdin.end(input ?? '');
+  });
+}
