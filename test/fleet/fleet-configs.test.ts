@@ -16,7 +16,7 @@ import { loadEffectiveConfig } from '../../src/fleet/index.js';
 import { configHash } from '../../src/fleet/lkg.js';
 import { waitFor } from '../helpers/gateway.js';
 import { freePort } from '../helpers/peers.js';
-import { ID, PREFIX, sluice, startGateway, useFleetHarness } from './harness.js';
+import { ID, PREFIX, startGateway, useFleetHarness } from './harness.js';
 
 describe('fleet management over MQTT: configs', () => {
   const h = useFleetHarness();
@@ -32,22 +32,7 @@ describe('fleet management over MQTT: configs', () => {
     });
     const file = join(h.keys.path, 'v1.json');
     writeFileSync(file, JSON.stringify(config));
-    const cmd = (
-      await sluice(
-        'fleet',
-        'sign',
-        '--key',
-        h.keyFile,
-        '--device',
-        ID,
-        '--type',
-        'config.set',
-        '--config',
-        file,
-        '--version',
-        '1',
-      )
-    ).out.trim();
+    const cmd = await h.signed('config.set', undefined, ['--config', file, '--version', '1']);
     const t0 = Date.now();
     const res = await h.publishCommand(cmd);
     expect(res, res.error).toMatchObject({ ok: true, result: { outcome: 'applied', version: 1, previousVersion: 0 } });
@@ -95,22 +80,7 @@ describe('fleet management over MQTT: configs', () => {
     expect(eff.config.drivers.map((d) => d.name)).toEqual(['sim1', 'sim2']);
 
     // The same command content again (new id, same version and config) is a no-op.
-    const again = (
-      await sluice(
-        'fleet',
-        'sign',
-        '--key',
-        h.keyFile,
-        '--device',
-        ID,
-        '--type',
-        'config.set',
-        '--config',
-        file,
-        '--version',
-        '1',
-      )
-    ).out.trim();
+    const again = await h.signed('config.set', undefined, ['--config', file, '--version', '1']);
     expect(await h.publishCommand(again)).toMatchObject({ ok: true, result: { outcome: 'noop', version: 1 } });
   }, 40_000);
 
