@@ -20,6 +20,10 @@
  * record and the cursors of readers that moved. Only when that write resolves are the appends
  * resolved and the events made visible to readers. So after any crash the database holds a prefix
  * of commits whose meta matches its chunks exactly.
+ *
+ * Why this file is over ~400 lines: it is the one writer. `commitOnce` applies every part's plan in
+ * one batch, and keeping it beside append, open and close keeps the commit order above readable in
+ * one place; what could move out (the parts listed above) has.
  */
 import { randomInt } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
