@@ -7,7 +7,6 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { CreateStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -18,6 +17,7 @@ import type { StoredEvent } from '../src/core/event.js';
 import { validateConfig } from '../src/config/load.js';
 import { redactConfig } from '../src/config/redact.js';
 import { silentLogger } from '../src/core/log.js';
+import { type ConnectProxy, startConnectProxy } from '../test/helpers/connect-proxy.js';
 import { freePort, type Peer, startMosquitto, tempDir } from '../test/helpers/peers.js';
 import { HttpSink } from './http/index.js';
 import { httpUplinkSchema } from './http/schema.js';
@@ -26,26 +26,6 @@ import { kinesisUplinkSchema } from './kinesis/schema.js';
 import { MqttSink } from './mqtt/index.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
 import type { Batch } from './sink.js';
-
-/** A CONNECT proxy: each tunnel counted with its target. */
-async function startProxy(): Promise<{ server: Server; url: string; tunnels: string[] }> {
-  const tunnels: string[] = [];
-  const server = createHttpServer((_req, res) => res.writeHead(405).end());
-  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
-    tunnels.push(req.url ?? '');
-    const [host, port] = (req.url ?? '').split(':');
-    const upstream = connect(Number(port), host, () => {
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    upstream.on('error', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, tunnels };
-}
 
 function event(seq: number): StoredEvent {
   const ts = Date.now();
@@ -63,14 +43,14 @@ afterEach(() => {
 });
 
 describe('uplinks behind a CONNECT proxy', () => {
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  let proxy: ConnectProxy;
   let plain: Server;
   let secure: Server;
   let received = 0;
   const certs = tempDir('sluice-proxy-cert-');
   beforeAll(async () => {
     for (const k of ENV) delete process.env[k];
-    proxy = await startProxy();
+    proxy = await startConnectProxy();
     const onBatch = (req: IncomingMessage, res: import('node:http').ServerResponse) => {
       req.resume();
       req.on('end', () => {
@@ -85,7 +65,8 @@ describe('uplinks behind a CONNECT proxy', () => {
     await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
   });
   afterAll(async () => {
-    for (const s of [proxy?.server, plain, secure]) await new Promise((r) => s?.close(r));
+    await proxy?.close();
+    for (const s of [plain, secure]) await new Promise((r) => s?.close(r));
     certs.cleanup();
   });
 

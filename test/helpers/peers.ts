@@ -143,6 +143,34 @@ export async function ensureRabbitMQ(timeoutMs = 60_000): Promise<{ url: string 
   return { url: 'amqp://guest:guest@127.0.0.1:5672' };
 }
 
+/**
+ * The machine's RabbitMQ with AMQP 1.0 on its 0-9-1 port (RabbitMQ 3.x needs the rabbitmq_amqp1_0
+ * plugin; enabling it is idempotent, but the Erlang CLI takes seconds, so it is asked only when the
+ * port does not answer a 1.0 SASL header in kind).
+ */
+export async function ensureRabbitMQAmqp10(): Promise<{ url: string; port: number }> {
+  const { url } = await ensureRabbitMQ();
+  if (!(await speaksAmqp10(5672)))
+    execFileSync('rabbitmq-plugins', ['enable', 'rabbitmq_amqp1_0'], { stdio: 'ignore', timeout: 60_000 });
+  return { url, port: 5672 };
+}
+
+/** Whether the port answers an AMQP 1.0 SASL protocol header with the same header. */
+function speaksAmqp10(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = new Socket();
+    const done = (v: boolean) => {
+      sock.destroy();
+      resolve(v);
+    };
+    sock.setTimeout(2000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0])));
+    sock.once('data', (d) => done(d.length >= 5 && d.subarray(0, 5).equals(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3]))));
+    sock.connect(port, '127.0.0.1');
+  });
+}
+
 /** Runs mosquitto_pub asynchronously (a gateway under test may share this process's event loop). */
 export function mosquittoPub(
   port: number,

@@ -3,7 +3,8 @@
  * this is a minimal AMQP 1.0 peer on rhea's server side that does what the hub does at the three
  * points the sink depends on: a `$cbs` node that checks the SAS token's signature before a link to
  * the hub may attach, `rejected` outcomes with a condition (a poison message; `server-busy` when
- * throttled), and the `x-opt-partition-key` annotation.
+ * throttled), and the `x-opt-partition-key` annotation. The token exchange is also run over AMQP over
+ * WebSocket through a CONNECT proxy (test/helpers/ws-bridge.ts in front of this peer).
  */
 import { createHmac } from 'node:crypto';
 import type { AddressInfo, Server, Socket } from 'node:net';
@@ -14,6 +15,9 @@ import { silentLogger } from '../../src/core/log.js';
 import { EventHubsSink } from './index.js';
 import { eventHubsUplinkSchema } from './schema.js';
 import { batchOf, storedEvents } from '../../test/helpers/uplink/stored-events.js';
+import { selfSignedCert } from '../../test/helpers/certs.js';
+import { startConnectProxy } from '../../test/helpers/connect-proxy.js';
+import { startWsBridge } from '../../test/helpers/ws-bridge.js';
 
 const KEY = 'c2VjcmV0LWtleQ==';
 let server: Server;
@@ -153,6 +157,28 @@ describe('eventhubs uplink against an Event Hubs-like AMQP 1.0 peer', () => {
     expect((await s.send(batch(events(2)))).accepted).toEqual([0, 1]);
     expect(s.health()).toEqual({ connected: true, lastError: undefined });
     await s.stop();
+  });
+
+  it('does the same over AMQP over WebSocket through a CONNECT proxy: SAS token on $cbs, then the events', async () => {
+    const cert = selfSignedCert();
+    const bridge = await startWsBridge({ targetPort: port, path: '/$servicebus/websocket', protocol: 'AMQPWSB10', tls: cert });
+    const proxy = await startConnectProxy();
+    try {
+      received.length = 0;
+      const before = tokensPut;
+      const s = await sink(KEY, { transport: 'websocket', port: bridge.port, proxy: proxy.url, tls: { ca: cert.certPath } });
+      const res = await s.send(batch(events(20)));
+      await s.stop();
+      expect(res.accepted).toHaveLength(20);
+      expect(tokensPut).toBeGreaterThan(before);
+      expect(received.map((r) => r.id)).toEqual(events(20).map((e) => `gw-t:${e.seq}`));
+      expect(proxy.tunnels).toEqual([`127.0.0.1:${bridge.port}`]);
+      expect(bridge.upgrades).toEqual([{ path: '/$servicebus/websocket', protocol: 'AMQPWSB10' }]);
+    } finally {
+      await proxy.close();
+      await bridge.close();
+      cert.cleanup();
+    }
   });
 
   it('says the token was refused when the key is wrong', async () => {

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -6,7 +5,7 @@ import amqplib from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/core/event.js';
 import { silentLogger } from '../../src/core/log.js';
-import { ensureRabbitMQ } from '../../test/helpers/peers.js';
+import { ensureRabbitMQAmqp10 } from '../../test/helpers/peers.js';
 import { EventHubsSink } from './index.js';
 import { buildSasToken, sasTokenExpiry } from './sas.js';
 import { type EventHubsUplinkConfig, eventHubsUplinkSchema, parseConnectionString } from './schema.js';
@@ -17,10 +16,7 @@ let ch: amqplib.Channel;
 const queues: string[] = [];
 
 beforeAll(async () => {
-  const { url } = await ensureRabbitMQ();
-  // RabbitMQ 3.x speaks AMQP 1.0 on its 0-9-1 port once this plugin is on (idempotent, but the
-  // Erlang CLI takes seconds: asked only when the port does not answer a 1.0 SASL header in kind).
-  if (!(await speaksAmqp10(5672))) execFileSync('rabbitmq-plugins', ['enable', 'rabbitmq_amqp1_0'], { stdio: 'ignore', timeout: 60_000 });
+  const { url } = await ensureRabbitMQAmqp10();
   conn = await amqplib.connect(url);
   ch = await conn.createChannel();
 }, 90_000);
@@ -29,21 +25,6 @@ afterAll(async () => {
   for (const q of queues) await ch.deleteQueue(q).catch(() => undefined);
   await conn?.close();
 });
-
-/** Whether the port answers an AMQP 1.0 SASL protocol header with the same header. */
-function speaksAmqp10(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection(port, '127.0.0.1');
-    const done = (v: boolean) => {
-      sock.destroy();
-      resolve(v);
-    };
-    sock.setTimeout(2000, () => done(false));
-    sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0])));
-    sock.once('data', (d) => done(d.length >= 5 && d.subarray(0, 5).equals(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3]))));
-  });
-}
 
 async function queue(args: Record<string, unknown> = {}): Promise<string> {
   const q = `sluice-eh-${process.pid}-${queues.length}-${Date.now() % 100000}`;

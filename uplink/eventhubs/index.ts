@@ -7,6 +7,8 @@
  * the connection drops or after `ackTimeout` is retried on a fresh connection (a blackholed link
  * is torn down, not waited on forever). An event larger than `maxMessageBytes` is rejected up front.
  * Authentication is a SAS token put on the `$cbs` node (renewed before it expires) or SASL PLAIN.
+ * The transport is AMQP over TLS (5671), or AMQP over WebSocket (443, websocket.ts) where a proxy
+ * applies or it is asked for; everything above the socket is the same on both.
  * The connection is opened lazily by `send` and never reconnects on its own: the runner's backoff
  * with jitter paces reconnects, so a fleet does not stampede the hub after an outage.
  */
@@ -19,12 +21,14 @@ import rhea, {
   type Message,
   type Sender,
 } from 'rhea';
+import { proxyUrlFor, redactProxy } from '../proxy.js';
 import { type OutRecord, planRecords } from '../records.js';
 import { loadTls } from '../tls.js';
 import type { Batch, SendResult, Sink, SinkHealth, SinkContext } from '../sink.js';
 import { CbsClient, describeAmqpError } from './cbs.js';
 import { buildSasToken, sasTokenExpiry } from './sas.js';
 import { type EventHubsUplinkConfig, parseConnectionString } from './schema.js';
+import { DEFAULT_PORT, resolveTransport, type Transport, WebSocketDialer, webSocketUrl } from './websocket.js';
 
 type Outcome = { kind: 'accepted' } | { kind: 'rejected' | 'retry'; why: string };
 
@@ -43,6 +47,8 @@ const TRANSIENT = new Set([
 /** One AMQP connection with its sender; `dead` once it failed, never reused after. */
 interface Link {
   conn: Connection;
+  /** Over WebSocket: the dialer that owns the socket and knows why it failed. */
+  ws?: WebSocketDialer;
   sender?: Sender;
   cbs?: CbsClient;
   renew?: NodeJS.Timeout;
@@ -59,6 +65,7 @@ export class EventHubsSink implements Sink {
   private readonly container: Container;
   private readonly host: string;
   private readonly port: number;
+  private readonly transport: Transport;
   private readonly address: string;
   private readonly audience: string;
   private readonly keyName?: string;
@@ -76,7 +83,8 @@ export class EventHubsSink implements Sink {
   ) {
     const cs = config.connectionString ? parseConnectionString(config.connectionString) : {};
     this.host = config.host ?? cs.host ?? '';
-    this.port = config.port ?? (config.transport === 'tls' ? 5671 : 5672);
+    this.transport = resolveTransport(config, this.host);
+    this.port = config.port ?? DEFAULT_PORT[this.transport];
     const hub = config.eventHub ?? cs.eventHub ?? '';
     this.address =
       config.address ?? (config.partitionId !== undefined ? `${hub}/Partitions/${config.partitionId}` : hub);
@@ -91,6 +99,13 @@ export class EventHubsSink implements Sink {
 
   async start(): Promise<void> {
     this.stopped = false;
+    if (this.transport === 'websocket') {
+      const proxy = proxyUrlFor(this.wsUrl(), this.config.proxy);
+      this.ctx.logger.info(
+        { uplink: this.config.name, url: this.wsUrl(), proxy: proxy ? redactProxy(proxy) : 'none' },
+        'Event Hubs over AMQP over WebSocket',
+      );
+    }
     // Connect in the background so status shows a bad host or key before the first batch.
     this.ensureLink().catch(() => undefined);
   }
@@ -226,15 +241,18 @@ export class EventHubsSink implements Sink {
     const o: Record<string, unknown> = {
       host: this.host,
       port: this.port,
-      transport: c.transport,
       hostname: c.hostname ?? this.host,
       reconnect: false,
       idle_time_out: 60_000,
       container_id: `sluice-${this.ctx.gatewayId}-${c.name}`,
     };
-    if (c.transport === 'tls') {
+    let ws: WebSocketDialer | undefined;
+    if (this.transport === 'websocket') {
+      ws = new WebSocketDialer(this.container, this.wsUrl(), c.proxy, loadTls(c.tls, c.name), c.connectTimeout);
+      o.connection_details = ws.details();
+    } else if (this.transport === 'tls') {
       const tls = loadTls(c.tls, c.name);
-      Object.assign(o, { servername: this.host, rejectUnauthorized: true });
+      Object.assign(o, { transport: 'tls', servername: this.host, rejectUnauthorized: true });
       for (const [k, v] of Object.entries(tls ?? {})) if (v !== undefined) o[k] = v;
     }
     if (c.auth === 'plain') {
@@ -242,10 +260,10 @@ export class EventHubsSink implements Sink {
       o.password = this.key;
     } else o.username = this.keyName ?? 'sluice'; // SASL ANONYMOUS; the token authenticates
     const conn = this.container.connect(o as unknown as ConnectionOptions);
-    const link: Link = { conn, ready: false, dead: false, onDead: new Set(), pending: new Map() };
+    const link: Link = { conn, ws, ready: false, dead: false, onDead: new Set(), pending: new Map() };
     this.link = link;
     const fail = (why: string) => this.kill(link, why);
-    conn.on('disconnected', (ctx: EventContext) => fail(describeDisconnect(ctx, this.host, this.port)));
+    conn.on('disconnected', (ctx: EventContext) => fail(ws?.why() ?? describeDisconnect(ctx, this.host, this.port)));
     conn.on('connection_error', (ctx: EventContext) => {
       const e = (ctx.error ?? ctx.connection?.error) as { condition?: string } | undefined;
       fail(
@@ -263,7 +281,8 @@ export class EventHubsSink implements Sink {
       fail(`AMQP error: ${describeAmqpError(ctx.error ?? ctx.connection?.error)}`),
     );
     try {
-      await this.step(link, 'connection_open', conn, `could not open an AMQP connection to ${this.host}:${this.port}`);
+      const to = ws ? `${ws.url}${ws.proxy ? ` through ${redactProxy(ws.proxy)}` : ''}` : `${this.host}:${this.port}`;
+      await this.step(link, 'connection_open', conn, `could not open an AMQP connection to ${to}`);
       if (c.auth === 'sas-token') {
         link.cbs = new CbsClient(conn);
         await this.authorize(link);
@@ -376,11 +395,16 @@ export class EventHubsSink implements Sink {
     // Do not wait for a close handshake from a peer that may never answer.
     setTimeout(() => {
       try {
-        (link.conn as unknown as { socket?: { destroy(): void } }).socket?.destroy();
+        if (link.ws) link.ws.destroy();
+        else (link.conn as unknown as { socket?: { destroy(): void } }).socket?.destroy();
       } catch {
         // already gone
       }
     }, 1000).unref();
+  }
+
+  private wsUrl(): string {
+    return webSocketUrl(this.host, this.port);
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { duration, secret, size } from '../../src/core/config-types.js';
-import { commonUplinkOptions } from '../common-schema.js';
+import { commonUplinkOptions, proxySchema } from '../common-schema.js';
 
 export const eventHubsUplinkSchema = z
   .strictObject({
@@ -17,9 +17,17 @@ export const eventHubsUplinkSchema = z
     connectionString: secret(z.string().min(1)).optional(),
     /** The namespace host, e.g. `NS.servicebus.windows.net`. */
     host: z.string().min(1).optional(),
+    /** Default per transport: 5671 (tls), 5672 (tcp), 443 (websocket). */
     port: z.number().int().min(1).max(65535).optional(),
-    /** `tls` (amqps, port 5671) for Event Hubs; `tcp` (port 5672) only for a local AMQP 1.0 peer. */
-    transport: z.enum(['tls', 'tcp']).default('tls'),
+    /**
+     * `tls` (amqps, port 5671) for Event Hubs; `websocket` (AMQP over `wss://HOST:443/$servicebus/websocket`,
+     * through an outbound proxy if one applies); `tcp` (port 5672) only for a local AMQP 1.0 peer.
+     * Unset: `websocket` when a proxy applies to the host (`proxy:`, or HTTPS_PROXY not excluded by
+     * NO_PROXY), else `tls`.
+     */
+    transport: z.enum(['tls', 'tcp', 'websocket']).optional(),
+    /** Outbound proxy for `transport: websocket` (uplink/proxy.ts): a URL, `none`, or unset for HTTPS_PROXY / NO_PROXY. */
+    proxy: proxySchema,
     /** The Event Hub (entity path). */
     eventHub: z.string().min(1).optional(),
     /** The AMQP link target; default the Event Hub, or `<hub>/Partitions/<partitionId>`. */
@@ -51,6 +59,13 @@ export const eventHubsUplinkSchema = z
   })
   .superRefine((c, ctx) => {
     const cs = c.connectionString ? parseConnectionString(c.connectionString) : {};
+    // A CONNECT proxy in a plant passes HTTPS only: AMQP's own port would not get through it.
+    if (c.proxy && c.proxy !== 'none' && (c.transport === 'tls' || c.transport === 'tcp'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['proxy'],
+        message: `a proxy carries only transport: websocket (AMQP over WebSocket), not ${c.transport}: set transport: websocket or leave it unset`,
+      });
     if (c.connectionString && !cs.host)
       ctx.addIssue({ code: 'custom', path: ['connectionString'], message: 'has no Endpoint=sb://NAMESPACE/ part' });
     if (!c.host && !cs.host)
