@@ -4,7 +4,8 @@
  * connection to `targetPort` (binary messages in, binary messages out), so the peer behind it is the
  * real one (RabbitMQ's AMQP 1.0, or a rhea server). Serves wss with the given key and certificate
  * (ws:// without them), accepts only `path` and, when `protocol` is set, only clients offering it.
- * Records every upgrade it accepted (path and subprotocol) for the tests to check.
+ * Records every upgrade it accepted (path and subprotocol) for the tests to check; `cut()` drops the
+ * open connections, as a firewall or a hub restart does.
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -15,6 +16,8 @@ export interface WsBridge {
   port: number;
   /** Accepted upgrades: the request path and the subprotocol chosen. */
   upgrades: { path: string; protocol: string }[];
+  /** Drops every open connection without a close handshake (the client sees close code 1006). */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -52,14 +55,18 @@ export async function startWsBridge(opts: {
     tcp.on('close', end).on('error', end);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const cut = () => {
+    for (const s of open) {
+      if ('terminate' in s) s.terminate();
+      else s.destroy();
+    }
+  };
   return {
     port: (server.address() as { port: number }).port,
     upgrades,
+    cut,
     close: async () => {
-      for (const s of open) {
-        if ('terminate' in s) s.terminate();
-        else s.destroy();
-      }
+      cut();
       wss.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

@@ -165,6 +165,24 @@ describe('eventhubs uplink over WebSocket through a CONNECT proxy', () => {
     expect(runner.status().connected).toBe(true); // lastError stays, with lastErrorAt, as the runner keeps it
   });
 
+  it('a WebSocket dropped mid-stream is reconnected through the proxy; at least once, first deliveries in order', async () => {
+    const q = await queue();
+    const { log, reader, runner, logged } = setup(config(q.name, { proxy: proxy.url, reconnect: { minDelay: 50, maxDelay: 200 } }));
+    log.append(Array.from({ length: 3000 }, (_, i) => ({ source: 'test', topic: 'line/a/t', payload: { i, pad: 'p'.repeat(200) } })));
+    runner.start();
+    const tunnels = proxy.tunnels.length;
+    await until(() => reader.committed >= 300, 20_000, 'the first batches');
+    const atCut = reader.committed;
+    bridge.cut();
+    expect(atCut).toBeLessThan(3000);
+    await until(() => reader.committed === 3000, 30_000, 'all 3000 events after the cut');
+    await until(() => new Set(q.seqs).size === 3000, 10_000, 'every seq in the queue');
+    // Duplicates are allowed (the unsettled tail is resent), gaps and reordering are not.
+    expect([...new Set(q.seqs)]).toEqual(range(1, 3000));
+    expect(proxy.tunnels.length - tunnels).toBeGreaterThanOrEqual(2); // the first connection and the one after the cut
+    expect(logged.join('')).toMatch(/lost the WebSocket connection to 127\.0\.0\.1:\d+ \(close code 1006\)/);
+  });
+
   it('NO_PROXY bypasses the proxy: forced websocket goes direct, and unset transport stays on tls', async () => {
     clearEnv();
     process.env.HTTPS_PROXY = proxy.url;
