@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type SelfSigned, selfSignedCert } from '../../test/helpers/certs.js';
 import { type ConnectProxy, startConnectProxy } from '../../test/helpers/connect-proxy.js';
-import { ensureRabbitMQAmqp10 } from '../../test/helpers/peers.js';
+import { ensureRabbitMQAmqp10, freePort } from '../../test/helpers/peers.js';
 import { until } from '../../test/helpers/until.js';
 import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { startWsBridge, type WsBridge } from '../../test/helpers/ws-bridge.js';
@@ -201,14 +201,19 @@ describe('eventhubs uplink over WebSocket through a CONNECT proxy', () => {
     expect(resolveTransport({}, 'ns.servicebus.windows.net')).toBe('websocket');
   });
 
-  it('says so when the hub refuses the WebSocket upgrade (a wrong path or subprotocol)', async () => {
-    // Straight to RabbitMQ's AMQP port is no WebSocket server at all; the bridge with the wrong
-    // subprotocol is the case a mistyped endpoint gives.
+  it('says which hop failed: an unreachable proxy, or a hub refusing the upgrade (wrong subprotocol)', async () => {
+    const one = { gateway: 'gw-ws', batchId: '1-1', events: [{ seq: 1, ts: 1, kind: 'reading' as const, topic: 't', json: '{}' }] };
+    const sinkWith = (extra: Record<string, unknown>) => {
+      const sink = new EventHubsSink(config('x', { transport: 'websocket', ...extra }), { gatewayId: 'gw-ws', logger: pino({ level: 'silent' }) });
+      cleanups.push(() => sink.stop());
+      return sink;
+    };
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    await expect(sinkWith({ proxy: nobody }).send(one)).rejects.toThrow(`cannot reach the proxy ${nobody}/ (ECONNREFUSED)`);
+    // A bridge that wants another subprotocol stands for a mistyped endpoint.
     const strict = await startWsBridge({ targetPort: 5672, path: '/$servicebus/websocket', protocol: 'OTHER', tls: cert });
     cleanups.push(() => strict.close());
-    const sink = new EventHubsSink(config('x', { transport: 'websocket', port: strict.port }), { gatewayId: 'gw-ws', logger: pino({ level: 'silent' }) });
-    cleanups.push(() => sink.stop());
-    await expect(sink.send({ gateway: 'gw-ws', batchId: '1-1', events: [{ seq: 1, ts: 1, kind: 'reading', topic: 't', json: '{}' }] })).rejects.toThrow(
+    await expect(sinkWith({ port: strict.port }).send(one)).rejects.toThrow(
       /wss:\/\/127\.0\.0\.1:\d+\/\$servicebus\/websocket refused the WebSocket upgrade \(HTTP 401\)/,
     );
   });
