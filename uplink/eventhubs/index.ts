@@ -66,6 +66,7 @@ export class EventHubsSink implements Sink {
   private readonly host: string;
   private readonly port: number;
   private readonly transport: Transport;
+  private readonly wsUrl: string;
   private readonly address: string;
   private readonly audience: string;
   private readonly keyName?: string;
@@ -85,6 +86,7 @@ export class EventHubsSink implements Sink {
     this.host = config.host ?? cs.host ?? '';
     this.transport = resolveTransport(config, this.host);
     this.port = config.port ?? DEFAULT_PORT[this.transport];
+    this.wsUrl = webSocketUrl(this.host, this.port);
     const hub = config.eventHub ?? cs.eventHub ?? '';
     this.address =
       config.address ?? (config.partitionId !== undefined ? `${hub}/Partitions/${config.partitionId}` : hub);
@@ -100,11 +102,8 @@ export class EventHubsSink implements Sink {
   async start(): Promise<void> {
     this.stopped = false;
     if (this.transport === 'websocket') {
-      const proxy = proxyUrlFor(this.wsUrl(), this.config.proxy);
-      this.ctx.logger.info(
-        { uplink: this.config.name, url: this.wsUrl(), proxy: proxy ? redactProxy(proxy) : 'none' },
-        'Event Hubs over AMQP over WebSocket',
-      );
+      const proxy = proxyUrlFor(this.wsUrl, this.config.proxy);
+      this.ctx.logger.info({ uplink: this.config.name, url: this.wsUrl, proxy: proxy ? redactProxy(proxy) : 'none' }, 'Event Hubs over WebSocket');
     }
     // Connect in the background so status shows a bad host or key before the first batch.
     this.ensureLink().catch(() => undefined);
@@ -248,7 +247,7 @@ export class EventHubsSink implements Sink {
     };
     let ws: WebSocketDialer | undefined;
     if (this.transport === 'websocket') {
-      ws = new WebSocketDialer(this.container, this.wsUrl(), c.proxy, loadTls(c.tls, c.name), c.connectTimeout);
+      ws = new WebSocketDialer(this.container, this.wsUrl, c.proxy, loadTls(c.tls, c.name), c.connectTimeout);
       o.connection_details = ws.details();
     } else if (this.transport === 'tls') {
       const tls = loadTls(c.tls, c.name);
@@ -401,10 +400,6 @@ export class EventHubsSink implements Sink {
         // already gone
       }
     }, 1000).unref();
-  }
-
-  private wsUrl(): string {
-    return webSocketUrl(this.host, this.port);
   }
 }
 
