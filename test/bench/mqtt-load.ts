@@ -22,6 +22,12 @@ export interface LoadOptions {
   window?: number;
   /** Total msg/s across clients; 0 = as fast as the broker takes them. */
   rate?: number;
+  /**
+   * With `rate`: `spread` (default) starts each client at its own point of the message period, as
+   * independent sensors are; `aligned` makes every client publish in the same instant, bursts of
+   * `clients` messages (their latency then includes waiting behind the rest of the burst).
+   */
+  phase?: 'spread' | 'aligned';
   /** `%c` is replaced with the client number. */
   topic?: string;
   username?: string;
@@ -107,6 +113,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       let waitingDrain = false;
       let timer: NodeJS.Timeout | null = null;
       const perClientRate = rate > 0 ? rate / clients : 0;
+      // Where in its message period this client publishes (0: at t0), as a fraction of the period.
+      const offset = opts.phase === 'aligned' ? 0 : c / clients;
       const s = connect(opts.port, opts.host ?? '127.0.0.1');
       s.setNoDelay(true);
       sockets.push(s);
@@ -120,7 +128,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       const pump = () => {
         timer = null;
         if (done || waitingDrain) return;
-        const allowed = perClientRate ? Math.min(opts.messages, Math.floor(((performance.now() - t0) / 1000) * perClientRate) + 1) : opts.messages;
+        const allowed = perClientRate ? Math.min(opts.messages, Math.floor(((performance.now() - t0) / 1000) * perClientRate + 1 - offset)) : opts.messages;
         let n = 0;
         const max = 256;
         const batch = Buffer.allocUnsafe(template.length * max);
