@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Connection, EventContext, Receiver, Sender } from 'rhea';
+import { describeAmqpError } from './errors.js';
 
 export class CbsClient {
   private sender?: Sender;
@@ -97,11 +98,4 @@ export class CbsClient {
         ),
       );
   }
-}
-
-export function describeAmqpError(e: unknown): string {
-  if (e === undefined || e === null) return 'no reason given';
-  if (typeof e === 'string') return e;
-  const x = e as { condition?: string; description?: string; message?: string };
-  return [x.condition, x.description ?? x.message].filter(Boolean).join(': ') || String(e);
 }

@@ -25,24 +25,14 @@ import { proxyUrlFor, redactProxy } from '../proxy.js';
 import { type OutRecord, planRecords } from '../records.js';
 import { loadTls } from '../tls.js';
 import type { Batch, SendResult, Sink, SinkHealth, SinkContext } from '../sink.js';
-import { CbsClient, describeAmqpError } from './cbs.js';
+import { CbsClient } from './cbs.js';
+import { describeAmqpError, describeDisconnect, isTransient } from './errors.js';
 import { buildSasToken, sasTokenExpiry } from './sas.js';
 import { type EventHubsUplinkConfig, parseConnectionString } from './schema.js';
 import { DEFAULT_PORT, resolveTransport, type Transport, WebSocketDialer, webSocketUrl } from './websocket.js';
 
 type Outcome = { kind: 'accepted' } | { kind: 'rejected' | 'retry'; why: string };
 
-/** Rejection conditions that mean "not now", not "never": retried. */
-const TRANSIENT = new Set([
-  'com.microsoft:server-busy',
-  'com.microsoft:timeout',
-  'com.microsoft:operation-cancelled',
-  'amqp:resource-limit-exceeded',
-  'amqp:internal-error',
-  'amqp:unauthorized-access',
-  'amqp:link:detach-forced',
-  'amqp:connection:forced',
-]);
 
 /** One AMQP connection with its sender; `dead` once it failed, never reused after. */
 interface Link {
@@ -296,7 +286,7 @@ export class EventHubsSink implements Sink {
       sender.on('rejected', (ctx: EventContext) => {
         const err = ctx.delivery?.remote_state?.error as { condition?: string } | undefined;
         const why = `rejected by the hub (${describeAmqpError(err ?? 'no reason given')})`;
-        this.settled(link, ctx, { kind: err?.condition && TRANSIENT.has(err.condition) ? 'retry' : 'rejected', why });
+        this.settled(link, ctx, { kind: err?.condition && isTransient(err.condition) ? 'retry' : 'rejected', why });
       });
       sender.on('released', (ctx: EventContext) =>
         this.settled(link, ctx, { kind: 'retry', why: 'released by the hub' }),
@@ -401,15 +391,4 @@ export class EventHubsSink implements Sink {
       }
     }, 1000).unref();
   }
-}
-
-function describeDisconnect(ctx: EventContext, host: string, port: number): string {
-  const e = (ctx.error ?? ctx.connection?.error) as { code?: string; message?: string; condition?: string } | undefined;
-  if (e?.condition === 'amqp:unauthorized-access' || /auth/i.test(e?.message ?? ''))
-    return `the peer refused the credentials (${describeAmqpError(e)})`;
-  // Refused or unroutable: never connected. A reset or broken pipe: connected, then lost.
-  if (e?.code && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT)$/.test(e.code))
-    return `cannot reach ${host}:${port} (${e.code})`;
-  if (e?.code) return `lost the connection to ${host}:${port} (${e.code})`;
-  return `lost the connection to ${host}:${port}${e ? ` (${describeAmqpError(e)})` : ''}`;
 }
