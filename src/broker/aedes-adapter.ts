@@ -6,7 +6,10 @@
  * connecting client's will and session flag, a client's packet parser (length limit), its read
  * loop (read gate), its drain wait (slow-consumer guard) and its delivery function (retained
  * pacing), and for MQTT 5 the flag that tells aedes a refused publish was answered already and
- * its DISCONNECT for a packet too large. aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
+ * its DISCONNECT for a packet too large; for shared subscriptions (shared-subscriptions.ts) the
+ * packets a client sends before aedes handles them and the packets aedes writes to it before they
+ * are encoded, where aedes registers each subscription's delivery function, and a client's record
+ * of one subscription. aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
  * upgrade that changes one fails there, by name, instead of silently disabling a guard.
  */
 import type { Readable, Writable } from 'node:stream';
@@ -17,6 +20,22 @@ import mqttPacket from 'mqtt-packet';
 // heap objects that every major garbage collection marks again, to save one tiny allocation per
 // PUBACK (the gateway's heap after a full GC drops by about a fifth without them).
 mqttPacket.writeToStream.cacheNumbers = false;
+
+/**
+ * What is done with a packet just before it is encoded onto a given connection (beforeWriting).
+ * aedes writes every packet through mqtt-packet's `writeToStream` (lib/write.js), looked up on the
+ * module at each call, and the module is the one installed here (aedes has no copy of its own):
+ * wrapping it once is the only way to amend a packet aedes builds itself (its CONNACK properties).
+ */
+const writeHooks = new WeakMap<object, (packet: mqttPacket.Packet) => void>();
+const encode = mqttPacket.writeToStream;
+(mqttPacket as { writeToStream: typeof encode }).writeToStream = Object.assign(
+  function writeToStream(packet: mqttPacket.Packet, stream: Parameters<typeof encode>[1], opts?: object): boolean {
+    writeHooks.get(stream)?.(packet);
+    return encode(packet, stream, opts);
+  },
+  { cacheNumbers: false },
+);
 
 /** The slice of aedes-persistence's async API the guards wrap (retained, session queues, QoS 2). */
 export interface BrokerPersistence {
@@ -49,7 +68,7 @@ interface ClientInternals {
   _nextBatch?: () => void;
   waitForDrain?: (callback: (err: Error | null, client: unknown) => void) => void;
   deliverQoS?: (packet: { retain?: boolean }, cb: (err?: Error | null) => void) => void;
-  subscriptions?: Record<string, unknown>;
+  subscriptions?: Record<string, { qos?: number; func?: unknown } | undefined>;
   _parser?: {
     _parseLength: () => boolean;
     packet: { length: number };
@@ -100,6 +119,67 @@ export function protocolVersion(client: Client): number {
 /** The client's subscriptions by filter (read only). */
 export function subscriptionsOf(client: Client): Record<string, unknown> {
   return internals(client).subscriptions ?? {};
+}
+
+/** The client's subscription to exactly `filter`: its granted QoS and the function aedes delivers it through. */
+export function subscriptionOf(client: Client, filter: string): { qos: number; deliver: DeliverFn } | undefined {
+  const s = internals(client).subscriptions?.[filter];
+  return s && typeof s.func === 'function' ? { qos: s.qos ?? 0, deliver: s.func as DeliverFn } : undefined;
+}
+
+/** A packet on its way to subscribers (an aedes-packet: brokerId and brokerCounter name it). */
+export interface DeliveredPacket {
+  topic: string;
+  qos: number;
+  payload: Buffer | string;
+  brokerId?: string;
+  brokerCounter?: number;
+  [key: string]: unknown;
+}
+
+/** How aedes hands a subscription its messages (a listener on its mqemitter); call `cb` when done. */
+export type DeliverFn = (packet: DeliveredPacket, cb: () => void) => void;
+
+/** Claims some subscription topics: aedes then registers their delivery functions here instead of on its emitter. */
+export interface SubscriptionRouter {
+  claims(topic: string): boolean;
+  add(topic: string, deliver: DeliverFn, done: () => void): void;
+  remove(topic: string, deliver: DeliverFn, done: () => void): void;
+}
+
+/**
+ * aedes registers each granted subscription's delivery function with `aedes.subscribe(topic,
+ * func, done)` (on SUBSCRIBE, and when it restores a persistent session) and removes it with
+ * `aedes.unsubscribe(topic, func, done)` (on UNSUBSCRIBE and on disconnect); both are public
+ * methods, which this overrides for the topics `router` claims. Returns aedes' own two, to listen
+ * on its emitter directly (`listen(filter, fn, done)`: every message published on `filter`).
+ */
+export function routeSubscriptions(aedes: Aedes, router: SubscriptionRouter): { listen: EmitterOp; unlisten: EmitterOp } {
+  const a = aedes as unknown as { subscribe: EmitterOp; unsubscribe: EmitterOp };
+  const listen = a.subscribe.bind(aedes);
+  const unlisten = a.unsubscribe.bind(aedes);
+  a.subscribe = (topic, fn, done) => (router.claims(topic) ? router.add(topic, fn, done ?? noop) : listen(topic, fn, done));
+  a.unsubscribe = (topic, fn, done) => (router.claims(topic) ? router.remove(topic, fn, done ?? noop) : unlisten(topic, fn, done));
+  return { listen, unlisten };
+}
+
+type EmitterOp = (topic: string, fn: DeliverFn, done?: () => void) => void;
+const noop = () => {};
+
+/**
+ * Lets `see` look at (and amend) each packet the client sends, after it is parsed and before aedes
+ * handles it (a listener ahead of aedes' own on the client's parser). False when there is no parser.
+ */
+export function beforeHandling(client: Client, see: (packet: mqttPacket.Packet) => void): boolean {
+  const parser = internals(client)._parser as unknown as { prependListener?(event: string, fn: (p: mqttPacket.Packet) => void): void } | undefined;
+  if (typeof parser?.prependListener !== 'function') return false;
+  parser.prependListener('packet', see);
+  return true;
+}
+
+/** Lets `see` amend each packet aedes writes to this client, just before it is encoded (see writeHooks). */
+export function beforeWriting(client: Client, see: (packet: mqttPacket.Packet) => void): void {
+  writeHooks.set(client.conn as object, see);
 }
 
 /**

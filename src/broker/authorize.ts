@@ -8,13 +8,16 @@
  *   `maxPayloadBytes` is refused. Each refusal is counted by reason.
  * - A subscription is granted only when the user's `subscribe` filters cover every topic it can
  *   match (acl.ts), never to `$SYS`, and within `maxSubscriptionsPerClient`; a refused filter gets
- *   SUBACK 0x80 and the client stays connected.
+ *   SUBACK 0x80 (MQTT 5: 0x87) and the client stays connected. A shared subscription
+ *   (`$share/<group>/<filter>`, shared-subscriptions.ts) is checked on its `<filter>`, and counts as
+ *   one subscription; a malformed one is refused (SUBACK 0x8F).
  */
 import type { Client, Subscription } from 'aedes';
 import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { subscriptionsOf } from './aedes-adapter.js';
 import { userOf } from './authenticate.js';
+import { sharedFilterOf, shownTopic } from './shared-subscriptions.js';
 import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
 
 export interface PublishRefusal {
@@ -58,15 +61,22 @@ export function subscribeHook(
 ) {
   return (client: Client, sub: Subscription, done: (err: Error | null, sub: Subscription | null) => void): void => {
     const user = userOf(client);
-    if (sub.topic.startsWith('$SYS') || (user ? !user.canSubscribe(sub.topic) : !opts.allowAnonymous)) {
+    const shared = sharedFilterOf(sub.topic);
+    if (shared === 'malformed') {
+      ctx.countRejected('malformed_subscription');
+      ctx.logger.warn({ client: client.id }, 'subscription refused: malformed $share/ topic filter');
+      return done(null, null);
+    }
+    const filter = shared ? shared.filter : sub.topic;
+    if (filter.startsWith('$SYS') || (user ? !user.canSubscribe(filter) : !opts.allowAnonymous)) {
       ctx.countRejected('acl_subscribe');
-      ctx.logger.warn({ client: client.id, topic: sub.topic }, 'subscription refused: outside the ACL');
+      ctx.logger.warn({ client: client.id, topic: shownTopic(sub.topic) }, 'subscription refused: outside the ACL');
       return done(null, null); // SUBACK 0x80 for this filter; the client stays connected
     }
     if (!admitSubscription(client as SubscribingClient, subscriptionsOf(client), sub.topic, opts.maxSubscriptionsPerClient)) {
       ctx.countRejected('max_subscriptions');
       ctx.logger.warn(
-        { client: client.id, topic: sub.topic, max: opts.maxSubscriptionsPerClient },
+        { client: client.id, topic: shownTopic(sub.topic), max: opts.maxSubscriptionsPerClient },
         'subscription refused: broker.maxSubscriptionsPerClient reached',
       );
       return done(null, null);

@@ -5,6 +5,7 @@
  * - authenticate.ts: who may connect (logins, takeover, session owners);
  * - authorize.ts: what a client may publish and subscribe to;
  * - intake.ts: publishes on ingest topics into the ring log (PUBACK after the durable append);
+ * - shared-subscriptions.ts: `$share/<group>/<filter>` (MQTT 5 §4.8.2);
  * - client-guards.ts, read-gate.ts, retained.ts, session-limit.ts, subscription-limit.ts,
  *   qos2-dedupe.ts: the bounds (deploy/SECURITY.md);
  * - aedes-adapter.ts: every use of aedes internals.
@@ -38,6 +39,7 @@ import { Listeners } from './listeners.js';
 import { limitRetained, paceRetained } from './retained.js';
 import type { BrokerConfig } from './schema.js';
 import { SessionOwners } from './session-owners.js';
+import { SharedSubscriptions } from './shared-subscriptions.js';
 import { limitSessionQueues } from './session-limit.js';
 
 export { PortInUseError } from './listeners.js';
@@ -84,6 +86,7 @@ export class LocalBroker {
   private aedes?: Aedes;
   private intake?: Intake;
   private persistence?: BrokerPersistence;
+  private shares?: SharedSubscriptions;
   private readonly listeners: Listeners;
   private readonly isIngest: (topic: string) => boolean;
   private readonly allowAnonymous: boolean;
@@ -162,9 +165,10 @@ export class LocalBroker {
     this.boundPersistence(persistence);
     aedes.authenticate = this.auth.hook;
     aedes.authorizePublish = (client, packet, done) => this.authorizePublish(client, packet, done);
-    aedes.authorizeSubscribe = subscribeHook(
-      { allowAnonymous: this.allowAnonymous, maxSubscriptionsPerClient: this.config.maxSubscriptionsPerClient },
-      this.ctx,
+    const shares = new SharedSubscriptions(aedes);
+    this.shares = shares;
+    aedes.authorizeSubscribe = shares.authorizing(
+      subscribeHook({ allowAnonymous: this.allowAnonymous, maxSubscriptionsPerClient: this.config.maxSubscriptionsPerClient }, this.ctx),
     );
     aedes.authorizeForward = forwardHook as typeof aedes.authorizeForward;
     aedes.on('clientError', (client, err) => this.ctx.logger.debug({ client: client?.id, err: err.message }, 'client error'));
@@ -231,6 +235,7 @@ export class LocalBroker {
   private accept(conn: Socket, req?: IncomingMessage): void {
     if (this.closing || !this.aedes || !this.intake || conn.destroyed) return void conn.destroy();
     const client = this.aedes.handle(conn, req);
+    this.shares?.attach(client);
     guardPacketSize(client, this.config.maxPayloadBytes + PACKET_OVERHEAD, this.ctx);
     guardSlowConsumer(
       client,
