@@ -8,7 +8,11 @@ import type { Aedes, Client } from 'aedes';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  beforeHandling,
+  beforeWriting,
   connectedClient,
+  type DeliveredPacket,
+  type DeliverFn,
   createAedes,
   isClosed,
   isPersistent,
@@ -19,6 +23,8 @@ import {
   readControl,
   refusePublishV5,
   replaceDrainWait,
+  routeSubscriptions,
+  subscriptionOf,
   subscriptionsOf,
   wrapDelivery,
 } from './aedes-adapter.js';
@@ -178,5 +184,94 @@ describe('aedes adapter', () => {
     const disconnect = new Promise<number | undefined>((r) => pub.once('disconnect', (p) => r(p.reasonCode)));
     pub.publish('big', Buffer.alloc(5000), { qos: 0 });
     expect(await disconnect).toBe(0x95);
+  });
+
+  it('MQTT 5: aedes itself refuses $share/ (SUBACK 0x9E) and says so in CONNACK (why shared-subscriptions.ts exists)', async () => {
+    const { port } = await start();
+    const c = await connect(port, { protocolVersion: 5 });
+    expect((c as unknown as { connackPacket: { properties?: Record<string, unknown> } }).connackPacket.properties?.sharedSubscriptionAvailable).toBe(false);
+    const granted = await c.subscribeAsync('$share/g/x', { qos: 1 }).then(
+      (g) => g.map((x) => x.qos),
+      (err: { packet?: { granted?: number[] } }) => err.packet?.granted,
+    );
+    expect(granted).toEqual([0x9e]);
+  });
+
+  it('shows a client packet before aedes handles it, and a packet aedes writes before it is encoded (SUBACK codes in the order of the packet)', async () => {
+    const written: string[] = [];
+    const { broker, port } = await start((client) => {
+      expect(
+        beforeHandling(client, (p) => {
+          if (p.cmd === 'subscribe') for (const s of p.subscriptions) s.topic = s.topic.replace('asked', 'held');
+        }),
+      ).toBe(true);
+      beforeWriting(client, (p) => {
+        written.push(p.cmd);
+        if (p.cmd === 'connack' && p.properties) p.properties.sharedSubscriptionAvailable = true;
+        if (p.cmd === 'suback') (p.granted as number[])[2] = 0x8f;
+      });
+    });
+    broker.authorizeSubscribe = (_client, sub, done) => done(null, sub.topic === 'no' ? null : sub);
+    const c = await connect(port, { protocolVersion: 5, clientId: 'hooked' });
+    expect((c as unknown as { connackPacket: { properties?: Record<string, unknown> } }).connackPacket.properties?.sharedSubscriptionAvailable).toBe(true);
+    const granted = await c.subscribeAsync({ 'asked/a': { qos: 1 }, no: { qos: 1 }, 'asked/b': { qos: 0 }, c: { qos: 2 } }).then(
+      (g) => g.map((x) => x.qos),
+      (err: { packet?: { granted?: number[] } }) => err.packet?.granted,
+    );
+    expect(granted).toEqual([1, 0x87, 0x8f, 2]);
+    expect(Object.keys(subscriptionsOf(connectedClient(broker, 'hooked')!)).sort()).toEqual(['c', 'held/a', 'held/b']);
+    expect(written).toEqual(['connack', 'suback']);
+  });
+
+  it('routes the delivery functions aedes registers for chosen topics: on SUBSCRIBE, UNSUBSCRIBE, disconnect and a restored session', async () => {
+    const { broker, port } = await start();
+    const log: string[] = [];
+    const registered = new Map<string, DeliverFn>();
+    const emitter = routeSubscriptions(broker, {
+      claims: (topic) => topic.startsWith('routed/'),
+      add: (topic, deliver, done) => {
+        log.push(`add ${topic}`);
+        registered.set(topic, deliver);
+        done();
+      },
+      remove: (topic, deliver, done) => {
+        log.push(`remove ${topic} ${registered.get(topic) === deliver}`);
+        done();
+      },
+    });
+    const opts = { clientId: 'r', clean: false };
+    const c = await connect(port, opts);
+    const got: Array<[string, number]> = [];
+    c.on('message', (t, _m, p) => got.push([t, p.qos]));
+    await c.subscribeAsync({ 'routed/1': { qos: 1 }, plain: { qos: 1 } });
+    const sub = subscriptionOf(connectedClient(broker, 'r')!, 'routed/1');
+    expect(sub?.qos).toBe(1);
+    expect(sub?.deliver).toBe(registered.get('routed/1'));
+
+    // Listening on aedes' emitter directly: packets carry brokerId and brokerCounter, and a delivery
+    // function takes a copy (own properties) at a lower QoS.
+    const seen: DeliveredPacket[] = [];
+    const listener: DeliverFn = (packet, cb) => {
+      seen.push(packet);
+      sub!.deliver({ ...packet, qos: 0 }, cb);
+    };
+    await new Promise<void>((r) => emitter.listen('data/x', listener, r));
+    const pub = await connect(port);
+    await pub.publishAsync('data/x', 'v', { qos: 1 });
+    await pub.publishAsync('plain', 'p', { qos: 1 });
+    await expect.poll(() => got).toEqual([
+      ['data/x', 0],
+      ['plain', 1],
+    ]);
+    expect(seen[0]).toMatchObject({ topic: 'data/x', qos: 1, brokerId: broker.id });
+    expect(seen[0].brokerCounter).toBeGreaterThan(0);
+    await new Promise<void>((r) => emitter.unlisten('data/x', listener, r));
+
+    await c.unsubscribeAsync('routed/1');
+    await c.subscribeAsync('routed/2', { qos: 1 });
+    await c.endAsync();
+    await expect.poll(() => connectedClient(broker, 'r')).toBeUndefined();
+    await connect(port, opts); // the session's routed/2 is restored
+    await expect.poll(() => log).toEqual(['add routed/1', 'remove routed/1 true', 'add routed/2', 'remove routed/2 true', 'add routed/2']);
   });
 });
