@@ -68,6 +68,7 @@ describe('aedes adapter', () => {
       'incomingGetPacket',
       'incomingDelPacket',
       'cleanSubscriptions',
+      'addSubscriptions',
     ]) {
       expect(typeof p[m], `persistence.${m}`).toBe('function');
     }

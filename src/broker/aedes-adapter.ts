@@ -47,6 +47,7 @@ export interface BrokerPersistence {
   incomingGetPacket(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
   incomingDelPacket(client: unknown, packet: { messageId?: number }): Promise<void>;
   cleanSubscriptions(client: { id: string }): Promise<void>;
+  addSubscriptions(client: { id: string }, subs: object[]): Promise<void>;
 }
 
 export interface QueuedPacket {

@@ -11,11 +11,15 @@
  *   SUBACK 0x80 (MQTT 5: 0x87) and the client stays connected. A shared subscription
  *   (`$share/<group>/<filter>`, shared-subscriptions.ts) is checked on its `<filter>`, and counts as
  *   one subscription; a malformed one is refused (SUBACK 0x8F).
+ * - A persistent session keeps only the subscriptions granted. aedes stores, for each filter it
+ *   grants, every filter of that SUBSCRIBE packet, refused ones too, and queues for the session
+ *   whatever matches a stored filter: a refused `secret/#` sent beside a granted one reached the
+ *   client on its next connection (storeGrantedOnly).
  */
 import type { Client, Subscription } from 'aedes';
 import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
-import { subscriptionsOf } from './aedes-adapter.js';
+import { type BrokerPersistence, subscriptionsOf } from './aedes-adapter.js';
 import { userOf } from './authenticate.js';
 import { sharedFilterOf, shownTopic } from './shared-subscriptions.js';
 import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
@@ -54,6 +58,19 @@ export function checkPublish(
   return null;
 }
 
+/** The subscriptions (aedes' objects, of the SUBSCRIBE packet) this hook granted. */
+const grantedSubs = new WeakSet<object>();
+
+/**
+ * Makes the persistence store only the subscriptions subscribeHook granted. aedes authorises the
+ * filters of a packet one by one, and for each one granted stores the whole packet's list: the
+ * filters not granted (yet) are left out, and each stored later when its own grant stores the list.
+ */
+export function storeGrantedOnly(persistence: Pick<BrokerPersistence, 'addSubscriptions'>): void {
+  const add = persistence.addSubscriptions.bind(persistence);
+  persistence.addSubscriptions = (client, subs) => add(client, subs.filter((s) => grantedSubs.has(s)));
+}
+
 /** aedes' `authorizeSubscribe` hook. */
 export function subscribeHook(
   opts: { allowAnonymous: boolean; maxSubscriptionsPerClient: number },
@@ -81,6 +98,7 @@ export function subscribeHook(
       );
       return done(null, null);
     }
+    grantedSubs.add(sub);
     done(null, sub);
   };
 }

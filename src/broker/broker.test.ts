@@ -173,6 +173,40 @@ describe('LocalBroker', () => {
     expect(stored).toHaveLength(1);
   });
 
+  it('keeps for a persistent session only the filters it was granted (not one refused beside them)', async () => {
+    const { port, rejected } = await start(
+      {
+        allowAnonymous: false,
+        users: [
+          { username: 'app', passwordHash: await hashPassword('pw'), subscribe: ['sensors/#'], publish: [] },
+          { username: 'ops', passwordHash: await hashPassword('pw'), subscribe: ['#'], publish: ['#'] },
+        ],
+      },
+      async () => {},
+    );
+    const session = { clientId: 'app-1', clean: false, username: 'app', password: 'pw' };
+    const app = await connect(port, session);
+    // One SUBSCRIBE: the first filter granted, the second refused (SUBACK 0x80).
+    const codes = await app.subscribeAsync({ 'sensors/a': { qos: 1 }, 'secret/#': { qos: 1 } }).then(
+      (g) => g.map((x) => x.qos),
+      (err: { packet?: { granted?: number[] } }) => err.packet?.granted,
+    );
+    expect(codes).toEqual([1, 0x80]);
+    expect(rejected.acl_subscribe).toBe(1);
+    const ops = await connect(port, { username: 'ops', password: 'pw' });
+    await ops.publishAsync('secret/while-connected', 'x', { qos: 1 });
+    await app.endAsync();
+    await ops.publishAsync('secret/while-away', 'x', { qos: 1 });
+    await ops.publishAsync('sensors/a', 'kept', { qos: 1 });
+
+    const got: string[] = [];
+    const again = await connect(port, session);
+    again.on('message', (topic) => got.push(topic));
+    await expect.poll(() => got).toEqual(['sensors/a']);
+    await new Promise((r) => setTimeout(r, 200)); // nothing else follows
+    expect(got).toEqual(['sensors/a']);
+  });
+
   it('rate-limits password guessing per address', async () => {
     const { port, rejected } = await start(
       {

@@ -32,7 +32,7 @@ import {
   refusePublishV5,
 } from './aedes-adapter.js';
 import { Authenticator, userOf } from './authenticate.js';
-import { checkPublish, forwardHook, subscribeHook } from './authorize.js';
+import { checkPublish, forwardHook, storeGrantedOnly, subscribeHook } from './authorize.js';
 import { guardPacketSize, guardSlowConsumer } from './client-guards.js';
 import { Intake, type Mqtt5Fields } from './intake.js';
 import { Listeners } from './listeners.js';
@@ -163,6 +163,7 @@ export class LocalBroker {
     this.persistence = persistence;
     this.intake = new Intake(this.ctx, persistence);
     this.boundPersistence(persistence);
+    storeGrantedOnly(persistence);
     aedes.authenticate = this.auth.hook;
     aedes.authorizePublish = (client, packet, done) => this.authorizePublish(client, packet, done);
     const shares = new SharedSubscriptions(aedes);
