@@ -2,14 +2,15 @@
  * Mosquitto's own MQTT 5 clients against the gateway: `mosquitto_pub -V mqttv5` with user
  * properties and a content type publishes to the gateway's broker; `mosquitto_sub -V mqttv5` on the
  * gateway sees the properties, and the stored event reaches a real Mosquitto (the cloud) through
- * the MQTT uplink carrying them in its envelope.
+ * the MQTT uplink carrying them in its envelope. Two `mosquitto_sub -V mqttv5 -t '$share/g/...'`
+ * share what is published there.
  */
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
-import { type Peer, startMosquitto } from '../helpers/peers.js';
+import { mosquittoPub, type Peer, startMosquitto } from '../helpers/peers.js';
 
 const run = promisify(execFile);
 
@@ -57,5 +58,24 @@ describe('mosquitto_pub/sub -V mqttv5 against the gateway', () => {
       userProperties: { site: 'north', line: '3' },
       contentType: 'application/json',
     });
+  }, 60_000);
+
+  it("splits a shared subscription between two mosquitto_sub -V mqttv5 -t '$share/g/...'", async () => {
+    gw ??= await startTestGateway();
+    const port = String(gw.mqttPort);
+    const subscriber = () => {
+      const p = spawn('mosquitto_sub', ['-V', 'mqttv5', '-p', port, '-q', '1', '-t', '$share/g/sensors/shared', '-C', '3', '-W', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      return { done: new Promise((r) => p.once('exit', r)).then(() => out.trim().split('\n')) };
+    };
+    const a = subscriber();
+    const b = subscriber();
+    await new Promise((r) => setTimeout(r, 500)); // subscribed
+    for (let i = 0; i < 6; i++) expect((await mosquittoPub(gw.mqttPort, ['-V', 'mqttv5', '-q', '1', '-t', 'sensors/shared', '-m', String(i)])).status).toBe(0);
+    const [gotA, gotB] = await Promise.all([a.done, b.done]);
+    expect(gotA).toHaveLength(3);
+    expect(gotB).toHaveLength(3);
+    expect([...gotA, ...gotB].sort()).toEqual(['0', '1', '2', '3', '4', '5']);
   }, 60_000);
 });
