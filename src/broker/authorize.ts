@@ -5,7 +5,8 @@
  * - A publish topic with ill-formed UTF-8 or U+0000 is malformed (MQTT-1.5.3-1/2); `$` topics are
  *   reserved for the broker; a topic outside the user's `publish` filters, or any topic for an
  *   anonymous client where anonymous clients are not allowed, is refused; a payload over
- *   `maxPayloadBytes` is refused. Each refusal is counted by reason.
+ *   `maxPayloadBytes` is refused, and so is (MQTT 5) a payload flagged UTF-8 by its Payload Format
+ *   Indicator that is not. Each refusal is counted by reason.
  * - A subscription is granted only when the user's `subscribe` filters cover every topic it can
  *   match (acl.ts), never to `$SYS`, and within `maxSubscriptionsPerClient`; a refused filter gets
  *   SUBACK 0x80 (MQTT 5: 0x87) and the client stays connected. A shared subscription
@@ -17,6 +18,7 @@
  *   client on its next connection (storeGrantedOnly).
  */
 import type { Client, Subscription } from 'aedes';
+import { isUtf8 } from 'node:buffer';
 import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { type BrokerPersistence, subscriptionsOf } from './aedes-adapter.js';
@@ -26,7 +28,7 @@ import { admitSubscription, type SubscribingClient } from './subscription-limit.
 
 export interface PublishRefusal {
   /** Counted under this reason. */
-  reason: 'malformed_topic' | 'acl_publish' | 'oversize';
+  reason: 'malformed_topic' | 'acl_publish' | 'oversize' | 'payload_format';
   /** One sentence. */
   message: string;
   /** Logged (a reserved `$` topic is only counted). */
@@ -38,6 +40,8 @@ export function checkPublish(
   topic: string,
   payload: Buffer,
   opts: { allowAnonymous: boolean; maxPayloadBytes: number },
+  /** MQTT 5 Payload Format Indicator 1: the sender says the payload is UTF-8. */
+  utf8Payload = false,
 ): PublishRefusal | null {
   // The parser decodes invalid bytes to U+FFFD, so that is what shows here.
   if (topic.includes('\u0000') || topic.includes('\ufffd')) {
@@ -54,6 +58,10 @@ export function checkPublish(
       message: `publish refused: payload of ${payload.length} bytes exceeds broker.maxPayloadBytes`,
       log: true,
     };
+  }
+  // MQTT 5 §3.3.2.3.2: a payload said to be UTF-8 that is not is refused (PUBACK 0x99), not stored as it came.
+  if (utf8Payload && !isUtf8(payload)) {
+    return { reason: 'payload_format', message: 'publish refused: Payload Format Indicator says UTF-8 and the payload is not', log: true };
   }
   return null;
 }

@@ -89,6 +89,29 @@ describe('LocalBroker with MQTT 5 clients', () => {
     expect(rejected).toMatchObject({ acl_publish: 2, oversize: 1 });
   });
 
+  it('answers a payload flagged UTF-8 that is not with PUBACK 0x99 and neither stores nor delivers it', async () => {
+    const { port, rejected, stored } = await start();
+    const sub = await connect(port);
+    const got: string[] = [];
+    sub.on('message', (_t, m) => got.push(m.toString('hex')));
+    await sub.subscribeAsync('sensors/#', { qos: 1 });
+    const c = await connect(port);
+    const code = (payload: Buffer, flagged: boolean) =>
+      new Promise<number>((resolve) =>
+        c.publish('sensors/f', payload, { qos: 1, properties: flagged ? { payloadFormatIndicator: true } : {} }, (err, p) =>
+          resolve(err ? ((err as Error & { code?: number }).code ?? -1) : ((p as { reasonCode?: number } | undefined)?.reasonCode ?? 0)),
+        ),
+      );
+    const bad = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]);
+    expect(await code(bad, true)).toBe(0x99);
+    expect(await code(Buffer.from('{"v":"é"}'), true)).toBe(0);
+    expect(await code(bad, false)).toBe(0); // not flagged: any bytes are a payload
+    expect(c.connected).toBe(true);
+    expect(rejected.payload_format).toBe(1);
+    expect(stored.map((e) => e.body?.toString('hex'))).toEqual([Buffer.from('{"v":"é"}').toString('hex'), bad.toString('hex')]);
+    await expect.poll(() => got).toEqual([Buffer.from('{"v":"é"}').toString('hex'), bad.toString('hex')]);
+  });
+
   it('disconnects a packet over the packet limit with DISCONNECT 0x95 (packet too large)', async () => {
     const { port, rejected } = await start({ maxPayloadBytes: 1000 });
     const c = await connect(port);

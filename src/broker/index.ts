@@ -32,7 +32,7 @@ import {
   refusePublishV5,
 } from './aedes-adapter.js';
 import { Authenticator, userOf } from './authenticate.js';
-import { checkPublish, forwardHook, storeGrantedOnly, subscribeHook } from './authorize.js';
+import { checkPublish, forwardHook, type PublishRefusal, storeGrantedOnly, subscribeHook } from './authorize.js';
 import { guardPacketSize, guardSlowConsumer } from './client-guards.js';
 import { Intake, type Mqtt5Fields } from './intake.js';
 import { Listeners } from './listeners.js';
@@ -263,7 +263,13 @@ export class LocalBroker {
       if (v5) refusePublishV5(client, packet, code, () => done(null));
       else done(new Error(message));
     };
-    const refusal = checkPublish(client, topic, payload, { allowAnonymous: this.allowAnonymous, maxPayloadBytes: this.config.maxPayloadBytes });
+    const refusal = checkPublish(
+      client,
+      topic,
+      payload,
+      { allowAnonymous: this.allowAnonymous, maxPayloadBytes: this.config.maxPayloadBytes },
+      packet.properties?.payloadFormatIndicator === true,
+    );
     if (refusal) return refuse(refusal.reason, refusal.message, V5_CODE[refusal.reason], refusal.log);
     const user = userOf(client);
     if (this.ctx.intercept?.matches(topic)) {
@@ -279,8 +285,9 @@ export class LocalBroker {
 }
 
 /** The MQTT 5 PUBACK reason code for each publish refusal. */
-const V5_CODE: Record<'malformed_topic' | 'acl_publish' | 'oversize', number> = {
+const V5_CODE: Record<PublishRefusal['reason'], number> = {
   malformed_topic: ReasonCode.topicNameInvalid,
+  payload_format: ReasonCode.payloadFormatInvalid,
   acl_publish: ReasonCode.notAuthorized,
   oversize: ReasonCode.quotaExceeded,
 };
@@ -290,7 +297,7 @@ interface PublishPacketLike {
   payload: Buffer | string;
   qos: 0 | 1 | 2;
   messageId?: number;
-  properties?: { userProperties?: Record<string, string | string[]>; contentType?: string };
+  properties?: { userProperties?: Record<string, string | string[]>; contentType?: string; payloadFormatIndicator?: boolean };
 }
 
 /** What of an MQTT 5 publish's properties the event keeps (none for 3.1.1). */
