@@ -1,7 +1,7 @@
 /**
  * One rule, compiled: its topic filters (which parts of the rule an event's topic concerns, cached
  * per topic), its expressions (from the config cache: compiled once, at load), its pattern state and
- * its counters. The engine (engine.ts) drives it; this file holds no policy.
+ * its counters. The engine (engine.ts and the files it names) drives it; this file holds no policy.
  */
 import { topicMatcher } from '../analytics/match.js';
 import { fillTopic, RateLimit } from './actions.js';
