@@ -91,9 +91,7 @@ async function readSeqs(log: RingLog): Promise<Set<number>> {
 }
 
 describe('ring log: disk full', () => {
-  // Retried: one run in four here saw the tmpfs reach 0 bytes free for a moment (a LevelDB compaction
-  // racing the disk guard, not yet understood); the retry keeps CI honest about the other failures.
-  it('drop-oldest keeps the reserve free by evicting (counted as "disk"), and keeps the newest events', { retry: 2 }, async () => {
+  it('drop-oldest keeps the reserve free by evicting (counted as "disk"), and keeps the newest events', async () => {
     const dir = mountTmpfs('drop', 32);
     const log = await openRingLog({ dir, gatewayId: 'gw-d', config: cfg({}) });
     const minFree = { v: Number.POSITIVE_INFINITY };
@@ -101,7 +99,8 @@ describe('ring log: disk full', () => {
     const s = log.stats();
     expect(s.evicted).toBeGreaterThan(0);
     expect(s.evictedByReason.disk).toBeGreaterThan(0);
-    expect(minFree.v).toBeGreaterThan(0);
+    // never below half the reserve (where appends are refused whatever the policy)
+    expect(minFree.v).toBeGreaterThanOrEqual(2 * MiB);
     expect(log.healthy).toBe(true);
     // nearly everything offered was accepted (evictions make room), and what is held is readable
     expect(failed).toBeLessThan(acked.length / 200 / 10);

@@ -166,7 +166,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     };
     if (this.failure) return refuse(new Error(`the ring log cannot write: ${this.failure.message}`));
     if (this.disk.critical)
-      return refuse(new BufferFullError('the disk is nearly full (below half of buffer.diskReserve free); the event was not accepted'));
+      return refuse(new BufferFullError('the disk is nearly full (no room over half of buffer.diskReserve for the database to compact); the event was not accepted'));
     if (this.pending.bytes > MAX_PENDING_BYTES)
       return refuse(new BufferFullError('the ring log is behind on writing (disk too slow); try again', 'write_behind'));
     const first = this.meta.nextSeq;

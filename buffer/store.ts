@@ -45,7 +45,6 @@ export class Store {
   async open(): Promise<DB> {
     if (this.readOnly && !existsSync(join(this.paths.db, 'CURRENT')))
       throw new RingLogOpenError(`no ring log in ${this.dir} (expected ${this.paths.db})`);
-    const db = new ClassicLevel<Buffer, Buffer>(this.paths.db, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     // Small write buffer and cache: RAM is scarce on a Pi, and chunks are written once, read rarely.
     // An 8 MiB memtable: fewer flushes and write stalls under bursts of large commits; two of them
     // (active + flushing) are the bulk of LevelDB's memory here.
@@ -58,7 +57,17 @@ export class Store {
       // keep the default
     }
     this.writeBufferSize = writeBufferSize;
-    await db.open({ createIfMissing: !this.readOnly, writeBufferSize, cacheSize: 2 * 1024 * 1024 });
+    // The options go to the constructor: it opens the database itself on the next microtask, and an
+    // open() after that only waits for it, so options given to open() were silently ignored (LevelDB
+    // ran with its 4 MiB memtable and 8 MiB cache whatever was asked).
+    const db = new ClassicLevel<Buffer, Buffer>(this.paths.db, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      createIfMissing: !this.readOnly,
+      writeBufferSize,
+      cacheSize: 2 * 1024 * 1024,
+    });
+    await db.open();
     this.db = db;
     this.isOpen = true;
     return db;
