@@ -10,6 +10,8 @@
  * (`aligned`: bursts of 100) is reported beside them as `puback.10k.aligned.*`: there a publish also
  * waits behind the rest of its burst, on every broker alike.
  */
+import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { freePort, startMosquitto } from '../../helpers/peers.js';
 import { apiStatus, type Child, startBareAedes, startGateway } from '../gateway-proc.js';
 import { type LoadResult, runLoadInChild } from '../mqtt-load.js';
@@ -20,6 +22,29 @@ import { envelopeBytes } from './buffer-ingest.js';
 const CLIENTS = 100;
 const RATE = 10_000;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * The disk's own floor under a durable PUBACK, measured beside the brokers: latency of appending one
+ * commit's worth (~40 events, 6 KB) to a file and fdatasync-ing it, in the gateway's data directory.
+ */
+function fsyncFloor(dir: string, n = 300): number[] {
+  const file = join(dir, 'fsync-floor.bin');
+  const fd = openSync(file, 'a');
+  const block = Buffer.alloc(6000, 0x61);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t = performance.now();
+      writeSync(fd, block);
+      fdatasyncSync(fd);
+      times.push(performance.now() - t);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  return times.sort((a, b) => a - b);
+}
 
 interface BufferCounters {
   fsyncs?: number;
@@ -39,9 +64,10 @@ const bench: BenchCase = {
     try {
       const aedesPort = await freePort();
       children.push(await startBareAedes(aedesPort));
+      const dataDir = ctx.tempDir('sluice-bench-puback-');
       const gw = await startGateway({
         root: ctx.root,
-        dataDir: ctx.tempDir('sluice-bench-puback-'),
+        dataDir,
         mqttPort: await freePort(),
         httpPort: await freePort(),
         configDir: ctx.tempDir('sluice-bench-cfg-'),
@@ -55,6 +81,7 @@ const bench: BenchCase = {
       for (const port of [mosquitto.port, aedesPort, gw.mqttPort]) await load(port, 200);
       const sides: Record<'mosquitto' | 'aedes' | 'gateway', LoadResult[]> = { mosquitto: [], aedes: [], gateway: [] };
       const aligned: Record<'mosquitto' | 'aedes' | 'gateway', LoadResult[]> = { mosquitto: [], aedes: [], gateway: [] };
+      const floor = { p50: [] as number[], p99: [] as number[] };
       let written = 0;
       let messages = 0;
       let fsyncs = 0;
@@ -76,6 +103,9 @@ const bench: BenchCase = {
         fsyncs += (c1.fsyncs ?? 0) - (c0.fsyncs ?? 0);
         commits += (c1.commits ?? 0) - (c0.commits ?? 0);
         sides.gateway.push(g);
+        const f0 = fsyncFloor(dataDir);
+        floor.p50.push(f0[Math.floor(f0.length / 2)]);
+        floor.p99.push(f0[Math.floor(f0.length * 0.99)]);
         aligned.mosquitto.push(await load(mosquitto.port, perClient, 'aligned'));
         aligned.aedes.push(await load(aedesPort, perClient, 'aligned'));
         aligned.gateway.push(await load(gw.mqttPort, perClient, 'aligned'));
@@ -98,6 +128,8 @@ const bench: BenchCase = {
         results.push({ name: `puback.10k.aligned.p50.${name}`, value: pct(aligned[name], 'p50'), unit: 'ms' });
         results.push({ name: `puback.10k.aligned.p99.${name}`, value: pct(aligned[name], 'p99'), unit: 'ms' });
       }
+      results.push({ name: 'puback.10k.fsync_floor.p50', value: median(floor.p50), unit: 'ms', note: '6 KB append + fdatasync in the data directory' });
+      results.push({ name: 'puback.10k.fsync_floor.p99', value: median(floor.p99), unit: 'ms' });
       results.push({ name: 'puback.10k.fsyncs_per_s', value: fsyncs / gwSeconds, unit: 'fsync/s', commitsPerSecond: commits / gwSeconds, eventsPerFsync: messages / Math.max(1, fsyncs) });
       const wa = written / (messages * envelopeBytes());
       results.push({ name: 'puback.10k.write_amplification', value: wa, unit: 'bytes/byte', writtenBytes: written, events: messages });
