@@ -10,7 +10,6 @@
  * Peers here are test doubles of the cloud services (kinesalite is far slower than Kinesis): the
  * ratio to the bare client is the figure that says what the gateway costs.
  */
-import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { CreateStreamCommand, DescribeStreamCommand, KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -30,7 +29,7 @@ import { createSink } from '../../../uplink/index.js';
 import { registerLocalConsumers } from '../../../uplink/local/index.js';
 import { readerOptions, UplinkRunner } from '../../../uplink/runner.js';
 import { type UplinkConfig, uplinkSchema } from '../../../uplink/schema.js';
-import { ensureRabbitMQ, freePort } from '../../helpers/peers.js';
+import { ensureRabbitMQAmqp10, freePort } from '../../helpers/peers.js';
 import type { BenchCase, BenchContext, BenchResult } from '../types.js';
 
 function reading(i: number): EventInput {
@@ -148,8 +147,7 @@ const eventhubs: BenchCase = {
   timeoutMs: 300_000,
   async run(ctx) {
     const n = ctx.quick ? 20_000 : 100_000;
-    const { url } = await ensureRabbitMQ();
-    execFileSync('rabbitmq-plugins', ['enable', 'rabbitmq_amqp1_0'], { stdio: 'ignore', timeout: 60_000 });
+    const { url } = await ensureRabbitMQAmqp10();
     const conn = await amqplib.connect(url);
     const ch = await conn.createChannel();
     const q = { base: `sluice-bench-base-${process.pid}`, sink: `sluice-bench-sink-${process.pid}` };
