@@ -1,15 +1,13 @@
 /** The Sink conformance suite (test/helpers/uplink/sink-conformance.ts) run against each sink of this folder with its real peer. */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { connect as natsConnect } from 'nats';
 import { afterAll, beforeAll } from 'vitest';
 import { silentLogger } from '../src/core/log.js';
-import { ensureRabbitMQ, startMosquitto, startNats, tempDir } from '../test/helpers/peers.js';
+import { type SelfSigned, selfSignedCert } from '../test/helpers/certs.js';
+import { ensureRabbitMQ, startMosquitto, startNats } from '../test/helpers/peers.js';
 import { AmqpSink } from './amqp/index.js';
 import { amqpUplinkSchema } from './amqp/schema.js';
 import { HttpSink } from './http/index.js';
@@ -43,20 +41,16 @@ describeSinkConformance('mqtt (Mosquitto)', {
   sink: (config) => new MqttSink(config, ctx),
 });
 
-const certs = tempDir('sluice-conf-cert-');
+let tls: SelfSigned;
 beforeAll(() => {
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certs.path, 'key.pem'), '-out', join(certs.path, 'cert.pem')],
-    { stdio: 'ignore' },
-  );
+  tls = selfSignedCert();
 });
-afterAll(() => certs.cleanup());
+afterAll(() => tls?.cleanup());
 
 describeSinkConformance('http (local HTTPS server)', {
   async startPeer() {
     const docs: ReceivedBatch[] = [];
-    const server = createServer({ key: readFileSync(join(certs.path, 'key.pem')), cert: readFileSync(join(certs.path, 'cert.pem')) }, (req, res) => {
+    const server = createServer(tls, (req, res) => {
       const parts: Buffer[] = [];
       req.on('data', (d) => parts.push(d));
       req.on('end', () => {
@@ -79,7 +73,7 @@ describeSinkConformance('http (local HTTPS server)', {
       name: 'conf',
       type: 'http',
       url: `https://127.0.0.1:${port}/batches`,
-      tls: { ca: join(certs.path, 'cert.pem') },
+      tls: { ca: tls.certPath },
       timeout: '2s',
       ...extra,
     }),

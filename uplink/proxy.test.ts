@@ -3,11 +3,8 @@
  * HTTP uplink (plain and TLS, per-uplink `proxy:` and HTTPS_PROXY/HTTP_PROXY), NO_PROXY and
  * `proxy: none` going direct, Kinesis (AWS SDK) to kinesalite, and MQTT over WebSocket to Mosquitto.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { join } from 'node:path';
 import { CreateStreamCommand, DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import kinesalite from 'kinesalite';
@@ -17,8 +14,9 @@ import type { StoredEvent } from '../src/core/event.js';
 import { validateConfig } from '../src/config/load.js';
 import { redactConfig } from '../src/config/redact.js';
 import { silentLogger } from '../src/core/log.js';
+import { type SelfSigned, selfSignedCert } from '../test/helpers/certs.js';
 import { type ConnectProxy, startConnectProxy } from '../test/helpers/connect-proxy.js';
-import { freePort, type Peer, startMosquitto, tempDir } from '../test/helpers/peers.js';
+import { freePort, type Peer, startMosquitto } from '../test/helpers/peers.js';
 import { HttpSink } from './http/index.js';
 import { httpUplinkSchema } from './http/schema.js';
 import { KinesisSink } from './kinesis/index.js';
@@ -47,7 +45,7 @@ describe('uplinks behind a CONNECT proxy', () => {
   let plain: Server;
   let secure: Server;
   let received = 0;
-  const certs = tempDir('sluice-proxy-cert-');
+  let tls: SelfSigned;
   beforeAll(async () => {
     for (const k of ENV) delete process.env[k];
     proxy = await startConnectProxy();
@@ -60,14 +58,14 @@ describe('uplinks behind a CONNECT proxy', () => {
     };
     plain = createHttpServer(onBatch);
     await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certs.path, 'key.pem'), '-out', join(certs.path, 'cert.pem')], { stdio: 'ignore' });
-    secure = createHttpsServer({ key: readFileSync(join(certs.path, 'key.pem')), cert: readFileSync(join(certs.path, 'cert.pem')) }, onBatch);
+    tls = selfSignedCert();
+    secure = createHttpsServer(tls, onBatch);
     await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
   });
   afterAll(async () => {
     await proxy?.close();
     for (const s of [plain, secure]) await new Promise((r) => s?.close(r));
-    certs.cleanup();
+    tls?.cleanup();
   });
 
   const port = (s: Server) => (s.address() as { port: number }).port;
@@ -94,7 +92,7 @@ describe('uplinks behind a CONNECT proxy', () => {
   it('HTTPS: HTTPS_PROXY from the environment, TLS end to end through the tunnel', async () => {
     process.env.HTTPS_PROXY = proxy.url;
     const n = proxy.tunnels.length;
-    await sendVia(await httpSink(`https://127.0.0.1:${port(secure)}/in`, { tls: { ca: join(certs.path, 'cert.pem') } }));
+    await sendVia(await httpSink(`https://127.0.0.1:${port(secure)}/in`, { tls: { ca: tls.certPath } }));
     expect(proxy.tunnels.slice(n)).toContain(`127.0.0.1:${port(secure)}`);
   });
 

@@ -3,17 +3,15 @@
  * events out to every real peer; one peer (NATS) is down in the middle, the others are unaffected,
  * and the stopped one catches up with no loss.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
-import { join } from 'node:path';
 import amqp from 'amqplib';
 import mqtt from 'mqtt';
 import { connect as natsConnect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCert } from '../helpers/certs.js';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
-import { ensureRabbitMQ, type Peer, startMosquitto, startNats, tempDir } from '../helpers/peers.js';
+import { ensureRabbitMQ, type Peer, startMosquitto, startNats } from '../helpers/peers.js';
 
 const N = 10_000;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -47,14 +45,9 @@ beforeAll(async () => {
   sub.on('message', (_t, p) => seqsOf(p).forEach((s) => seen.mqtt.add(s)));
   await sub.subscribeAsync('sluice/gw-fan/events', { qos: 1 });
 
-  const certs = tempDir('sluice-fan-cert-');
-  cleanups.push(() => certs.cleanup());
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certs.path, 'key.pem'), '-out', join(certs.path, 'cert.pem')],
-    { stdio: 'ignore' },
-  );
-  const https = createServer({ key: readFileSync(join(certs.path, 'key.pem')), cert: readFileSync(join(certs.path, 'cert.pem')) }, (req, res) => {
+  const tls = selfSignedCert();
+  cleanups.push(() => tls.cleanup());
+  const https = createServer(tls, (req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (d) => parts.push(d));
     req.on('end', () => {
@@ -89,7 +82,7 @@ beforeAll(async () => {
     gateway: { id: 'gw-fan' },
     uplinks: [
       { name: 'cloud', type: 'mqtt', url: mosquitto.url, ...common },
-      { name: 'ingest', type: 'http', url: `https://127.0.0.1:${httpsPort}/batches`, tls: { ca: join(certs.path, 'cert.pem') }, ...common },
+      { name: 'ingest', type: 'http', url: `https://127.0.0.1:${httpsPort}/batches`, tls: { ca: tls.certPath }, ...common },
       { name: 'js', type: 'nats', servers: [nats.url], subject: 'sluice.events', stream: { name: 'SLUICE', create: true }, ackTimeout: '2s', ...common },
       { name: 'rabbit', type: 'amqp', url: rabbit.url, exchange, ...common },
     ],

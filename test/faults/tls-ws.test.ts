@@ -1,44 +1,19 @@
 /**
- * Local broker security: a TLS listener (server certificate made here with openssl;
+ * Local broker security: a TLS listener (certificates from a private test CA;
  * optional client certificates mapped to users by `certCN`) and a WebSocket listener (mqtt.js over
  * ws://), all behind the same logins and ACLs as plain TCP. A certificate from another CA, or
  * with an unmapped name, logs nobody in.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/password.js';
+import { type CertAuthority, type CertFiles, certAuthority } from '../helpers/certs.js';
 import { waitFor } from '../helpers/gateway.js';
-import { freePort, tempDir } from '../helpers/peers.js';
+import { freePort } from '../helpers/peers.js';
 import { type ChildGateway, startChildGateway } from './child-gateway.js';
 import { Upstream } from './oracle.js';
 import { connectPacket, rawConnect } from './raw-client.js';
 import { record } from './report.js';
-
-const pki = tempDir('sluice-pki-');
-const f = (name: string) => join(pki.path, name);
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'pipe' });
-}
-
-/** A CA, a server certificate for 127.0.0.1/localhost, and client certificates. */
-function makePki(): void {
-  for (const ca of ['ca', 'rogue-ca']) {
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${ca}`, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.crt`));
-  }
-  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  const issue = (name: string, cn: string, ca: string, ext?: string) => {
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-    openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', '2', '-out', f(`${name}.crt`), ...(ext ? ['-extfile', ext] : []));
-  };
-  issue('server', 'localhost', 'ca', f('server.ext'));
-  issue('sensor', 'sensor-tls', 'ca');
-  issue('stranger', 'stranger', 'ca');
-  issue('forged', 'sensor-tls', 'rogue-ca'); // the right name from the wrong CA
-}
 
 /** The QoS granted per filter; mqtt.js rejects a SUBACK with a refusal, so read it off the error. */
 async function grantedQos(client: mqtt.MqttClient, filters: string[]): Promise<number[]> {
@@ -56,11 +31,22 @@ describe('TLS and WebSocket listeners', () => {
   let cases = 0;
   let acknowledged = 0;
   let delivered = 0;
-  const ca = () => readFileSync(f('ca.crt'));
+  // A CA with its server certificate and client certificates, and a rogue CA.
+  let pki: CertAuthority;
+  let rogue: CertAuthority;
+  let sensor: CertFiles; // maps to s2
+  let stranger: CertFiles; // an unmapped name
+  let forged: CertFiles; // the right name from the wrong CA
+  const ca = () => pki.cert;
   const tlsUrl = () => `mqtts://127.0.0.1:${tlsPort}`;
 
   beforeAll(async () => {
-    makePki();
+    pki = certAuthority('ca');
+    rogue = certAuthority('rogue-ca');
+    const server = pki.server();
+    sensor = pki.client('sensor-tls');
+    stranger = pki.client('stranger');
+    forged = rogue.client('sensor-tls');
     upstream = await Upstream.start();
     tlsPort = await freePort();
     wsPort = await freePort();
@@ -71,7 +57,7 @@ describe('TLS and WebSocket listeners', () => {
         allowAnonymous: false,
         listeners: [
           { host: '127.0.0.1', port: mqttPort },
-          { host: '127.0.0.1', port: tlsPort, tls: { cert: f('server.crt'), key: f('server.key'), ca: f('ca.crt'), requestCert: true } },
+          { host: '127.0.0.1', port: tlsPort, tls: { cert: server.certPath, key: server.keyPath, ca: pki.certPath, requestCert: true } },
           { host: '127.0.0.1', port: wsPort, ws: true },
         ],
         users: [
@@ -88,7 +74,8 @@ describe('TLS and WebSocket listeners', () => {
     await gw?.stop();
     gw?.cleanup();
     await upstream?.stop();
-    pki.cleanup();
+    pki?.cleanup();
+    rogue?.cleanup();
   });
 
   /** Connects; resolves the client, or the CONNACK refusal / transport error as a string. */
@@ -123,7 +110,7 @@ describe('TLS and WebSocket listeners', () => {
   });
 
   it('a client certificate from the CA logs in as the user its CN maps to, under that user’s ACL', async () => {
-    const c = await attempt(tlsUrl(), { ca: ca(), cert: readFileSync(f('sensor.crt')), key: readFileSync(f('sensor.key')) });
+    const c = await attempt(tlsUrl(), { ca: ca(), cert: sensor.cert, key: sensor.key });
     expect(typeof c, String(c)).not.toBe('string');
     const client = c as mqtt.MqttClient;
     await publishKept(client, 'sensors/s2/temp', 'tls-cert');
@@ -137,15 +124,15 @@ describe('TLS and WebSocket listeners', () => {
   });
 
   it('a certificate with an unmapped CN, or the right CN from another CA, logs nobody in', async () => {
-    const stranger = await attempt(tlsUrl(), { ca: ca(), cert: readFileSync(f('stranger.crt')), key: readFileSync(f('stranger.key')) });
-    expect(stranger).toBe('connack 5');
-    const forged = await attempt(tlsUrl(), { ca: ca(), cert: readFileSync(f('forged.crt')), key: readFileSync(f('forged.key')) });
-    expect(forged).toBe('connack 5');
+    const unmapped = await attempt(tlsUrl(), { ca: ca(), cert: stranger.cert, key: stranger.key });
+    expect(unmapped).toBe('connack 5');
+    const wrongCa = await attempt(tlsUrl(), { ca: ca(), cert: forged.cert, key: forged.key });
+    expect(wrongCa).toBe('connack 5');
     // A forged certificate plus a valid password is just a password login (as s1, not s2).
     const both = (await attempt(tlsUrl(), {
       ca: ca(),
-      cert: readFileSync(f('forged.crt')),
-      key: readFileSync(f('forged.key')),
+      cert: forged.cert,
+      key: forged.key,
       username: 's1',
       password: 'pw-s1',
     })) as mqtt.MqttClient;

@@ -3,9 +3,6 @@
  * certificate of the uplink it names (a broker that requires certificates lets it in), and a
  * signed ping sent over that broker is answered.
  */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
@@ -14,44 +11,33 @@ import { validateConfig } from '../../src/config/load.js';
 import { signCommand } from '../../src/fleet/command.js';
 import { generateKeyPair, parsePrivateKey } from '../../src/fleet/keys.js';
 import { Gateway } from '../../src/gateway.js';
+import { type CertAuthority, type CertFiles, certAuthority, mosquittoClientCertTls } from '../helpers/certs.js';
 import { waitFor } from '../helpers/gateway.js';
 import { freePort, type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
-
-const pki = tempDir('sluice-fleet-pki-');
-const file = (name: string) => join(pki.path, name);
 
 describe('fleet connection over TLS', () => {
   let cloud: Peer;
   let gw: Gateway;
+  let ca: CertAuthority;
+  let client: CertFiles;
   const data = tempDir('sluice-fleet-tls-');
 
   beforeAll(async () => {
-    const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=fleet-test-ca', '-keyout', file('ca.key'), '-out', file('ca.pem'));
-    for (const [name, subject, ext] of [
-      ['server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1'],
-      ['client', '/CN=gw-tls', 'extendedKeyUsage=clientAuth'],
-    ]) {
-      ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`));
-      execFileSync('sh', ['-c', `printf '%s\\n' '${ext}' > ${file(`${name}.ext`)}`]);
-      ssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', file(`${name}.ext`), '-out', file(`${name}.pem`));
-    }
-    // Mosquitto drops root privileges to its own user: let it read the server's files.
-    chmodSync(pki.path, 0o755);
-    for (const f of readdirSync(pki.path)) chmodSync(file(f), 0o644);
-    cloud = await startMosquitto(`cafile ${file('ca.pem')}\ncertfile ${file('server.pem')}\nkeyfile ${file('server.key')}\nrequire_certificate true\n`);
+    ca = certAuthority('fleet-test-ca');
+    client = ca.client('gw-tls');
+    cloud = await startMosquitto(mosquittoClientCertTls(ca, ca.server()));
   });
 
   afterAll(async () => {
     await gw?.stop();
     await cloud?.stop();
     data.cleanup();
-    pki.cleanup();
+    ca?.cleanup();
   });
 
   it('connects with the uplink certificate and answers a signed ping', async () => {
     const pair = generateKeyPair();
-    const tls = { ca: file('ca.pem'), cert: file('client.pem'), key: file('client.key') };
+    const tls = { ca: ca.certPath, cert: client.certPath, key: client.keyPath };
     const config = validateConfig({
       gateway: { id: 'gw-tls', dataDir: data.path },
       broker: { listeners: [{ host: '127.0.0.1', port: await freePort() }] },
@@ -64,9 +50,9 @@ describe('fleet connection over TLS', () => {
     await waitFor(() => gw.fleet?.status().connected, 15_000, 'the fleet connection over TLS');
 
     const operator = await mqtt.connectAsync(`mqtts://127.0.0.1:${cloud.port}`, {
-      ca: readFileSync(tls.ca),
-      cert: readFileSync(tls.cert),
-      key: readFileSync(tls.key),
+      ca: ca.cert,
+      cert: client.cert,
+      key: client.key,
       clientId: 'operator-tls',
     });
     const results: { id: string; ok: boolean }[] = [];

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -8,6 +7,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
+import { type SelfSigned, selfSignedCert } from '../../test/helpers/certs.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
@@ -20,36 +20,12 @@ interface Received {
   doc: { gateway: string; batchId: string; events: { seq: number; payload: { i: number } }[] };
 }
 
-const certs = tempDir('sluice-http-cert-');
-let key: Buffer;
-let cert: Buffer;
+// A self-signed certificate for 127.0.0.1; the uplink trusts it through tls.ca.
+let tls: SelfSigned;
 beforeAll(() => {
-  // A self-signed certificate for 127.0.0.1; the uplink trusts it through tls.ca.
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(certs.path, 'key.pem'),
-      '-out',
-      join(certs.path, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  key = readFileSync(join(certs.path, 'key.pem'));
-  cert = readFileSync(join(certs.path, 'cert.pem'));
+  tls = selfSignedCert();
 });
-afterAll(() => certs.cleanup());
+afterAll(() => tls?.cleanup());
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -61,7 +37,7 @@ async function endpoint(
   reply: (r: Received, n: number, res: ServerResponse) => void = (_r, _n, res) => res.writeHead(202).end(),
 ): Promise<{ url: string; received: Received[]; server: Server }> {
   const received: Received[] = [];
-  const server = createServer({ key, cert }, (req, res) => {
+  const server = createServer(tls, (req, res) => {
     const parts: Buffer[] = [];
     req.on('data', (d) => parts.push(d));
     req.on('end', () => {
@@ -84,7 +60,7 @@ function setup(url: string, extra: Record<string, unknown> = {}) {
     name: 'ingest',
     type: 'http',
     url,
-    tls: { ca: join(certs.path, 'cert.pem') },
+    tls: { ca: tls.certPath },
     batch: { maxEvents: 10, maxDelay: 0 },
     retry: { initialDelay: 20, maxDelay: 100 },
     timeout: '2s',

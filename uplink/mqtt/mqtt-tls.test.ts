@@ -1,40 +1,27 @@
 /** The MQTT uplink over TLS with a client certificate, and through a link that stops answering. */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/core/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
-import { startMosquitto, tempDir } from '../../test/helpers/peers.js';
+import { type CertAuthority, type CertFiles, certAuthority, mosquittoClientCertTls } from '../../test/helpers/certs.js';
+import { startMosquitto } from '../../test/helpers/peers.js';
 import { UplinkRunner } from '../runner.js';
 import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
 
-const pki = tempDir('sluice-mqtt-pki-');
-const file = (name: string) => join(pki.path, name);
-
+// A private CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it.
+let ca: CertAuthority;
+let server: CertFiles;
+let client: CertFiles;
 beforeAll(() => {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-  // A private CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it.
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=sluice-test-ca', '-keyout', file('ca.key'), '-out', file('ca.pem'));
-  for (const [name, subject, ext] of [
-    ['server', '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1'],
-    ['client', '/CN=gw-01', 'extendedKeyUsage=clientAuth'],
-  ]) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', subject, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`));
-    const extFile = file(`${name}.ext`);
-    execFileSync('sh', ['-c', `printf '%s\\n' '${ext}' > ${extFile}`]);
-    ssl('x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', extFile, '-out', file(`${name}.pem`));
-  }
-  // Mosquitto drops root privileges to its own user: let it read the server's files.
-  chmodSync(pki.path, 0o755);
-  for (const f of readdirSync(pki.path)) chmodSync(file(f), 0o644);
+  ca = certAuthority();
+  server = ca.server();
+  client = ca.client('gw-01');
 });
-afterAll(() => pki.cleanup());
+afterAll(() => ca?.cleanup());
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -67,23 +54,21 @@ function setup(url: string, extra: Record<string, unknown> = {}) {
 
 describe('mqtt uplink, TLS and faults', () => {
   it('connects with a client certificate to a broker that requires one, verifying the broker against the CA', async () => {
-    const peer = await startMosquitto(
-      `cafile ${file('ca.pem')}\ncertfile ${file('server.pem')}\nkeyfile ${file('server.key')}\nrequire_certificate true\n`,
-    );
+    const peer = await startMosquitto(mosquittoClientCertTls(ca, server));
     cleanups.push(() => peer.stop());
     const url = `mqtts://127.0.0.1:${peer.port}`;
     const got: number[] = [];
     const sub = await mqtt.connectAsync(url, {
-      ca: [readPem('ca.pem')],
-      cert: readPem('client.pem'),
-      key: readPem('client.key'),
+      ca: [ca.cert],
+      cert: client.cert,
+      key: client.key,
     });
     cleanups.push(() => sub.endAsync(true));
     sub.on('message', (_t, p) => got.push(...JSON.parse(p.toString()).events.map((e: { seq: number }) => e.seq)));
     await sub.subscribeAsync('sluice/gw-01/events', { qos: 1 });
 
     const { log, reader, runner } = setup(url, {
-      tls: { ca: file('ca.pem'), cert: file('client.pem'), key: file('client.key') },
+      tls: { ca: ca.certPath, cert: client.certPath, key: client.keyPath },
     });
     log.appendN(300);
     runner.start();
@@ -92,11 +77,9 @@ describe('mqtt uplink, TLS and faults', () => {
   });
 
   it('without the client certificate it is refused, says so, and keeps the events', async () => {
-    const peer = await startMosquitto(
-      `cafile ${file('ca.pem')}\ncertfile ${file('server.pem')}\nkeyfile ${file('server.key')}\nrequire_certificate true\n`,
-    );
+    const peer = await startMosquitto(mosquittoClientCertTls(ca, server));
     cleanups.push(() => peer.stop());
-    const { log, reader, runner } = setup(`mqtts://127.0.0.1:${peer.port}`, { tls: { ca: file('ca.pem') }, ackTimeout: '500ms' });
+    const { log, reader, runner } = setup(`mqtts://127.0.0.1:${peer.port}`, { tls: { ca: ca.certPath }, ackTimeout: '500ms' });
     log.appendN(3);
     runner.start();
     await until(() => runner.status().retried > 0 && runner.status().lastError !== null);
@@ -133,7 +116,3 @@ describe('mqtt uplink, TLS and faults', () => {
     await until(() => got.size === 400);
   });
 });
-
-function readPem(name: string): Buffer {
-  return readFileSync(file(name));
-}
