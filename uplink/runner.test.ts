@@ -1,13 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/core/log.js';
-import { tempDir } from '../test/helpers/peers.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
-import { UplinkRunner } from './runner.js';
 import { allAccepted, type Batch, type SendResult, type Sink } from './sink.js';
-import { MemoryLog } from '../test/helpers/uplink/memory-log.js';
+import { memoryRunner } from '../test/helpers/uplink/memory-runner.js';
 import { until } from '../test/helpers/until.js';
 
 /** A sink scripted by the test: the runner's peer here is the Sink contract itself, not a protocol. */
@@ -40,30 +36,15 @@ function config(extra: Record<string, unknown> = {}) {
   });
 }
 
-const runners: UplinkRunner[] = [];
-const dirs: { cleanup(): void }[] = [];
+const stops: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  for (const r of runners.splice(0)) await r.stop(1000);
-  for (const d of dirs.splice(0)) d.cleanup();
+  for (const stop of stops.splice(0)) await stop();
 });
 
 function setup(sink: Sink, extra: Record<string, unknown> = {}) {
-  const log = new MemoryLog('gw-t');
-  const reader = log.reader('cloud');
-  const registry = new Registry();
-  const dir = tempDir();
-  dirs.push(dir);
-  const runner = new UplinkRunner({
-    config: config(extra),
-    sink,
-    reader,
-    gatewayId: 'gw-t',
-    logger: silentLogger,
-    registry,
-    dataDir: dir.path,
-  });
-  runners.push(runner);
-  return { log, reader, registry, runner, dir: dir.path };
+  const run = memoryRunner(config(extra), () => sink, { gatewayId: 'gw-t', stopMs: 1000 });
+  stops.push(run.stop);
+  return run;
 }
 
 describe('UplinkRunner', () => {
@@ -134,7 +115,7 @@ describe('UplinkRunner', () => {
       }
       return allAccepted(b);
     });
-    const { log, reader, runner, dir } = setup(sink);
+    const { log, reader, runner, dataDir: dir } = setup(sink);
     log.appendN(6);
     runner.start();
     await until(() => reader.committed === 6);

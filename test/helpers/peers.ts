@@ -118,14 +118,14 @@ export function natsServerBin(): string {
   return bin;
 }
 
-/** A private NATS server with JetStream on a free port, its store in a temp directory. */
-export async function startNats(): Promise<Peer> {
+/** A private NATS server with JetStream on a free port, its store in a temp directory; `extraArgs` for nats-server (e.g. `--user`). */
+export async function startNats(extraArgs: string[] = []): Promise<Peer> {
   const port = await freePort();
   const dir = tempDir('sluice-nats-');
   const bin = natsServerBin();
   return managed(
     bin,
-    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir.path],
+    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir.path, ...extraArgs],
     port,
     `nats://127.0.0.1:${port}`,
     dir.cleanup,

@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
-import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/log.js';
 import { type FaultProxy, startFaultProxy } from '../../test/helpers/fault-proxy.js';
-import { ensureRabbitMQ, tempDir } from '../../test/helpers/peers.js';
-import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
+import { ensureRabbitMQ } from '../../test/helpers/peers.js';
+import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { AmqpSink } from './index.js';
 import { amqpUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
@@ -61,23 +58,9 @@ function setup(url: string, exchange: string, extra: Record<string, unknown> = {
     ackTimeout: '3s',
     ...extra,
   });
-  const log = new MemoryLog('gw-01');
-  const reader = log.reader('rabbit');
-  const dir = tempDir();
-  const runner = new UplinkRunner({
-    config,
-    sink: new AmqpSink(config, { gatewayId: 'gw-01', logger: silentLogger }),
-    reader,
-    gatewayId: 'gw-01',
-    logger: silentLogger,
-    registry: new Registry(),
-    dataDir: dir.path,
-  });
-  cleanups.push(async () => {
-    await runner.stop(2000);
-    dir.cleanup();
-  });
-  return { log, reader, runner };
+  const run = memoryRunner(config, (ctx) => new AmqpSink(config, ctx));
+  cleanups.push(run.stop);
+  return run;
 }
 
 const seqsOf = (docs: Doc[]) => docs.flatMap((d) => d.events.map((e) => e.seq));

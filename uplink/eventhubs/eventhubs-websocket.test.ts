@@ -8,15 +8,13 @@
 import { Writable } from 'node:stream';
 import amqplib from 'amqplib';
 import pino from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type SelfSigned, selfSignedCert } from '../../test/helpers/certs.js';
 import { type ConnectProxy, startConnectProxy } from '../../test/helpers/connect-proxy.js';
 import { ensureRabbitMQAmqp10, freePort } from '../../test/helpers/peers.js';
 import { until } from '../../test/helpers/until.js';
-import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
+import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { startWsBridge, type WsBridge } from '../../test/helpers/ws-bridge.js';
-import { UplinkRunner } from '../runner.js';
 import { EventHubsSink } from './index.js';
 import { eventHubsUplinkSchema } from './schema.js';
 import { resolveTransport } from './websocket.js';
@@ -96,18 +94,9 @@ const config = (address: string, extra: Record<string, unknown> = {}) =>
 function setup(cfg: ReturnType<typeof config>) {
   const logged: string[] = [];
   const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _enc, cb) => cb(void logged.push(String(chunk))) }));
-  const log = new MemoryLog('gw-ws');
-  const reader = log.reader('hub');
-  const runner = new UplinkRunner({
-    config: cfg,
-    sink: new EventHubsSink(cfg, { gatewayId: 'gw-ws', logger }),
-    reader,
-    gatewayId: 'gw-ws',
-    logger,
-    registry: new Registry(),
-  });
-  cleanups.push(() => runner.stop(2000));
-  return { log, reader, runner, logged };
+  const run = memoryRunner(cfg, (ctx) => new EventHubsSink(cfg, ctx), { gatewayId: 'gw-ws', logger });
+  cleanups.push(run.stop);
+  return { ...run, logged };
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);

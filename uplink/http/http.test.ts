@@ -3,14 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type SelfSigned, selfSignedCert } from '../../test/helpers/certs.js';
-import { tempDir } from '../../test/helpers/peers.js';
-import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
+import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { HttpSink, retryAfter } from './index.js';
 import { httpUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
@@ -66,23 +62,9 @@ function setup(url: string, extra: Record<string, unknown> = {}) {
     timeout: '2s',
     ...extra,
   });
-  const log = new MemoryLog('gw-01');
-  const reader = log.reader('ingest');
-  const dir = tempDir();
-  const runner = new UplinkRunner({
-    config,
-    sink: new HttpSink(config, { gatewayId: 'gw-01', logger: silentLogger }),
-    reader,
-    gatewayId: 'gw-01',
-    logger: silentLogger,
-    registry: new Registry(),
-    dataDir: dir.path,
-  });
-  cleanups.push(async () => {
-    await runner.stop(1000);
-    dir.cleanup();
-  });
-  return { log, reader, runner, dir: dir.path };
+  const run = memoryRunner(config, (ctx) => new HttpSink(config, ctx), { stopMs: 1000 });
+  cleanups.push(run.stop);
+  return run;
 }
 
 const seqs = (rs: Received[]) => rs.flatMap((r) => r.doc.events.map((e) => e.seq));
@@ -135,7 +117,7 @@ describe('http uplink (local HTTPS endpoint)', () => {
       if (r.doc.events.some((e) => e.payload.i === 13)) res.writeHead(422).end('{"error":"payload.i must not be 13"}');
       else res.writeHead(200).end();
     });
-    const { log, reader, runner, dir } = setup(ep.url);
+    const { log, reader, runner, dataDir } = setup(ep.url);
     log.appendN(30);
     runner.start();
     await until(() => reader.committed === 30);
@@ -144,7 +126,7 @@ describe('http uplink (local HTTPS endpoint)', () => {
     expect(s.deadLettered).toBe(1);
     expect(s.deliveredEvents).toBe(29);
     expect(s.lastError).toContain('422');
-    const dead = readFileSync(join(dir, 'dead-letter', 'ingest.ndjson'), 'utf8')
+    const dead = readFileSync(join(dataDir, 'dead-letter', 'ingest.ndjson'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));

@@ -1,13 +1,10 @@
 /** The MQTT uplink over TLS with a client certificate, and through a link that stops answering. */
 import mqtt from 'mqtt';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type CertAuthority, type CertFiles, certAuthority, mosquittoClientCertTls } from '../../test/helpers/certs.js';
 import { startMosquitto } from '../../test/helpers/peers.js';
-import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
+import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
@@ -38,18 +35,9 @@ function setup(url: string, extra: Record<string, unknown> = {}) {
     reconnect: { minDelay: 50, maxDelay: 200 },
     ...extra,
   });
-  const log = new MemoryLog('gw-01');
-  const reader = log.reader('cloud');
-  const runner = new UplinkRunner({
-    config,
-    sink: new MqttSink(config, { gatewayId: 'gw-01', logger: silentLogger }),
-    reader,
-    gatewayId: 'gw-01',
-    logger: silentLogger,
-    registry: new Registry(),
-  });
-  cleanups.push(() => runner.stop(2000));
-  return { log, reader, runner };
+  const run = memoryRunner(config, (ctx) => new MqttSink(config, ctx));
+  cleanups.push(run.stop);
+  return run;
 }
 
 describe('mqtt uplink, TLS and faults', () => {

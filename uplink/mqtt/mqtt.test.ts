@@ -1,11 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/log.js';
-import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
-import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
+import { type Peer, startMosquitto } from '../../test/helpers/peers.js';
+import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
@@ -46,24 +43,9 @@ function setup(peer: Peer, extra: Record<string, unknown> = {}) {
     ackTimeout: '2s',
     ...extra,
   });
-  const log = new MemoryLog('gw-01');
-  const reader = log.reader('cloud');
-  const sink = new MqttSink(config, { gatewayId: 'gw-01', logger: silentLogger });
-  const dir = tempDir();
-  const runner = new UplinkRunner({
-    config,
-    sink,
-    reader,
-    gatewayId: 'gw-01',
-    logger: silentLogger,
-    registry: new Registry(),
-    dataDir: dir.path,
-  });
-  cleanups.push(async () => {
-    await runner.stop(2000);
-    dir.cleanup();
-  });
-  return { log, reader, runner, sink };
+  const run = memoryRunner(config, (ctx) => new MqttSink(config, ctx));
+  cleanups.push(run.stop);
+  return run;
 }
 
 function seqsOf(docs: Doc[]): number[] {

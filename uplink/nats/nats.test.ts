@@ -1,12 +1,9 @@
 import { connect, type NatsConnection } from 'nats';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/log.js';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
-import { type Peer, startNats, tempDir } from '../../test/helpers/peers.js';
-import { UplinkRunner } from '../runner.js';
+import { type Peer, startNats } from '../../test/helpers/peers.js';
 import { batchIdOf } from '../sink.js';
-import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
+import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { NatsSink } from './index.js';
 import { natsUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
@@ -33,24 +30,9 @@ function config(peer: Peer, extra: Record<string, unknown> = {}) {
 
 function setup(peer: Peer, extra: Record<string, unknown> = {}) {
   const c = config(peer, extra);
-  const log = new MemoryLog('gw-01');
-  const reader = log.reader('js');
-  const sink = new NatsSink(c, { gatewayId: 'gw-01', logger: silentLogger });
-  const dir = tempDir();
-  const runner = new UplinkRunner({
-    config: c,
-    sink,
-    reader,
-    gatewayId: 'gw-01',
-    logger: silentLogger,
-    registry: new Registry(),
-    dataDir: dir.path,
-  });
-  cleanups.push(async () => {
-    await runner.stop(2000);
-    dir.cleanup();
-  });
-  return { log, reader, runner, sink };
+  const run = memoryRunner(c, (ctx) => new NatsSink(c, ctx));
+  cleanups.push(run.stop);
+  return run;
 }
 
 /** Every batch document in the stream, in stream order. */
@@ -134,18 +116,7 @@ describe('nats uplink (real NATS JetStream)', () => {
     cleanups.push(() => peer.stop());
     const proxy = await startFaultProxy({ targetPort: peer.port });
     cleanups.push(() => proxy.close());
-    const c = config(peer, { servers: [proxy.url('nats')], ackTimeout: '500ms' });
-    const log = new MemoryLog('gw-01');
-    const reader = log.reader('js');
-    const runner = new UplinkRunner({
-      config: c,
-      sink: new NatsSink(c, { gatewayId: 'gw-01', logger: silentLogger }),
-      reader,
-      gatewayId: 'gw-01',
-      logger: silentLogger,
-      registry: new Registry(),
-    });
-    cleanups.push(() => runner.stop(2000));
+    const { log, reader, runner } = setup(peer, { servers: [proxy.url('nats')], ackTimeout: '500ms' });
     runner.start();
     log.appendN(100);
     await until(() => reader.committed === 100);

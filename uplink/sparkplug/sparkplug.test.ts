@@ -2,13 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/log.js';
 import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
 import { until } from '../../test/helpers/until.js';
-import { UplinkRunner } from '../runner.js';
-import { MemoryLog } from '../../test/helpers/uplink/memory-log.js';
+import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { SparkplugSink } from './index.js';
 import { sparkplugUplinkSchema } from './schema.js';
 import { TAHU_PROTO } from '../../src/core/sparkplug/tahu-proto.js';
@@ -72,19 +69,9 @@ function setup(peer: Peer, dataDir: string) {
     reconnect: { minDelay: 50, maxDelay: 200 },
     ackTimeout: '2s',
   });
-  const log = new MemoryLog('gw-sp');
-  const sink = new SparkplugSink(config, { gatewayId: 'gw-sp', logger: silentLogger, dataDir });
-  const runner = new UplinkRunner({
-    config,
-    sink,
-    reader: log.reader('scada'),
-    gatewayId: 'gw-sp',
-    logger: silentLogger,
-    registry: new Registry(),
-    dataDir,
-  });
-  cleanups.push(() => runner.stop(2000));
-  return { log, sink, runner };
+  const run = memoryRunner(config, (ctx) => new SparkplugSink(config, ctx), { gatewayId: 'gw-sp', dataDir });
+  cleanups.push(run.stop);
+  return run;
 }
 
 const of = (seen: { topic: string; payload: Buffer }[], type: string) =>

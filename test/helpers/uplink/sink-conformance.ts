@@ -8,14 +8,12 @@
  *   committed while it lasts, the error is reported, and every event arrives once it is over.
  * A sink folder calls `describeSinkConformance` from its own test file (or uplink/conformance.test.ts).
  */
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../../src/core/log.js';
 import { startFaultProxy } from '../fault-proxy.js';
 import type { CommonUplinkConfig } from '../../../uplink/common-schema.js';
-import { UplinkRunner } from '../../../uplink/runner.js';
 import type { Sink } from '../../../uplink/sink.js';
-import { MemoryLog } from './memory-log.js';
+import type { MemoryLog } from './memory-log.js';
+import { memoryRunner } from './memory-runner.js';
 import { until } from '../until.js';
 
 export interface ReceivedBatch {
@@ -56,18 +54,9 @@ export function describeSinkConformance<C extends CommonUplinkConfig>(label: str
         retry: { initialDelay: 20, maxDelay: 200 },
         reconnect: { minDelay: 20, maxDelay: 200 },
       });
-      const log = new MemoryLog('gw-conf');
-      const reader = log.reader(config.name);
-      const runner = new UplinkRunner({
-        config,
-        sink: harness.sink(config),
-        reader,
-        gatewayId: 'gw-conf',
-        logger: silentLogger,
-        registry: new Registry(),
-      });
-      cleanups.push(() => runner.stop(2000));
-      return { peer, proxy, log, reader, runner };
+      const run = memoryRunner(config, () => harness.sink(config), { gatewayId: 'gw-conf' });
+      cleanups.push(run.stop);
+      return { peer, proxy, ...run };
     }
 
     /** Live traffic: `per` events every `everyMs` until `total` are appended. */
