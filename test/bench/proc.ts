@@ -1,5 +1,6 @@
 /** Process figures from /proc: anonymous resident memory and bytes written to storage. */
 import { readFileSync } from 'node:fs';
+import type { BenchResult } from './types.js';
 
 /** RssAnon of `pid` in MB (anonymous memory: what the kernel cannot reclaim), or NaN. */
 export function rssAnonMB(pid: number): number {
@@ -47,4 +48,22 @@ export async function cpuPercent(ms: number): Promise<number> {
   await new Promise((r) => setTimeout(r, ms));
   const c = process.cpuUsage(c0);
   return ((c.user + c.system) / 1000 / (performance.now() - t0)) * 100;
+}
+
+/** Three significant digits, for figures of CPU and rates. */
+export function sig3(v: number): number {
+  return Number(v.toPrecision(3));
+}
+
+/** A CPU figure (% of one core) as a result beside the bare library's, measured the same way. */
+export function cpuVsBare(name: string, cpu: number, bare: { name: string; cpu: number }, extra: Record<string, unknown>): BenchResult {
+  return {
+    name,
+    value: sig3(cpu),
+    unit: '%cpu',
+    baseline: sig3(bare.cpu),
+    baselineName: bare.name,
+    ratio: bare.cpu > 0 ? sig3(cpu / bare.cpu) : undefined,
+    ...extra,
+  };
 }

@@ -7,9 +7,7 @@
  * - the driver, its readings handed to a no-op emit (decoding, scaling, events, health);
  * - the driver emitting into a real ring log (what a gateway pays for the readings end to end).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { openRingLog } from '../../../buffer/index.js';
 import { ModbusDriver } from '../../../drivers/modbus/index.js';
@@ -17,33 +15,12 @@ import { modbusTcpSchema } from '../../../drivers/modbus/schema.js';
 import { bufferSchema } from '../../../src/config/schema.js';
 import type { EventInput } from '../../../src/core/event.js';
 import { silentLogger } from '../../../src/core/log.js';
-import { freePort } from '../../helpers/peers.js';
-import { cpuPercent } from '../proc.js';
-import type { BenchCase, BenchResult } from '../types.js';
+import { startModbusTcp } from '../../drivers/field-peers.js';
+import { cpuPercent, cpuVsBare, sig3 } from '../proc.js';
+import type { BenchCase } from '../types.js';
 
 const DEVICES = 10;
 const POINTS = 100;
-
-function startSlave(root: string, port: number): Promise<ChildProcess> {
-  const units = Array.from({ length: DEVICES }, (_, i) => i + 1).join(',');
-  return new Promise((resolve, reject) => {
-    const p = spawn(
-      '/usr/bin/python3',
-      [join(root, 'test/drivers/modbus-server.py'), 'tcp', String(port), '--units', units],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let err = '';
-    p.stderr?.on('data', (d) => {
-      err = (err + d).slice(-2000);
-    });
-    p.stdout?.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve(p);
-    });
-    p.once('exit', (code) => reject(new Error(`modbus-server.py exited (${code}): ${err}`)));
-  });
-}
 
 async function bareLoop(port: number, ms: number): Promise<{ cpu: number; reads: number }> {
   const Client = createRequire(import.meta.url)('modbus-serial') as typeof ModbusRTU;
@@ -125,8 +102,8 @@ const bench: BenchCase = {
   timeoutMs: 120_000,
   async run(ctx) {
     const ms = ctx.quick ? 4000 : 15_000;
-    const port = await freePort();
-    const slave = await startSlave(ctx.root, port);
+    const slave = await startModbusTcp(Array.from({ length: DEVICES }, (_, i) => i + 1));
+    const port = slave.port;
     try {
       ctx.log(`bare modbus-serial loop, ${ms} ms`);
       const bare = await bareLoop(port, ms);
@@ -146,45 +123,22 @@ const bench: BenchCase = {
         await log.close();
       }
       const params = { devices: DEVICES, points: POINTS, hz: 1, seconds: ms / 1000, cpuUnit: '% of one core' };
-      const target = '<= 5% of one core for 1000 readings/s';
-      const results: BenchResult[] = [
-        {
-          name: 'drivers.modbus.poll.cpu',
-          value: round(noop.cpu),
-          unit: '%cpu',
-          baseline: round(bare.cpu),
-          baselineName: 'drivers.modbus.bare-modbus-serial.cpu',
-          ratio: bare.cpu > 0 ? round(noop.cpu / bare.cpu) : undefined,
-          target,
+      const baseline = { name: 'drivers.modbus.bare-modbus-serial.cpu', cpu: bare.cpu };
+      return [
+        cpuVsBare('drivers.modbus.poll.cpu', noop.cpu, baseline, {
+          target: '<= 5% of one core for 1000 readings/s',
           pass: noop.cpu <= 5 && noop.down === 0,
-          readingsPerSecond: round(noop.rate),
+          readingsPerSecond: sig3(noop.rate),
           requestsPerPollPerDevice: noop.requestsPerPoll,
           devicesNotUp: noop.down,
           ...params,
-        },
-        {
-          name: 'drivers.modbus.poll+ringlog.cpu',
-          value: round(logged.cpu),
-          unit: '%cpu',
-          baseline: round(bare.cpu),
-          baselineName: 'drivers.modbus.bare-modbus-serial.cpu',
-          ratio: bare.cpu > 0 ? round(logged.cpu / bare.cpu) : undefined,
-          readingsPerSecond: round(logged.rate),
-          devicesNotUp: logged.down,
-          ...params,
-        },
+        }),
+        cpuVsBare('drivers.modbus.poll+ringlog.cpu', logged.cpu, baseline, { readingsPerSecond: sig3(logged.rate), devicesNotUp: logged.down, ...params }),
       ];
-      return results;
     } finally {
-      const gone = new Promise((r) => slave.once('exit', r));
-      slave.kill('SIGKILL');
-      await gone;
+      await slave.stop();
     }
   },
 };
-
-function round(v: number): number {
-  return Number(v.toPrecision(3));
-}
 
 export default bench;

@@ -17,8 +17,8 @@ import { bufferSchema } from '../../../src/config/schema.js';
 import type { EventInput } from '../../../src/core/event.js';
 import { silentLogger } from '../../../src/core/log.js';
 import { freePort } from '../../helpers/peers.js';
-import { cpuPercent } from '../proc.js';
-import type { BenchCase, BenchResult } from '../types.js';
+import { cpuPercent, cpuVsBare, sig3 } from '../proc.js';
+import type { BenchCase } from '../types.js';
 
 const ITEMS = 1000;
 
@@ -129,32 +129,16 @@ const bench: BenchCase = {
         await log.close();
       }
       const params = { items: ITEMS, hz: 1, seconds: ms / 1000, cpuUnit: '% of one core' };
-      const results: BenchResult[] = [
-        {
-          name: 'drivers.opcua.subscription.cpu',
-          value: round(noop.cpu),
-          unit: '%cpu',
-          baseline: round(bare.cpu),
-          baselineName: 'drivers.opcua.bare-node-opcua.cpu',
-          ratio: bare.cpu > 0 ? round(noop.cpu / bare.cpu) : undefined,
-          readingsPerSecond: round(noop.rate),
-          bareChangesPerSecond: round(bare.rate),
+      const baseline = { name: 'drivers.opcua.bare-node-opcua.cpu', cpu: bare.cpu };
+      return [
+        cpuVsBare('drivers.opcua.subscription.cpu', noop.cpu, baseline, {
+          readingsPerSecond: sig3(noop.rate),
+          bareChangesPerSecond: sig3(bare.rate),
           state: noop.state,
           ...params,
-        },
-        {
-          name: 'drivers.opcua.subscription+ringlog.cpu',
-          value: round(logged.cpu),
-          unit: '%cpu',
-          baseline: round(bare.cpu),
-          baselineName: 'drivers.opcua.bare-node-opcua.cpu',
-          ratio: bare.cpu > 0 ? round(logged.cpu / bare.cpu) : undefined,
-          readingsPerSecond: round(logged.rate),
-          state: logged.state,
-          ...params,
-        },
+        }),
+        cpuVsBare('drivers.opcua.subscription+ringlog.cpu', logged.cpu, baseline, { readingsPerSecond: sig3(logged.rate), state: logged.state, ...params }),
       ];
-      return results;
     } finally {
       const gone = new Promise((r) => server.once('exit', r));
       server.kill('SIGKILL');
@@ -162,9 +146,5 @@ const bench: BenchCase = {
     }
   },
 };
-
-function round(v: number): number {
-  return Number(v.toPrecision(3));
-}
 
 export default bench;
