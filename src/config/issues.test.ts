@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfigDocument, validateConfig } from './load.js';
+import { configProblems } from '../../test/helpers/config.js';
+import { parseConfigDocument } from './load.js';
 import { nearestKey } from './issues.js';
 
 function problems(yaml: string): string[] {
   const { value, lineOf } = parseConfigDocument(yaml);
-  try {
-    validateConfig(value, 'test', lineOf);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
+  return configProblems(value, lineOf);
 }
 
 describe('config problems', () => {

@@ -1,16 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfigText, validateConfig } from './load.js';
+import { configProblems } from '../../test/helpers/config.js';
+import { parseConfigText, validateConfig } from './load.js';
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 describe('config', () => {
   it('fills in the contract defaults when nothing is given', () => {
@@ -24,12 +16,12 @@ describe('config', () => {
   });
 
   it('requires http.auth off loopback (or an explicit allowAnonymous), as the broker does', () => {
-    expect(problems({ http: { host: '0.0.0.0' } })).toEqual([expect.stringMatching(/^http\.auth: is required: http\.host "0\.0\.0\.0"/)]);
-    expect(problems({ http: { host: '127.0.0.1', trustLoopback: false } })).toEqual([expect.stringMatching(/^http\.auth: /)]);
-    expect(problems({ http: { host: '0.0.0.0', allowAnonymous: true } })).toEqual([]);
-    expect(problems({ http: { host: '0.0.0.0', auth: { username: 'u', passwordHash: 'scrypt$x' } } })).toEqual([]);
-    expect(problems({ http: { host: '127.0.0.1.evil.example' } })).toHaveLength(1);
-    expect(problems({ http: { host: '0.0.0.0', enabled: false } })).toEqual([]);
+    expect(configProblems({ http: { host: '0.0.0.0' } })).toEqual([expect.stringMatching(/^http\.auth: is required: http\.host "0\.0\.0\.0"/)]);
+    expect(configProblems({ http: { host: '127.0.0.1', trustLoopback: false } })).toEqual([expect.stringMatching(/^http\.auth: /)]);
+    expect(configProblems({ http: { host: '0.0.0.0', allowAnonymous: true } })).toEqual([]);
+    expect(configProblems({ http: { host: '0.0.0.0', auth: { username: 'u', passwordHash: 'scrypt$x' } } })).toEqual([]);
+    expect(configProblems({ http: { host: '127.0.0.1.evil.example' } })).toHaveLength(1);
+    expect(configProblems({ http: { host: '0.0.0.0', enabled: false } })).toEqual([]);
   });
 
   it('parses sizes and durations', () => {
@@ -40,7 +32,7 @@ describe('config', () => {
   });
 
   it('lists every problem with its path, unknown keys included', () => {
-    const p = problems({
+    const p = configProblems({
       gateway: { id: 'bad id!', colour: 'red' },
       buffer: { maxBytes: 'lots', onFull: 'explode' },
       broker: { ingest: ['a/#/b'] },
@@ -61,7 +53,7 @@ describe('config', () => {
   });
 
   it('refuses a plaintext password', () => {
-    expect(problems({ broker: { users: [{ username: 'a', passwordHash: 'hunter2' }] } })).toEqual([
+    expect(configProblems({ broker: { users: [{ username: 'a', passwordHash: 'hunter2' }] } })).toEqual([
       expect.stringMatching(/^broker\.users\[0\]\.passwordHash: must be a scrypt hash/),
     ]);
   });
@@ -69,7 +61,7 @@ describe('config', () => {
   it('refuses duplicate names', () => {
     const u = { type: 'mqtt', url: 'mqtt://localhost' };
     expect(
-      problems({
+      configProblems({
         uplinks: [
           { ...u, name: 'a' },
           { ...u, name: 'a' },

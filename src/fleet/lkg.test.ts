@@ -1,8 +1,9 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { configProblems } from '../../test/helpers/config.js';
 import { tempDir } from '../../test/helpers/peers.js';
-import { type ConfigError, validateConfig } from '../config/load.js';
+import { validateConfig } from '../config/load.js';
 import { silentLogger } from '../core/log.js';
 import { generateKeyPair } from './keys.js';
 import { configHash, lastKnownGoodPath, loadEffectiveConfig, writeLastKnownGood } from './lkg.js';
@@ -95,14 +96,7 @@ describe('last-known-good config', () => {
 
   it('makes a bad cron expression, schedule action or trusted key a config error', () => {
     const dir = '/tmp/x';
-    const problems = (extra: Record<string, unknown>) => {
-      try {
-        validateConfig({ ...raw(dir, 1), ...extra });
-        return [];
-      } catch (err) {
-        return (err as ConfigError).problems;
-      }
-    };
+    const problems = (extra: Record<string, unknown>) => configProblems({ ...raw(dir, 1), ...extra });
     expect(problems({ schedules: [{ name: 's', cron: '61 * * * *', action: 'state' }] })).toEqual([
       expect.stringMatching(/^schedules\[0\]\.cron: "61 \* \* \* \*" is not a cron expression/),
     ]);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfigText, validateConfig } from '../config/load.js';
+import { configProblems } from '../../test/helpers/config.js';
+import { parseConfigText, validateConfig } from '../config/load.js';
 import type { EventInput } from '../core/event.js';
 import { silentLogger } from '../core/log.js';
 import { RulesEngine } from './engine.js';
@@ -11,15 +12,6 @@ import type { RulesConfig } from './schema.js';
 /** The example of the issue, verbatim. */
 const ISSUE_EXAMPLE = readFileSync(new URL('./examples/issue.yaml', import.meta.url), 'utf8');
 
-function problems(raw: unknown): string[] {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 function engine(rules: unknown, now = { t: 0 }) {
   const config = validateConfig({ rules }).rules as RulesConfig;
@@ -45,21 +37,21 @@ describe('rules config', () => {
       { match: 'rooms/+/door', where: 'payload.open == true' },
       { match: 'rooms/+/temp', where: 'payload.value >= 30.0 && frist.payload.open' },
     ];
-    expect(problems({ rules: [{ name: 'a', sequence: { within: '1m', steps } }] })).toEqual([
+    expect(configProblems({ rules: [{ name: 'a', sequence: { within: '1m', steps } }] })).toEqual([
       expect.stringMatching(/^rules\[0\]\.sequence\.steps\[1\]\.where: uses unknown name "frist"/),
     ]);
-    expect(problems({ rules: [{ name: 'a', match: 'x', derive: { p: 'payload.v *' } }] })).toEqual([
+    expect(configProblems({ rules: [{ name: 'a', match: 'x', derive: { p: 'payload.v *' } }] })).toEqual([
       expect.stringMatching(/^rules\[0\]\.derive\.p: is not a CEL expression/),
     ]);
     // `first` exists only after step 1.
     expect(
-      problems({ rules: [{ name: 'a', sequence: { within: '1m', steps: [{ match: 'a', where: 'first.x' }, { match: 'b' }] } }] })[0],
+      configProblems({ rules: [{ name: 'a', sequence: { within: '1m', steps: [{ match: 'a', where: 'first.x' }, { match: 'b' }] } }] })[0],
     ).toMatch(/^rules\[0\]\.sequence\.steps\[0\]\.where: uses unknown name "first" \(`first` exists only/);
-    expect(problems({ uplinks: [{ name: 'u', type: 'mqtt', url: 'mqtt://h', where: 'payload.x >' }] })[0]).toMatch(
+    expect(configProblems({ uplinks: [{ name: 'u', type: 'mqtt', url: 'mqtt://h', where: 'payload.x >' }] })[0]).toMatch(
       /^uplinks\[0\]\.where: is not a CEL expression/,
     );
-    expect(problems({ rules: [{ name: 'a', match: 'x' }] })[0]).toMatch(/^rules\[0\]: needs one of derive, drop/);
-    expect(problems({ rules: [{ name: 'a', match: 'x', drop: 'true' }, { name: 'a', match: 'y', drop: 'true' }] })[0]).toMatch(
+    expect(configProblems({ rules: [{ name: 'a', match: 'x' }] })[0]).toMatch(/^rules\[0\]: needs one of derive, drop/);
+    expect(configProblems({ rules: [{ name: 'a', match: 'x', drop: 'true' }, { name: 'a', match: 'y', drop: 'true' }] })[0]).toMatch(
       /^rules\[1\]\.name: duplicate name "a"/,
     );
   });
