@@ -7,7 +7,7 @@
 import { createServer, type Socket } from 'node:net';
 import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/core/event.js';
+import { collectEvents } from '../../test/drivers/collect.js';
 import { silentLogger } from '../../src/core/log.js';
 import { eventually, type Restartable, startSerialPair } from '../../test/drivers/field-peers.js';
 import { tempDir } from '../../test/helpers/peers.js';
@@ -83,12 +83,12 @@ describe('modbus-rtu on a faulty line', () => {
         },
       ],
     });
-    const events: EventInput[] = [];
+    const c = collectEvents();
     const driver = new ModbusDriver(config);
-    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
+    await driver.start(c.ctx);
     try {
-      await eventually(() => events.filter((e) => e.topic === 'f/v').length >= 3, 8000, 'three good readings');
-      const values = events.filter((e) => e.topic === 'f/v').map((e) => (e.payload as { value: number }).value);
+      await eventually(() => c.count('f/v') >= 3, 8000, 'three good readings');
+      const values = c.events.filter((e) => e.topic === 'f/v').map((e) => (e.payload as { value: number }).value);
       expect(new Set(values)).toEqual(new Set([77.7]));
       const h = driver.health().devices[0];
       expect(h.state).toBe('up');

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/core/event.js';
-import { silentLogger } from '../../src/core/log.js';
+import { collectEvents } from '../../test/drivers/collect.js';
 import { eventually, type Restartable, startModbusRtu, startSerialPair } from '../../test/drivers/field-peers.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { interFrameGapMs } from './bus.js';
@@ -60,23 +59,15 @@ describe('modbus-rtu over a socat serial pair against the pymodbus RTU slave', (
         },
       ],
     });
-    const events: EventInput[] = [];
+    const { ctx, count, latest } = collectEvents();
     const driver = new ModbusDriver(config);
-    await driver.start({
-      gatewayId: 'gw-test',
-      logger: silentLogger,
-      async emit(batch) {
-        events.push(...batch);
-      },
-    });
-    const count = (topic: string) => events.filter((e) => e.topic === topic).length;
+    await driver.start(ctx);
     try {
       await eventually(
         () => driver.health().devices[2].state === 'down' && count('rtu/4/c0') >= 3,
         10_000,
         'unit 9 down, 3+ polls of unit 4',
       );
-      const latest = (t: string) => events.filter((e) => e.topic === t).at(-1)?.payload;
       expect(latest('rtu/3/temp')).toEqual({ value: 21.8, unit: '°C' });
       expect(latest('rtu/4/temp')).toEqual({ value: 21.9, unit: '°C' });
       expect(latest('rtu/3/f32')).toEqual({ value: 21.5 });
@@ -104,8 +95,8 @@ describe('modbus-rtu over a socat serial pair against the pymodbus RTU slave', (
         devices: [{ unitId: 4, interval: '100ms', timeout: '300ms', downAfter: 2, maxBackoff: '300ms', points: [{ name: 't', table: 'holding', address: 15, topic: 'replug/t' }] }],
       }),
     );
-    const events: EventInput[] = [];
-    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
+    const c = collectEvents();
+    await driver.start(c.ctx);
     try {
       await eventually(() => driver.health().devices[0].state === 'up', 5000, 'up');
       // Unplug: the line and the slave behind it go away.
@@ -115,10 +106,10 @@ describe('modbus-rtu over a socat serial pair against the pymodbus RTU slave', (
       // Plug back in (a new pty behind the same path, the slave restarted).
       await cable.start();
       await server.start();
-      const before = events.length;
+      const before = c.events.length;
       await eventually(() => driver.health().devices[0].state === 'up', 10_000, 'up again');
-      await eventually(() => events.slice(before).some((e) => e.topic === 'replug/t'), 5000, 'a reading after the replug');
-      expect(events.filter((e) => e.topic === 'replug/t').at(-1)?.payload).toEqual({ value: 219 });
+      await eventually(() => c.events.slice(before).some((e) => e.topic === 'replug/t'), 5000, 'a reading after the replug');
+      expect(c.latest('replug/t')).toEqual({ value: 219 });
     } finally {
       await driver.stop(Date.now() + 1000);
     }
@@ -135,8 +126,8 @@ describe('modbus-rtu over a socat serial pair against the pymodbus RTU slave', (
         ],
       }),
     );
-    const events: EventInput[] = [];
-    await driver.start({ gatewayId: 'gw', logger: silentLogger, emit: async (b) => void events.push(...b) });
+    const c = collectEvents();
+    await driver.start(c.ctx);
     try {
       await eventually(() => driver.health().devices[0].consecutiveFailures >= 2, 5000, 'two failed polls');
       const h = driver.health().devices[0];
@@ -144,9 +135,7 @@ describe('modbus-rtu over a socat serial pair against the pymodbus RTU slave', (
       // One attempt per poll: a port that does not open is not retried within the poll.
       expect(h.failures).toEqual({ open: h.consecutiveFailures });
       expect(h.lastError).toMatch(/cannot open .*ttyNOPE0/);
-      expect(events.filter((e) => e.kind === 'status').map((e) => (e.payload as { state: string }).state)).toEqual([
-        'down',
-      ]);
+      expect(c.states()).toEqual(['down']);
     } finally {
       await driver.stop(Date.now() + 1000);
     }

@@ -1,34 +1,12 @@
 import { createRequire } from 'node:module';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/core/event.js';
-import { silentLogger } from '../../src/core/log.js';
+import { collectEvents } from '../../test/drivers/collect.js';
 import { eventually, type ModbusPeer, startModbusTcp } from '../../test/drivers/field-peers.js';
 import { ModbusDriver } from './index.js';
 import { modbusTcpSchema } from './schema.js';
 
 type Reading = { value: unknown; unit?: string; quality?: string };
-
-function collector() {
-  const events: EventInput[] = [];
-  return {
-    events,
-    ctx: {
-      gatewayId: 'gw-test',
-      logger: silentLogger,
-      async emit(batch: EventInput[]) {
-        events.push(...batch);
-      },
-    },
-    latest(topic: string): Reading | undefined {
-      for (let i = events.length - 1; i >= 0; i--) if (events[i].topic === topic) return events[i].payload as Reading;
-      return undefined;
-    },
-    states(): string[] {
-      return events.filter((e) => e.kind === 'status').map((e) => (e.payload as { state: string }).state);
-    },
-  };
-}
 
 describe('modbus-tcp against a pymodbus slave', () => {
   let peer: ModbusPeer;
@@ -85,7 +63,7 @@ describe('modbus-tcp against a pymodbus slave', () => {
     const driver = new ModbusDriver(config);
     // holding 0..19 in one request, holding 100, input 0..2, coils 0..1 and 7 (maxGap 0), discretes 1..2.
     expect(driver.requestsPerPoll).toEqual([6]);
-    const c = collector();
+    const c = collectEvents<Reading>();
     await driver.start(c.ctx);
     try {
       await eventually(() => c.latest('t/d2'), 5000, 'a first poll');
@@ -145,7 +123,7 @@ describe('modbus-tcp against a pymodbus slave', () => {
         ],
       }),
     );
-    const c = collector();
+    const c = collectEvents<Reading>();
     const values = () => c.events.filter((e) => e.topic === 'roc/level').map((e) => (e.payload as Reading).value);
     await driver.start(c.ctx);
     try {
@@ -185,7 +163,7 @@ describe('modbus-tcp against a pymodbus slave', () => {
       ],
     });
     const driver = new ModbusDriver(config);
-    const c = collector();
+    const c = collectEvents<Reading>();
     await driver.start(c.ctx);
     try {
       await eventually(() => driver.health().devices[0].state === 'up', 5000, 'device up');

@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/core/event.js';
-import { silentLogger } from '../../src/core/log.js';
+import { collectEvents } from '../../test/drivers/collect.js';
 import { startUaServer, type UaServer } from '../../test/drivers/opcua-server.js';
 import { waitFor } from '../../test/helpers/gateway.js';
 import { freePort, tempDir } from '../../test/helpers/peers.js';
@@ -12,26 +11,6 @@ import { opcuaSchema } from './schema.js';
 
 type Payload = { value: unknown; quality?: string; status?: string; unit?: string };
 
-function collector(dataDir: string) {
-  const events: EventInput[] = [];
-  return {
-    events,
-    ctx: {
-      gatewayId: 'gw-test',
-      logger: silentLogger,
-      dataDir,
-      async emit(batch: EventInput[]) {
-        events.push(...batch);
-      },
-    },
-    latest(topic: string): EventInput | undefined {
-      for (let i = events.length - 1; i >= 0; i--) if (events[i].topic === topic) return events[i];
-      return undefined;
-    },
-    count: (topic: string) => events.filter((e) => e.topic === topic).length,
-    states: () => events.filter((e) => e.kind === 'status').map((e) => (e.payload as { state: string }).state),
-  };
-}
 
 const NODES = [
   { nodeId: 'ns=1;s=Temperature', topic: 'ua/temp', unit: '°C', samplingInterval: '100ms' },
@@ -60,17 +39,17 @@ describe('opcua driver against a node-opcua server', () => {
   });
 
   it('subscribes: every type mapped, deviceTs, bad and uncertain kept, a write verified; survives a server restart', async () => {
-    const c = collector(join(dir.path, 'gw'));
+    const c = collectEvents<Payload>(join(dir.path, 'gw'));
     const driver = new OpcuaDriver(
       opcuaSchema.parse({ name: 'plc-ua', type: 'opcua', endpoint: server.endpoint, publishingInterval: '100ms', nodes: NODES }),
     );
     await driver.start(c.ctx);
     try {
       await waitFor(() => c.count('ua/counter') >= 3 && c.latest('ua/setpoint'), 20_000, 'readings');
-      const p = (t: string) => c.latest(t)!.payload as Payload;
+      const p = (t: string) => c.latest(t)!;
       expect(p('ua/temp')).toMatchObject({ unit: '°C' });
       expect(typeof p('ua/temp').value).toBe('number');
-      expect(c.latest('ua/temp')!.deviceTs).toBeGreaterThan(Date.now() - 60_000);
+      expect(c.last('ua/temp')!.deviceTs).toBeGreaterThan(Date.now() - 60_000);
       expect(p('ua/flag').value).toBe(true);
       expect(p('ua/label').value).toBe('line-1');
       expect(p('ua/stamp').value).toBe('2026-01-02T03:04:05.000Z');
@@ -87,7 +66,7 @@ describe('opcua driver against a node-opcua server', () => {
       // A write, read back; a value of the wrong type refused with a sentence.
       await expect(driver.write('Setpoint', 42.5, true)).resolves.toEqual({ readBack: 42.5 });
       expect(server.get('Setpoint')).toBe(42.5);
-      await waitFor(() => (c.latest('ua/setpoint')!.payload as Payload).value === 42.5, 5000, 'the write in a reading');
+      await waitFor(() => c.latest('ua/setpoint')!.value === 42.5, 5000, 'the write in a reading');
       await expect(driver.write('Setpoint', 'high', false)).rejects.toThrow(/holds Double: the value needs a number/);
 
       // Restart the server on the same port: readings resume without restarting the driver.
@@ -99,7 +78,7 @@ describe('opcua driver against a node-opcua server', () => {
       await waitFor(() => c.count('ua/counter') > before + 3, 45_000, 'readings after the restart');
       await waitFor(() => driver.health().devices[0].state === 'up', 10_000, 'up again');
       // The restarted server counts from 0 again: the new values are real ones, not replays.
-      expect((c.latest('ua/counter')!.payload as Payload).value).toBeLessThan(400);
+      expect(c.latest('ua/counter')!.value).toBeLessThan(400);
       expect(c.states()).toContain('up');
     } finally {
       await driver.stop(Date.now() + 3000);
@@ -108,7 +87,7 @@ describe('opcua driver against a node-opcua server', () => {
   }, 120_000);
 
   it('a deadband holds back changes smaller than it', async () => {
-    const c = collector(join(dir.path, 'gw3'));
+    const c = collectEvents<Payload>(join(dir.path, 'gw3'));
     const driver = new OpcuaDriver(
       opcuaSchema.parse({
         name: 'plc-db',
@@ -132,7 +111,7 @@ describe('opcua driver against a node-opcua server', () => {
   }, 60_000);
 
   it('polls when asked, and counts a node that does not exist without losing the others', async () => {
-    const c = collector(join(dir.path, 'gw2'));
+    const c = collectEvents<Payload>(join(dir.path, 'gw2'));
     const driver = new OpcuaDriver(
       opcuaSchema.parse({
         name: 'plc-poll',
@@ -186,7 +165,7 @@ describe('opcua driver on a secured endpoint', () => {
 
   it('refuses an untrusted server certificate until the operator trusts it; then reads with SignAndEncrypt and a user', async () => {
     const gwDir = join(dir.path, 'gw');
-    const c = collector(gwDir);
+    const c = collectEvents<Payload>(gwDir);
     const driver = new OpcuaDriver(config('s3cret'));
     await driver.start(c.ctx);
     try {
@@ -203,7 +182,7 @@ describe('opcua driver on a secured endpoint', () => {
       await waitFor(() => c.count('s/label') >= 1, 30_000, 'a reading over SignAndEncrypt').catch((err) => {
         throw new Error(`${err.message}: ${JSON.stringify(driver.health())}`);
       });
-      expect((c.latest('s/label')!.payload as Payload).value).toBe('line-1');
+      expect(c.latest('s/label')!.value).toBe('line-1');
       expect(existsSync(join(pki, 'trusted/certs', rejected[0]))).toBe(true);
     } finally {
       await driver.stop(Date.now() + 3000);
@@ -211,7 +190,7 @@ describe('opcua driver on a secured endpoint', () => {
   }, 90_000);
 
   it('reads with mode Sign and policy Aes256_Sha256_RsaPss once the server is trusted', async () => {
-    const c = collector(join(dir.path, 'gw'));
+    const c = collectEvents<Payload>(join(dir.path, 'gw'));
     const driver = new OpcuaDriver(config('s3cret', { mode: 'Sign', policy: 'Aes256_Sha256_RsaPss' }));
     await driver.start(c.ctx);
     try {
@@ -235,7 +214,7 @@ describe('opcua driver on a secured endpoint', () => {
       validity: 365,
     });
     await m.dispose();
-    const c = collector(join(dir.path, 'gw'));
+    const c = collectEvents<Payload>(join(dir.path, 'gw'));
     const driver = new OpcuaDriver(
       opcuaSchema.parse({
         ...config('unused'),
@@ -253,7 +232,7 @@ describe('opcua driver on a secured endpoint', () => {
   }, 60_000);
 
   it('a wrong password is a counted identity failure, not a crash', async () => {
-    const c = collector(join(dir.path, 'gw'));
+    const c = collectEvents<Payload>(join(dir.path, 'gw'));
     const driver = new OpcuaDriver(config('wrong'));
     await driver.start(c.ctx);
     try {

@@ -1,8 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { EventInput } from '../../src/core/event.js';
-import { silentLogger } from '../../src/core/log.js';
+import { collectEvents } from '../../test/drivers/collect.js';
 import { eventually } from '../../test/drivers/field-peers.js';
 import { tempDir } from '../../test/helpers/peers.js';
 import { SystemDriver } from './index.js';
@@ -11,22 +10,9 @@ import { systemSchema } from './schema.js';
 const dir = tempDir('sluice-system-');
 afterAll(() => dir.cleanup());
 
-function collect() {
-  const events: EventInput[] = [];
-  return {
-    events,
-    ctx: {
-      gatewayId: 'gw',
-      logger: silentLogger,
-      dataDir: dir.path,
-      emit: async (b: EventInput[]) => void events.push(...b),
-    },
-  };
-}
-
 describe('system driver', () => {
   it('reports load, memory and free space of the data directory on this machine', async () => {
-    const c = collect();
+    const c = collectEvents(dir.path);
     const driver = new SystemDriver(systemSchema.parse({ name: 'sys', type: 'system', interval: '100ms' }), {
       thermalDir: join(dir.path, 'no-thermal'),
       meminfo: '/proc/meminfo',
@@ -35,7 +21,7 @@ describe('system driver', () => {
     await driver.start(c.ctx);
     try {
       await eventually(
-        () => c.events.filter((e) => e.topic === 'sluice/system/load1').length >= 2,
+        () => c.count('sluice/system/load1') >= 2,
         5000,
         'two samples',
       );
@@ -67,7 +53,7 @@ describe('system driver', () => {
     const vcgencmd = join(dir.path, 'vcgencmd');
     writeFileSync(vcgencmd, '#!/bin/sh\necho "throttled=0x50005"\n');
     chmodSync(vcgencmd, 0o755);
-    const c = collect();
+    const c = collectEvents(dir.path);
     const driver = new SystemDriver(systemSchema.parse({ name: 'pi', type: 'system', topicPrefix: 'gw/health' }), {
       thermalDir: thermal,
       meminfo: join(dir.path, 'no-meminfo'),
