@@ -1,28 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/helpers/peers.js';
+import { tahuPeer } from '../../test/helpers/tahu-peer.js';
 import { SparkplugHost } from './host.js';
 import { decodePayload } from '../core/sparkplug/payload.js';
-import { TAHU_PROTO } from '../core/sparkplug/tahu-proto.js';
 
-const pb2 = tempDir('sluice-tahu-');
 let scenario: { topic: string; body: Buffer }[] = [];
 
 beforeAll(() => {
-  writeFileSync(join(pb2.path, 'sparkplug_b.proto'), TAHU_PROTO);
-  execFileSync('protoc', [`--proto_path=${pb2.path}`, `--python_out=${pb2.path}`, 'sparkplug_b.proto']);
-  const out = execFileSync('/usr/bin/python3', [join(import.meta.dirname, 'tahu_peer.py'), pb2.path, 'scenario']);
-  scenario = out
-    .toString()
-    .trim()
-    .split('\n')
-    .map((l) => {
-      const [topic, hex] = l.split(' ');
-      return { topic, body: Buffer.from(hex, 'hex') };
-    });
-  return () => pb2.cleanup();
+  const tahu = tahuPeer();
+  scenario = tahu.scenario();
+  return tahu.cleanup;
 });
 
 const payloads = (events: { payload: unknown }[]) => events.map((e) => e.payload as Record<string, unknown>);

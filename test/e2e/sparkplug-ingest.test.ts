@@ -6,17 +6,14 @@
  * in for the cloud, the raw bytes too (base64), and the gap makes the gateway publish an NCMD
  * `Node Control/Rebirth` on its broker, which a subscriber sees and Python decodes.
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway, waitFor } from '../helpers/gateway.js';
 import { mosquittoPub, type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
+import { type TahuPeer, tahuPeer } from '../helpers/tahu-peer.js';
 import type { SluiceEvent } from '../../src/core/event.js';
-import { TAHU_PROTO } from '../../src/core/sparkplug/tahu-proto.js';
-
-const PEER = new URL('../../src/sparkplug/tahu_peer.py', import.meta.url).pathname;
 
 describe('Sparkplug B ingest: Python-encoded edge node → gateway broker → cloud Mosquitto', () => {
   let cloud: Peer;
@@ -26,20 +23,13 @@ describe('Sparkplug B ingest: Python-encoded edge node → gateway broker → cl
   const commands: Buffer[] = [];
   const data = tempDir('sluice-spb-');
   let gw: TestGateway;
+  let tahu: TahuPeer;
   let scenario: { topic: string; body: Buffer }[] = [];
   const events = () => batches.flatMap((b) => b.events);
 
   beforeAll(async () => {
-    writeFileSync(join(data.path, 'sparkplug_b.proto'), TAHU_PROTO);
-    execFileSync('protoc', [`--proto_path=${data.path}`, `--python_out=${data.path}`, 'sparkplug_b.proto']);
-    scenario = execFileSync('/usr/bin/python3', [PEER, data.path, 'scenario'])
-      .toString()
-      .trim()
-      .split('\n')
-      .map((l) => {
-        const [topic, hex] = l.split(' ');
-        return { topic, body: Buffer.from(hex, 'hex') };
-      });
+    tahu = tahuPeer();
+    scenario = tahu.scenario();
     cloud = await startMosquitto('', true);
     sub = await mqtt.connectAsync(cloud.url, { clientId: 'spb-cloud-sub', clean: false });
     await sub.subscribeAsync('sluice/gw-spb/events', { qos: 1 });
@@ -63,6 +53,7 @@ describe('Sparkplug B ingest: Python-encoded edge node → gateway broker → cl
     await sub?.endAsync();
     await cloud?.stop();
     data.cleanup();
+    tahu?.cleanup();
   });
 
   it('turns births and DDATA by alias into named metric events, and asks for a rebirth on a seq gap with an unknown alias', async () => {
@@ -97,9 +88,7 @@ describe('Sparkplug B ingest: Python-encoded edge node → gateway broker → cl
     expect(r.status, r.stderr).toBe(0);
     await waitFor(() => commands.length > 0, 10_000, 'the NCMD rebirth request on the gateway broker');
     // Decoded by the independent peer, not by the gateway's own decoder.
-    const decoded = JSON.parse(execFileSync('/usr/bin/python3', [PEER, data.path, 'decode'], { input: `${commands[0].toString('hex')}\n` }).toString()) as {
-      metrics: { name: string; boolean_value: boolean }[];
-    };
+    const [decoded] = tahu.decode<{ metrics: { name: string; boolean_value: boolean }[] }>([commands[0]]);
     expect(decoded.metrics).toEqual([expect.objectContaining({ name: 'Node Control/Rebirth', boolean_value: true })]);
     // The metric with the unknown alias is kept, named by its alias, never dropped.
     await waitFor(() => events().some((e) => e.topic === 'spBv1.0/plant/line1/pump7/alias:9'), 10_000, 'the unknown-alias metric');

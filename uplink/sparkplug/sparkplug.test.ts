@@ -1,14 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
+import { type TahuPeer, tahuPeer } from '../../test/helpers/tahu-peer.js';
 import { until } from '../../test/helpers/until.js';
 import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { SparkplugSink } from './index.js';
 import { sparkplugUplinkSchema } from './schema.js';
-import { TAHU_PROTO } from '../../src/core/sparkplug/tahu-proto.js';
 
 /** A Sparkplug message as the independent Python decoder reads it. */
 interface Decoded {
@@ -26,21 +23,13 @@ interface Decoded {
   }[];
 }
 
-const PEER = join(import.meta.dirname, '../../src/sparkplug/tahu_peer.py');
-const pb2 = tempDir('sluice-tahu-');
-
+let tahu: TahuPeer;
 beforeAll(() => {
-  writeFileSync(join(pb2.path, 'sparkplug_b.proto'), TAHU_PROTO);
-  execFileSync('protoc', [`--proto_path=${pb2.path}`, `--python_out=${pb2.path}`, 'sparkplug_b.proto']);
-  return () => pb2.cleanup();
+  tahu = tahuPeer();
+  return tahu.cleanup;
 });
 
-function decode(payloads: Buffer[]): Decoded[] {
-  const out = execFileSync('/usr/bin/python3', [PEER, pb2.path, 'decode'], {
-    input: payloads.map((p) => p.toString('hex')).join('\n') + '\n',
-  });
-  return out.toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Decoded);
-}
+const decode = (payloads: Buffer[]) => tahu.decode<Decoded>(payloads);
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -132,8 +121,7 @@ describe('sparkplug uplink (real Mosquitto, Python Tahu decoder)', () => {
     const bdSeqOf = (d: Decoded) => Number(d.metrics?.find((m) => m.name === 'bdSeq')?.long_value ?? 0);
     const firstBdSeq = bdSeqOf(of(seen, 'NBIRTH')[0]);
 
-    const ncmd = execFileSync('/usr/bin/python3', [PEER, pb2.path, 'rebirth']).toString().trim();
-    await client.publishAsync('spBv1.0/plant/NCMD/gw-sp', Buffer.from(ncmd, 'hex'), { qos: 1 });
+    await client.publishAsync('spBv1.0/plant/NCMD/gw-sp', tahu.rebirth(), { qos: 1 });
     await until(() => of(seen, 'NBIRTH').length === 2 && of(seen, 'DBIRTH').length === 2);
     expect(bdSeqOf(of(seen, 'NBIRTH')[1])).toBe(firstBdSeq);
 
