@@ -4,19 +4,9 @@
 // out of the process before the next instruction). Runs until it is killed.
 import { openRingLog } from '../../dist/buffer/index.js';
 
-const [dir, producers = '6'] = process.argv.slice(2);
-const log = await openRingLog({
-  dir,
-  gatewayId: 'gw-crash',
-  config: {
-    maxBytes: 256 * 1024 * 1024,
-    onFull: 'drop-oldest',
-    retention: 30 * 86_400_000,
-    commitInterval: 2,
-    commitEvents: 300,
-    diskReserve: 0,
-  },
-});
+const [dir, producers, config] = process.argv.slice(2);
+// The config comes from the test, which reopens the log with the same one after each kill.
+const log = await openRingLog({ dir, gatewayId: 'gw-crash', config: JSON.parse(config) });
 const out = (line) => process.stdout.write(`${line}\n`);
 out(`O ${log.stats().lastSeq}`);
 

@@ -18,6 +18,16 @@ const root = resolve(here, '..', '..');
 const CYCLES = Number(process.env.SLUICE_CRASH_CYCLES ?? 20);
 const SECONDS = Number(process.env.SLUICE_CRASH_SECONDS ?? 60);
 
+/** The child's ring log config (handed to it as JSON), for the reopen after each kill to match. */
+const LOG_CONFIG = {
+  maxBytes: 256 * 1024 * 1024,
+  onFull: 'drop-oldest' as const,
+  retention: 30 * 86_400_000,
+  commitInterval: 2,
+  commitEvents: 300,
+  diskReserve: 0,
+};
+
 const dir = tempDir('sluice-crash-');
 afterAll(() => dir.cleanup());
 
@@ -29,7 +39,7 @@ interface CycleLog {
 
 function runChild(killAfterMs: number): Promise<CycleLog> {
   return new Promise((resolveRun, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [join(here, 'ringlog-child.mjs'), dir.path, '6'], {
+    const child: ChildProcess = spawn(process.execPath, [join(here, 'ringlog-child.mjs'), dir.path, '6', JSON.stringify(LOG_CONFIG)], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -90,18 +100,7 @@ describe('ring log under kill -9', () => {
         }
         if (c.committed > lastCommitted) lastCommitted = c.committed;
 
-        const log = await openRingLog({
-          dir: dir.path,
-          gatewayId: 'gw-crash',
-          config: {
-            maxBytes: 256 * 1024 * 1024,
-            onFull: 'drop-oldest',
-            retention: 30 * 86_400_000,
-            commitInterval: 2,
-            commitEvents: 300,
-            diskReserve: 0,
-          },
-        });
+        const log = await openRingLog({ dir: dir.path, gatewayId: 'gw-crash', config: LOG_CONFIG });
         try {
           const s = log.stats();
           expect(s.lastSeq).toBeGreaterThanOrEqual(maxAcked);
