@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
-import { afterAll, beforeAll, expect, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
 import { type FleetAgent, loadEffectiveConfig } from '../../src/fleet/index.js';
 import { Gateway } from '../../src/gateway.js';
+import { sluice } from '../helpers/cli.js';
 import { waitFor } from '../helpers/gateway.js';
 import { freePort, type Peer, startMosquitto, tempDir } from '../helpers/peers.js';
 
@@ -59,20 +59,6 @@ export interface Result {
 
 export const ID = 'gw-fleet';
 export const PREFIX = 'sluice';
-
-/** Runs `sluice ...` in-process and returns what it printed. */
-export async function sluice(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((c) => {
-    out += String(c);
-    return true;
-  });
-  try {
-    return { code: await main(args), out };
-  } finally {
-    spy.mockRestore();
-  }
-}
 
 export interface FleetHarness {
   cloud: Peer;
@@ -175,7 +161,7 @@ export function useFleetHarness(opts: { configVersion?: number } = {}): FleetHar
       args.push('--body', file);
     }
     const r = await sluice(...args);
-    expect(r.code).toBe(0);
+    expect(r.code, r.err).toBe(0);
     return r.out.trim();
   }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openRingLog } from '../../../buffer/index.js';
+import { captureOutput } from '../../../test/helpers/cli.js';
 import { tempDir } from '../../../test/helpers/peers.js';
 import { UsageError } from '../args.js';
 import buffer from './buffer.js';
@@ -12,24 +13,9 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  try {
-    const code = await buffer(args);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const LOG_CONFIG = { maxBytes: 1 << 30, onFull: 'drop-oldest' as const, retention: 86_400_000, commitInterval: 2, commitEvents: 100, diskReserve: 0 };
+
+const run = (args: string[]) => captureOutput(() => buffer(args));
 
 async function filled(): Promise<string> {
   const d = tempDir('sluice-cli-buffer-');
@@ -37,14 +23,7 @@ async function filled(): Promise<string> {
   const log = await openRingLog({
     dir: d.path,
     gatewayId: 'gw-cli',
-    config: {
-      maxBytes: 1 << 30,
-      onFull: 'drop-oldest',
-      retention: 86_400_000,
-      commitInterval: 2,
-      commitEvents: 100,
-      diskReserve: 0,
-    },
+    config: LOG_CONFIG,
   });
   await log.append(Array.from({ length: 30 }, (_, i) => ({ source: 'mqtt', topic: `t/${i}`, payload: i })));
   await log.append([{ source: 'detector', topic: 'alert', payload: { score: 0.9 }, kind: 'anomaly' }]);
@@ -114,14 +93,7 @@ describe('sluice buffer', () => {
     const live = await openRingLog({
       dir,
       gatewayId: 'gw-cli',
-      config: {
-        maxBytes: 1 << 30,
-        onFull: 'drop-oldest',
-        retention: 86_400_000,
-        commitInterval: 2,
-        commitEvents: 100,
-        diskReserve: 0,
-      },
+      config: LOG_CONFIG,
     });
     try {
       const busy = await run(['stats', '--data', dir]);

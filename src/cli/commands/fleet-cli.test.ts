@@ -68,20 +68,9 @@ describe('sluice keygen and sluice fleet sign', () => {
     const { publicKey } = JSON.parse((await sluice('keygen', '--out', d, '--id', 'k')).out);
     const cfg = `uplinks: [{name: cloud, type: mqtt, url: "mqtt://127.0.0.1:1883"}]\nfleet: {uplink: cloud, trustedKeys: [{keyId: k, publicKey: "${publicKey}"}]}\n`;
     writeFileSync(join(d, 'good.yaml'), cfg);
-    const ok = await sluice(
-      'fleet',
-      'sign',
-      '--key',
-      join(d, 'k.key'),
-      '--device',
-      'gw-07',
-      '--type',
-      'config.set',
-      '--config',
-      join(d, 'good.yaml'),
-      '--version',
-      '3',
-    );
+    const signConfig = (file: string) =>
+      sluice('fleet', 'sign', '--key', join(d, 'k.key'), '--device', 'gw-07', '--type', 'config.set', '--config', join(d, file), '--version', '3');
+    const ok = await signConfig('good.yaml');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.out)).toMatchObject({
       type: 'config.set',
@@ -91,24 +80,11 @@ describe('sluice keygen and sluice fleet sign', () => {
     });
 
     writeFileSync(join(d, 'nofleet.yaml'), 'uplinks: []\n');
-    const noFleet = await sluice('fleet', 'sign', '--key', join(d, 'k.key'), '--device', 'gw-07', '--type', 'config.set', '--config', join(d, 'nofleet.yaml'), '--version', '3');
+    const noFleet = await signConfig('nofleet.yaml');
     expect(noFleet).toMatchObject({ code: 1, err: expect.stringMatching(/must keep a fleet section/) });
 
     writeFileSync(join(d, 'bad.yaml'), `${cfg}drivers: [{name: x, type: warp}]\n`);
-    const bad = await sluice(
-      'fleet',
-      'sign',
-      '--key',
-      join(d, 'k.key'),
-      '--device',
-      'gw-07',
-      '--type',
-      'config.set',
-      '--config',
-      join(d, 'bad.yaml'),
-      '--version',
-      '3',
-    );
+    const bad = await signConfig('bad.yaml');
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/drivers\[0\]/);
   });
