@@ -6,15 +6,13 @@
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RingLogConfig as BufferConfig } from './schema.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { openRingLog, type RingLog } from './index.js';
+import { cleanupsAfterEach } from '../test/helpers/cleanups.js';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const cfg: BufferConfig = {
   maxBytes: 1 << 30,

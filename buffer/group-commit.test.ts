@@ -3,16 +3,14 @@
  * that arrive while a commit is in flight share the next one, and fsyncs stay within
  * buffer.maxFsyncsPerSecond (a token bucket: a burst of a twentieth of a second's worth, then the rate).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/helpers/peers.js';
 import { openRingLog, type RingLog } from './index.js';
 import type { RingLogConfig } from './schema.js';
 import { bufferSchema } from './schema.js';
+import { cleanupsAfterEach } from '../test/helpers/cleanups.js';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function open(over: Partial<RingLogConfig>): Promise<RingLog> {
   const d = tempDir('sluice-group-');

@@ -5,16 +5,14 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RingLogConfig as BufferConfig } from './schema.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { openRingLog } from './index.js';
 import { LEASE_MAX_STEP, LEASE_MIN_STEP, SeqLease } from './lease.js';
+import { cleanupsAfterEach } from '../test/helpers/cleanups.js';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const config: BufferConfig = { maxBytes: 1024 ** 3, onFull: 'drop-oldest', retention: 30 * 86_400_000, commitInterval: 2, commitEvents: 500, diskReserve: 0 };
 

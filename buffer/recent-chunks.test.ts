@@ -1,8 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/helpers/peers.js';
 import { ChunkBuilder, decodeChunk, KIND_CODE } from './chunk.js';
 import { openRingLog } from './index.js';
 import { RecentChunks } from './recent-chunks.js';
+import { cleanupsAfterEach } from '../test/helpers/cleanups.js';
 
 /** Builds a chunk of `n` events from `first` into the ring (or a Buffer of its own when it does not fit). */
 function commit(recent: RecentChunks, lane: 0 | 1, first: number, n: number, bodyBytes = 100): Buffer {
@@ -83,10 +84,7 @@ describe('recent chunks ring', () => {
 });
 
 describe('ring log with its recent ring going round', () => {
-  const cleanups: Array<() => void | Promise<void>> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = cleanupsAfterEach();
 
   it('a reader following the head gets every event intact while commits overwrite the ring many times', async () => {
     const d = tempDir('sluice-recent-');

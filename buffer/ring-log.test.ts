@@ -1,13 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RingLogConfig as BufferConfig } from './schema.js';
 import type { EventInput } from '../src/core/event.js';
 import { tempDir } from '../test/helpers/peers.js';
 import { BufferFullError, openRingLog, type RingLog } from './index.js';
+import { cleanupsAfterEach } from '../test/helpers/cleanups.js';
 
-const cleanups: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 function config(over: Partial<BufferConfig> = {}): BufferConfig {
   return {

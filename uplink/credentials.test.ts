@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startMosquitto, startNats, tempDir } from '../test/helpers/peers.js';
 import { MqttSink } from './mqtt/index.js';
 import { mqttUplinkSchema } from './mqtt/schema.js';
@@ -12,11 +12,9 @@ import type { CommonUplinkConfig } from './common-schema.js';
 import type { Sink, SinkContext } from './sink.js';
 import { memoryRunner } from '../test/helpers/uplink/memory-runner.js';
 import { until } from '../test/helpers/until.js';
+import { cleanupsAfterEach } from '../test/helpers/cleanups.js';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /** A runner over five waiting events, started. */
 function run(config: CommonUplinkConfig, makeSink: (ctx: SinkContext) => Sink) {

@@ -1,6 +1,6 @@
 /** The runner on the real ring log (buffer/): cursors survive a restart, live-first spans are acknowledged exactly. */
 import { Registry } from 'prom-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openRingLog } from '../buffer/index.js';
 import type { RingLog } from '../buffer/types.js';
 import { bufferSchema } from '../src/config/schema.js';
@@ -10,6 +10,7 @@ import { mqttUplinkSchema } from './mqtt/schema.js';
 import { readerOptions, UplinkRunner } from './runner.js';
 import { allAccepted, type Batch, type SendResult, type Sink } from './sink.js';
 import { until } from '../test/helpers/until.js';
+import { cleanupsAfterEach } from '../test/helpers/cleanups.js';
 
 class RecordingSink implements Sink {
   seqs: number[] = [];
@@ -26,10 +27,7 @@ class RecordingSink implements Sink {
   }
 }
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 function input(n: number, kind: 'reading' | 'anomaly' = 'reading') {
   return Array.from({ length: n }, (_, i) => ({ source: 'test', topic: 'sensors/a/temp', payload: { i }, kind }));

@@ -6,20 +6,18 @@
 import { existsSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, validateConfig } from '../../src/config/load.js';
 import { applyConfigSet, prepareConfig } from '../../src/fleet/apply.js';
 import { generateKeyPair } from '../../src/fleet/keys.js';
 import { lastKnownGoodPath, readLastKnownGood } from '../../src/fleet/lkg.js';
 import { Gateway } from '../../src/gateway.js';
 import { freePort, tempDir } from '../helpers/peers.js';
+import { cleanupsAfterEach } from '../helpers/cleanups.js';
 
 const logger = pino({ level: 'info' }, new Writable({ write: (_c, _e, cb) => cb() }));
 const { publicKey } = generateKeyPair();
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function gateway() {
   const dir = tempDir('sluice-apply-');

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { ensureRabbitMQ } from '../../test/helpers/peers.js';
 import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { AmqpSink } from './index.js';
 import { amqpUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
+import { cleanupsAfterEach } from '../../test/helpers/cleanups.js';
 
 interface Doc {
   batchId: string;
@@ -18,10 +19,7 @@ beforeAll(async () => {
   rabbit = await ensureRabbitMQ();
 }, 90_000);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /**
  * The cloud side: a private auto-delete exchange and an exclusive queue bound to `binding`, consumed

@@ -3,13 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type SelfSigned, selfSignedCert } from '../../test/helpers/certs.js';
 import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { HttpSink, retryAfter } from './index.js';
 import { httpUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
+import { cleanupsAfterEach } from '../../test/helpers/cleanups.js';
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -23,10 +24,7 @@ beforeAll(() => {
 });
 afterAll(() => tls?.cleanup());
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /** A local HTTPS ingest endpoint; `reply` decides each response from the received batch. */
 async function endpoint(

@@ -1,6 +1,6 @@
 /** The MQTT uplink over TLS with a client certificate, and through a link that stops answering. */
 import mqtt from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type CertAuthority, type CertFiles, certAuthority, mosquittoClientCertTls } from '../../test/helpers/certs.js';
 import { startMosquitto } from '../../test/helpers/peers.js';
@@ -8,6 +8,7 @@ import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
+import { cleanupsAfterEach } from '../../test/helpers/cleanups.js';
 
 // A private CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it.
 let ca: CertAuthority;
@@ -20,10 +21,7 @@ beforeAll(() => {
 });
 afterAll(() => ca?.cleanup());
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 function setup(url: string, extra: Record<string, unknown> = {}) {
   const config = mqttUplinkSchema.parse({

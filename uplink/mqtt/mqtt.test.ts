@@ -1,11 +1,12 @@
 import { gunzipSync } from 'node:zlib';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Peer, startMosquitto } from '../../test/helpers/peers.js';
 import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { MqttSink } from './index.js';
 import { mqttUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
+import { cleanupsAfterEach } from '../../test/helpers/cleanups.js';
 
 interface Doc {
   gateway: string;
@@ -13,10 +14,7 @@ interface Doc {
   events: { id: string; seq: number; topic: string; payload: { i: number }; kind: string }[];
 }
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /** A cloud-side consumer with a persistent session, so batches queued during its own outage reach it. */
 async function subscribe(url: string, topic: string, gzip = false): Promise<{ docs: Doc[]; client: MqttClient }> {

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from 'nats';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import { type Peer, startNats } from '../../test/helpers/peers.js';
 import { batchIdOf } from '../sink.js';
@@ -7,11 +7,9 @@ import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { NatsSink } from './index.js';
 import { natsUplinkSchema } from './schema.js';
 import { until } from '../../test/helpers/until.js';
+import { cleanupsAfterEach } from '../../test/helpers/cleanups.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 function config(peer: Peer, extra: Record<string, unknown> = {}) {
   return natsUplinkSchema.parse({

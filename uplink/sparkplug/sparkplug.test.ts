@@ -1,11 +1,12 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Peer, startMosquitto, tempDir } from '../../test/helpers/peers.js';
 import { type TahuPeer, tahuPeer } from '../../test/helpers/tahu-peer.js';
 import { until } from '../../test/helpers/until.js';
 import { memoryRunner } from '../../test/helpers/uplink/memory-runner.js';
 import { SparkplugSink } from './index.js';
 import { sparkplugUplinkSchema } from './schema.js';
+import { cleanupsAfterEach } from '../../test/helpers/cleanups.js';
 
 /** A Sparkplug message as the independent Python decoder reads it. */
 interface Decoded {
@@ -31,10 +32,7 @@ beforeAll(() => {
 
 const decode = (payloads: Buffer[]) => tahu.decode<Decoded>(payloads);
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 /** The SCADA side: every Sparkplug message in arrival order. */
 async function host(url: string): Promise<{ seen: { topic: string; payload: Buffer }[]; client: MqttClient }> {

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openRingLog } from '../../../buffer/index.js';
 import type { RingLog } from '../../../buffer/types.js';
 import { tempDir } from '../../../test/helpers/peers.js';
@@ -17,14 +17,12 @@ import { HttpServer } from '../../core/http-server.js';
 import { AlarmList, describe as sentence } from './alarms.js';
 import { registerAlarmRoutes, registerHistoryRoute } from './api.js';
 import { asScannable, DEFAULT_SCAN_LIMITS, readHistory } from './history.js';
+import { cleanupsAfterEach } from '../../../test/helpers/cleanups.js';
 
 // A loaded test machine must not turn the time budget into a flaky result (the event budget is tested).
 const UNHURRIED = { ...DEFAULT_SCAN_LIMITS, maxScanMs: 20_000 };
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function openLog(): Promise<{ log: RingLog; dir: string }> {
   const dir = tempDir('sluice-history-');

@@ -8,13 +8,14 @@
  *   committed while it lasts, the error is reported, and every event arrives once it is over.
  * A sink folder calls `describeSinkConformance` from its own test file (or uplink/conformance.test.ts).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startFaultProxy } from '../fault-proxy.js';
 import type { CommonUplinkConfig } from '../../../uplink/common-schema.js';
 import type { Sink } from '../../../uplink/sink.js';
 import type { MemoryLog } from './memory-log.js';
 import { memoryRunner } from './memory-runner.js';
 import { until } from '../until.js';
+import { cleanupsAfterEach } from '../cleanups.js';
 
 export interface ReceivedBatch {
   gateway: string;
@@ -39,10 +40,7 @@ export interface SinkHarness<C extends CommonUplinkConfig> {
 
 export function describeSinkConformance<C extends CommonUplinkConfig>(label: string, harness: SinkHarness<C>): void {
   describe(`Sink conformance: ${label}`, () => {
-    const cleanups: (() => Promise<unknown> | unknown)[] = [];
-    afterEach(async () => {
-      for (const c of cleanups.splice(0).reverse()) await c();
-    });
+    const cleanups = cleanupsAfterEach();
 
     async function setup() {
       const peer = await harness.startPeer();
