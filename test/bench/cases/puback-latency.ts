@@ -8,9 +8,12 @@
  * The sensors publish at their own points of the 10 ms period, as independent devices do (the
  * goals apply to these figures). The same load with every sensor publishing in the same instant
  * (`aligned`: bursts of 100) is reported beside them as `puback.10k.aligned.*`: there a publish also
- * waits behind the rest of its burst, on every broker alike.
+ * waits behind the rest of its burst, on every broker alike. A second gateway whose ring log is on
+ * tmpfs (/dev/shm: fsync costs nothing there) shows what the broker, intake and group commit add
+ * without the disk (`puback.10k.*.gateway_tmpfs`); the disk's own fsync latency is measured between
+ * rounds (`puback.10k.fsync_floor.*`).
  */
-import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startMosquitto } from '../../helpers/peers.js';
 import { apiStatus, type Child, startBareAedes, startGateway } from '../gateway-proc.js';
@@ -61,6 +64,7 @@ const bench: BenchCase = {
     const perClient = (RATE / CLIENTS) * seconds;
     const children: Child[] = [];
     const mosquitto = await startMosquitto();
+    let shmDir: string | null = null;
     try {
       const aedesPort = await freePort();
       children.push(await startBareAedes(aedesPort));
@@ -73,12 +77,18 @@ const bench: BenchCase = {
         configDir: ctx.tempDir('sluice-bench-cfg-'),
       });
       children.push(gw);
+      shmDir = existsSync('/dev/shm') ? mkdtempSync(join('/dev/shm', 'sluice-bench-puback-')) : null;
+      const gwShm = shmDir
+        ? await startGateway({ root: ctx.root, dataDir: shmDir, mqttPort: await freePort(), httpPort: await freePort(), configDir: ctx.tempDir('sluice-bench-cfg-') })
+        : null;
+      if (gwShm) children.push(gwShm);
       const load = (port: number, messages = perClient, phase: 'spread' | 'aligned' = 'spread') =>
         runLoadInChild({ port, qos: 1, clients: CLIENTS, messages, size: 100, window: 1, rate: RATE, phase, warmup: Math.min(200, messages / 5) });
       const counters = async () => ((await apiStatus(gw.httpPort)) as { buffer?: BufferCounters }).buffer ?? {};
 
       ctx.log('warm-up');
-      for (const port of [mosquitto.port, aedesPort, gw.mqttPort]) await load(port, 200);
+      for (const port of [mosquitto.port, aedesPort, gw.mqttPort, ...(gwShm ? [gwShm.mqttPort] : [])]) await load(port, 200);
+      const tmpfs: LoadResult[] = [];
       const sides: Record<'mosquitto' | 'aedes' | 'gateway', LoadResult[]> = { mosquitto: [], aedes: [], gateway: [] };
       const aligned: Record<'mosquitto' | 'aedes' | 'gateway', LoadResult[]> = { mosquitto: [], aedes: [], gateway: [] };
       const floor = { p50: [] as number[], p99: [] as number[] };
@@ -103,6 +113,7 @@ const bench: BenchCase = {
         fsyncs += (c1.fsyncs ?? 0) - (c0.fsyncs ?? 0);
         commits += (c1.commits ?? 0) - (c0.commits ?? 0);
         sides.gateway.push(g);
+        if (gwShm) tmpfs.push(await load(gwShm.mqttPort));
         const f0 = fsyncFloor(dataDir);
         floor.p50.push(f0[Math.floor(f0.length / 2)]);
         floor.p99.push(f0[Math.floor(f0.length * 0.99)]);
@@ -128,6 +139,10 @@ const bench: BenchCase = {
         results.push({ name: `puback.10k.aligned.p50.${name}`, value: pct(aligned[name], 'p50'), unit: 'ms' });
         results.push({ name: `puback.10k.aligned.p99.${name}`, value: pct(aligned[name], 'p99'), unit: 'ms' });
       }
+      if (tmpfs.length > 0) {
+        results.push({ name: 'puback.10k.p50.gateway_tmpfs', value: pct(tmpfs, 'p50'), unit: 'ms', note: 'ring log on /dev/shm: no disk in the PUBACK' });
+        results.push({ name: 'puback.10k.p99.gateway_tmpfs', value: pct(tmpfs, 'p99'), unit: 'ms' });
+      }
       results.push({ name: 'puback.10k.fsync_floor.p50', value: median(floor.p50), unit: 'ms', note: '6 KB append + fdatasync in the data directory' });
       results.push({ name: 'puback.10k.fsync_floor.p99', value: median(floor.p99), unit: 'ms' });
       results.push({ name: 'puback.10k.fsyncs_per_s', value: fsyncs / gwSeconds, unit: 'fsync/s', commitsPerSecond: commits / gwSeconds, eventsPerFsync: messages / Math.max(1, fsyncs) });
@@ -137,6 +152,7 @@ const bench: BenchCase = {
     } finally {
       for (const c of children.reverse()) await c.stop();
       await mosquitto.stop();
+      if (shmDir) rmSync(shmDir, { recursive: true, force: true });
     }
   },
 };
