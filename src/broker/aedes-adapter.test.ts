@@ -28,6 +28,7 @@ import {
   subscriptionsOf,
   wrapDelivery,
 } from './aedes-adapter.js';
+import { interceptPublishes } from './aedes-adapter.js';
 
 let aedes: Aedes | undefined;
 let server: Server | undefined;
@@ -274,5 +275,44 @@ describe('aedes adapter', () => {
     await expect.poll(() => connectedClient(broker, 'r')).toBeUndefined();
     await connect(port, opts); // the session's routed/2 is restored
     await expect.poll(() => log).toEqual(['add routed/1', 'remove routed/1 true', 'add routed/2', 'remove routed/2 true', 'add routed/2']);
+  });
+});
+
+describe('aedes adapter: outbound publishes (flow control)', () => {
+  it('routes every PUBLISH written to a client through send, also a resumed session queue, and shows its acknowledgements and Receive Maximum', async () => {
+    const sent: { id: string; qos?: number; messageId?: number; payload: string }[] = [];
+    const received: string[] = [];
+    const limits = new Map<string, () => number | undefined>();
+    const { port } = await start((client, conn) => {
+      const hooked = interceptPublishes(client, conn, {
+        send: (packet, write) => {
+          sent.push({ id: client.id, qos: packet.qos, messageId: packet.messageId, payload: String(packet.payload) });
+          return write(packet);
+        },
+        received: (packet) => received.push(`${client.id}:${packet.cmd}`),
+      });
+      expect(hooked).not.toBe(false);
+      if (hooked) limits.set(String(limits.size), hooked.receiveMaximum);
+    });
+    const opts = { clientId: 'flow-sub', protocolVersion: 5 as const, clean: false, properties: { receiveMaximum: 2, sessionExpiryInterval: 60 } };
+    const sub = await connect(port, opts);
+    await sub.subscribeAsync('f/#', { qos: 1 });
+    const got: string[] = [];
+    sub.on('message', (_t, p) => got.push(p.toString()));
+    const pub = await connect(port, { protocolVersion: 4 });
+    await pub.publishAsync('f/1', 'live', { qos: 1 });
+    await expect.poll(() => got).toEqual(['live']);
+    expect(sent).toContainEqual({ id: 'flow-sub', qos: 1, messageId: expect.any(Number), payload: 'live' });
+    await expect.poll(() => received).toContain('flow-sub:puback');
+    expect([...limits.values()].map((f) => f())).toEqual([2, undefined]); // MQTT 5 with 2; MQTT 3.1.1
+    await sub.endAsync();
+    await pub.publishAsync('f/2', 'queued', { qos: 1 });
+    const back = await connect(port, opts);
+    const resent = new Promise((r) => back.once('message', r));
+    await resent;
+    expect(sent.filter((s) => s.payload === 'queued')).toEqual([{ id: 'flow-sub', qos: 1, messageId: expect.any(Number), payload: 'queued' }]);
+    const v5 = await connect(port, { protocolVersion: 5 });
+    expect(v5.connected).toBe(true);
+    expect([...limits.values()].at(-1)!()).toBe(65_535); // the default when absent
   });
 });

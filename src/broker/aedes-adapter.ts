@@ -294,3 +294,61 @@ export function dropUnacknowledged(client: Client, packet: object, done: () => v
   (client.conn as unknown as { destroy(): void }).destroy();
   setImmediate(done);
 }
+
+/** A PUBLISH aedes writes to a client (the fields flow control reads; the rest is passed on as is). */
+export interface OutboundPublish {
+  qos?: number;
+  messageId?: number;
+  topic?: string;
+  payload?: Buffer | string;
+  /** Absolute expiry (ms), aedes' own field for an MQTT 5 Message Expiry Interval. */
+  messageExpiry?: number;
+  properties?: { messageExpiryInterval?: number } & Record<string, unknown>;
+}
+
+/** A packet aedes parsed from a client (acknowledgements: puback, pubrec, pubcomp). */
+export interface InboundPacket {
+  cmd: string;
+  messageId?: number;
+  reasonCode?: number;
+}
+
+const publishHooks = new WeakMap<object, (packet: OutboundPublish, write: (packet: OutboundPublish) => boolean) => boolean>();
+
+/**
+ * Outbound flow control (flow-control.ts). aedes writes every packet to a client with mqtt-packet's
+ * `writeToStream(packet, client.conn)`, looked up on the module at each call (lib/write.js), and
+ * that is the only way out for the queue of a resumed session, which bypasses `deliverQoS`. So
+ * `writeToStream` is wrapped once, and each PUBLISH written to `conn` goes to `send` with a
+ * `write` to call now or later; `send` returns what the write would (false: the socket is full).
+ * `received` sees each packet parsed from the client, beside aedes' own handler.
+ * `receiveMaximum()` is the Receive Maximum of the client's MQTT 5 CONNECT (aedes' default 65535
+ * when absent), undefined before CONNECT and for MQTT 3.1.1. False when the client has no parser.
+ */
+export function interceptPublishes(
+  client: Client,
+  conn: object,
+  hooks: {
+    send(packet: OutboundPublish, write: (packet: OutboundPublish) => boolean): boolean;
+    received(packet: InboundPacket): void;
+  },
+): { receiveMaximum(): number | undefined } | false {
+  const c = internals(client) as ClientInternals & { receiveMaximum?: number };
+  if (!c._parser) return false;
+  const mp = mqttPacket as unknown as { writeToStream: WriteToStream & { sluiceWrapped?: boolean } };
+  if (!mp.writeToStream.sluiceWrapped) {
+    const original = mp.writeToStream;
+    const wrapped = ((packet, stream, opts) => {
+      const send = packet.cmd === 'publish' ? publishHooks.get(stream) : undefined;
+      return send ? send(packet as OutboundPublish, (p) => original(p as mqttPacket.Packet, stream, opts)) : original(packet, stream, opts);
+    }) as WriteToStream & { sluiceWrapped?: boolean };
+    Object.defineProperty(wrapped, 'cacheNumbers', { get: () => original.cacheNumbers, set: (v: boolean) => (original.cacheNumbers = v) });
+    wrapped.sluiceWrapped = true;
+    mp.writeToStream = wrapped;
+  }
+  publishHooks.set(conn, hooks.send);
+  (c._parser as unknown as { on(event: 'packet', f: (p: InboundPacket) => void): void }).on('packet', hooks.received);
+  return { receiveMaximum: () => (c.version === 5 ? c.receiveMaximum : undefined) };
+}
+
+type WriteToStream = ((packet: mqttPacket.Packet, stream: object, opts?: object) => boolean) & { cacheNumbers: boolean };

@@ -8,6 +8,7 @@
  * - shared-subscriptions.ts: `$share/<group>/<filter>` (MQTT 5 §4.8.2);
  * - client-guards.ts, read-gate.ts, retained.ts, session-limit.ts, subscription-limit.ts,
  *   qos2-dedupe.ts: the bounds (deploy/SECURITY.md);
+ * - flow-control.ts: an MQTT 5 client's Receive Maximum on what the broker sends;
  * - aedes-adapter.ts: every use of aedes internals.
  *
  * Refusals (oversize, ACL, bad login, too many connections) are counted by reason and logged
@@ -34,6 +35,7 @@ import {
 import { Authenticator, userOf } from './authenticate.js';
 import { checkPublish, forwardHook, type PublishRefusal, storeGrantedOnly, subscribeHook } from './authorize.js';
 import { guardPacketSize, guardSlowConsumer } from './client-guards.js';
+import { enforceReceiveMaximum } from './flow-control.js';
 import { Intake, type Mqtt5Fields } from './intake.js';
 import { Listeners } from './listeners.js';
 import { limitRetained, paceRetained } from './retained.js';
@@ -238,13 +240,11 @@ export class LocalBroker {
     const client = this.aedes.handle(conn, req);
     this.shares?.attach(client);
     guardPacketSize(client, this.config.maxPayloadBytes + PACKET_OVERHEAD, this.ctx);
-    guardSlowConsumer(
-      client,
-      conn,
-      { maxBacklogBytes: Math.max(SLOW_CONSUMER_BYTES, 4 * (this.config.maxPayloadBytes + PACKET_OVERHEAD)), stallMs: SLOW_CONSUMER_MS },
-      this.ctx,
-    );
-    paceRetained(client, conn, RETAINED_LOW_WATER_BYTES);
+    const maxBacklogBytes = Math.max(SLOW_CONSUMER_BYTES, 4 * (this.config.maxPayloadBytes + PACKET_OVERHEAD));
+    guardSlowConsumer(client, conn, { maxBacklogBytes, stallMs: SLOW_CONSUMER_MS }, this.ctx);
+    // MQTT 5 Receive Maximum on what the broker sends; retained messages are paced on what it holds too.
+    const window = enforceReceiveMaximum(client, conn, { maxBacklogBytes }, this.ctx);
+    paceRetained(client, window ? window.pacedConn(conn) : conn, RETAINED_LOW_WATER_BYTES);
     this.intake.reads.attach(client, conn);
   }
 
