@@ -130,6 +130,22 @@ describe('MQTT 5 Receive Maximum on what the broker sends', () => {
     expect(sub.c.packets.filter((p) => p.cmd === 'pubrel')).toHaveLength(2);
   });
 
+  it('does not send a held message whose Message Expiry passed while it waited; one still valid goes with what remains', async () => {
+    const { port } = await start();
+    const sub = await rawSubscriber(port, { id: 'expiry-device', receiveMaximum: 1, subs: [['flow/#', 1]] });
+    const pub = await connect(port);
+    await pub.publishAsync('flow/t', 'first', { qos: 1 });
+    await pub.publishAsync('flow/t', 'short', { qos: 1, properties: { messageExpiryInterval: 1 } });
+    await pub.publishAsync('flow/t', 'long', { qos: 1, properties: { messageExpiryInterval: 60 } });
+    await expect.poll(() => sub.payloads()).toEqual(['first']);
+    await new Promise((r) => setTimeout(r, 2100));
+    sub.c.send({ cmd: 'puback', messageId: sub.publishes()[0].messageId });
+    await expect.poll(() => sub.payloads()).toEqual(['first', 'long']);
+    const interval = sub.publishes()[1].properties?.messageExpiryInterval;
+    expect(interval).toBeGreaterThan(55);
+    expect(interval).toBeLessThan(60);
+  });
+
   it('leaves an MQTT 3.1.1 subscriber, and an MQTT 5 one without Receive Maximum, as before', async () => {
     const { port } = await start();
     const old = await rawSubscriber(port, { id: 'v311', version: 4, subs: [['flow/#', 1]] });

@@ -12,8 +12,9 @@
  * - a message held here counts as written for aedes, so its delivery completes at once: the
  *   publisher's PUBACK never waits for a subscriber's acknowledgements (as with the slow-consumer
  *   guard, client-guards.ts).
- * - what waits here plus what waits in the socket is bounded by the slow-consumer bound: past it
- *   the client is dropped as a slow consumer (it does not acknowledge what it subscribed to).
+ * - what waits here plus what waits in the socket is bounded by the slow-consumer bound, and
+ *   what waits here by MAX_HELD messages: past either the client is dropped as a slow consumer (it
+ *   does not acknowledge what it subscribed to).
  * - persistent sessions: aedes stores each QoS 1/2 message with its packet id before writing it
  *   (deliverQoS, and the queue sent on reconnect), so what was held or unacknowledged when the
  *   connection closed is sent again on the next one, in order, through the new connection's window
@@ -49,6 +50,11 @@ interface Held {
 
 /** Counted per held message besides its topic and payload: the packet object aedes made for it. */
 const HELD_OVERHEAD_BYTES = 256;
+/**
+ * Messages held per client at most: aedes gives each its 16-bit packet id when it writes it, so
+ * what waits here and what is in flight must stay well below 65,535 ids, or one would be reused.
+ */
+const MAX_HELD = 32_768;
 /** The lowest reason code that is an error (MQTT 5 §2.4). */
 const ERROR_REASON = 0x80;
 
@@ -83,17 +89,19 @@ export class SendWindow {
   send(packet: OutboundPublish, write: (packet: OutboundPublish) => boolean): boolean {
     const limit = this.receiveMaximum();
     const id = packet.messageId;
-    if (limit === undefined || !packet.qos || id === undefined || this.inflight.has(id)) return write(packet);
+    if (limit === undefined || !packet.qos || id === undefined) return write(packet);
     if (this.dropped) return true;
     if (this.inflight.size < limit && this.head === this.held.length) {
       this.inflight.add(id);
       return write(packet);
     }
     const bytes = HELD_OVERHEAD_BYTES + (packet.topic?.length ?? 0) + payloadBytes(packet.payload);
-    if (this.bytes + bytes + this.conn.writableLength > this.maxBacklogBytes) {
+    const tooMany = this.held.length - this.head >= MAX_HELD;
+    if (tooMany || this.bytes + bytes + this.conn.writableLength > this.maxBacklogBytes) {
       this.dropped = true;
       this.clear();
-      this.onOverflow(`more than ${this.maxBacklogBytes} bytes wait for its acknowledgements (Receive Maximum ${limit})`);
+      const what = tooMany ? `${MAX_HELD} messages` : `${this.maxBacklogBytes} bytes`;
+      this.onOverflow(`more than ${what} wait for its acknowledgements (Receive Maximum ${limit})`);
       return true;
     }
     this.held.push({ packet, write, bytes });
