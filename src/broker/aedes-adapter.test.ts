@@ -279,7 +279,7 @@ describe('aedes adapter', () => {
 });
 
 describe('aedes adapter: outbound publishes (flow control)', () => {
-  it('routes every PUBLISH written to a client through send, also a resumed session queue, and shows its acknowledgements and Receive Maximum', async () => {
+  it('routes every PUBLISH written to an MQTT 5 client through send, also a resumed session queue, and shows its acknowledgements and Receive Maximum', async () => {
     const sent: { id: string; qos?: number; messageId?: number; payload: string }[] = [];
     const received: string[] = [];
     const limits = new Map<string, () => number | undefined>();
@@ -299,9 +299,13 @@ describe('aedes adapter: outbound publishes (flow control)', () => {
     await sub.subscribeAsync('f/#', { qos: 1 });
     const got: string[] = [];
     sub.on('message', (_t, p) => got.push(p.toString()));
-    const pub = await connect(port, { protocolVersion: 4 });
+    const pub = await connect(port, { protocolVersion: 4, clientId: 'v311' });
+    await pub.subscribeAsync('f/#', { qos: 1 });
+    const own = new Promise((r) => pub.once('message', r));
     await pub.publishAsync('f/1', 'live', { qos: 1 });
     await expect.poll(() => got).toEqual(['live']);
+    await own;
+    expect(sent.filter((s) => s.id === 'v311')).toEqual([]); // MQTT 3.1.1: not routed
     expect(sent).toContainEqual({ id: 'flow-sub', qos: 1, messageId: expect.any(Number), payload: 'live' });
     await expect.poll(() => received).toContain('flow-sub:puback');
     expect([...limits.values()].map((f) => f())).toEqual([2, undefined]); // MQTT 5 with 2; MQTT 3.1.1

@@ -319,8 +319,9 @@ const publishHooks = new WeakMap<object, (packet: OutboundPublish, write: (packe
  * Outbound flow control (flow-control.ts). aedes writes every packet to a client with mqtt-packet's
  * `writeToStream(packet, client.conn)`, looked up on the module at each call (lib/write.js), and
  * that is the only way out for the queue of a resumed session, which bypasses `deliverQoS`. So
- * `writeToStream` is wrapped once, and each PUBLISH written to `conn` goes to `send` with a
- * `write` to call now or later; `send` returns what the write would (false: the socket is full).
+ * `writeToStream` is wrapped once, and each PUBLISH written to `conn` once it sent an MQTT 5
+ * CONNECT goes to `send` with a `write` to call now or later; `send` returns what the write would
+ * (false: the socket is full).
  * `received` sees each packet parsed from the client, beside aedes' own handler.
  * `receiveMaximum()` is the Receive Maximum of the client's MQTT 5 CONNECT (aedes' default 65535
  * when absent), undefined before CONNECT and for MQTT 3.1.1. False when the client has no parser.
@@ -346,8 +347,11 @@ export function interceptPublishes(
     wrapped.sluiceWrapped = true;
     mp.writeToStream = wrapped;
   }
-  publishHooks.set(conn, hooks.send);
-  (c._parser as unknown as { on(event: 'packet', f: (p: InboundPacket) => void): void }).on('packet', hooks.received);
+  (c._parser as unknown as { on(event: 'packet', f: (p: InboundPacket & { protocolVersion?: number }) => void): void }).on('packet', (p) => {
+    // Only MQTT 5 has a Receive Maximum: other clients' writes are not routed at all.
+    if (p.cmd === 'connect' && p.protocolVersion === 5) publishHooks.set(conn, hooks.send);
+    hooks.received(p);
+  });
   return { receiveMaximum: () => (c.version === 5 ? c.receiveMaximum : undefined) };
 }
 

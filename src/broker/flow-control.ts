@@ -18,7 +18,9 @@
  * - persistent sessions: aedes stores each QoS 1/2 message with its packet id before writing it
  *   (deliverQoS, and the queue sent on reconnect), so what was held or unacknowledged when the
  *   connection closed is sent again on the next one, in order, through the new connection's window
- *   (at least once: an unacknowledged message may arrive twice, a held one once).
+ *   (at least once: an unacknowledged message may arrive twice, a held one once). Not retained
+ *   messages sent on subscribe, which aedes does not store, in flight or not: the subscription
+ *   restored on reconnect does not send them again either.
  * - a held message whose Message Expiry passed while it waited is not sent (§3.3.2.3.3); one
  *   that waited goes with the interval that remains.
  * - retained messages sent on subscribe are paced on what waits here too (`pacedConn`), so a
