@@ -22,17 +22,20 @@ import mqttPacket from 'mqtt-packet';
 mqttPacket.writeToStream.cacheNumbers = false;
 
 /**
- * What is done with a packet just before it is encoded onto a given connection (beforeWriting).
- * aedes writes every packet through mqtt-packet's `writeToStream` (lib/write.js), looked up on the
- * module at each call, and the module is the one installed here (aedes has no copy of its own):
- * wrapping it once is the only way to amend a packet aedes builds itself (its CONNACK properties).
+ * mqtt-packet's `writeToStream`, wrapped once. aedes writes every packet to a client through it
+ * (lib/write.js), looked up on the module at each call, and the module is the one installed here
+ * (aedes has no copy of its own): that is the only way to amend a packet aedes builds itself (its
+ * CONNACK properties: beforeWriting) and the only way out for a resumed session's queue, which
+ * bypasses `deliverQoS` (outbound flow control: interceptPublishes).
  */
 const writeHooks = new WeakMap<object, (packet: mqttPacket.Packet) => void>();
+const publishHooks = new WeakMap<object, (packet: OutboundPublish, write: (packet: OutboundPublish) => boolean) => boolean>();
 const encode = mqttPacket.writeToStream;
 (mqttPacket as { writeToStream: typeof encode }).writeToStream = Object.assign(
   function writeToStream(packet: mqttPacket.Packet, stream: Parameters<typeof encode>[1], opts?: object): boolean {
     writeHooks.get(stream)?.(packet);
-    return encode(packet, stream, opts);
+    const send = packet.cmd === 'publish' ? publishHooks.get(stream) : undefined;
+    return send ? send(packet as OutboundPublish, (p) => encode(p as mqttPacket.Packet, stream, opts)) : encode(packet, stream, opts);
   },
   { cacheNumbers: false },
 );
@@ -313,15 +316,10 @@ export interface InboundPacket {
   reasonCode?: number;
 }
 
-const publishHooks = new WeakMap<object, (packet: OutboundPublish, write: (packet: OutboundPublish) => boolean) => boolean>();
-
 /**
- * Outbound flow control (flow-control.ts). aedes writes every packet to a client with mqtt-packet's
- * `writeToStream(packet, client.conn)`, looked up on the module at each call (lib/write.js), and
- * that is the only way out for the queue of a resumed session, which bypasses `deliverQoS`. So
- * `writeToStream` is wrapped once, and each PUBLISH written to `conn` once it sent an MQTT 5
- * CONNECT goes to `send` with a `write` to call now or later; `send` returns what the write would
- * (false: the socket is full).
+ * Outbound flow control (flow-control.ts): each PUBLISH aedes writes to `conn` (through the
+ * wrapped `writeToStream` above) once it sent an MQTT 5 CONNECT goes to `send` with a `write` to
+ * call now or later; `send` returns what the write would (false: the socket is full).
  * `received` sees each packet parsed from the client, beside aedes' own handler.
  * `receiveMaximum()` is the Receive Maximum of the client's MQTT 5 CONNECT (aedes' default 65535
  * when absent), undefined before CONNECT and for MQTT 3.1.1. False when the client has no parser.
@@ -336,17 +334,6 @@ export function interceptPublishes(
 ): { receiveMaximum(): number | undefined } | false {
   const c = internals(client) as ClientInternals & { receiveMaximum?: number };
   if (!c._parser) return false;
-  const mp = mqttPacket as unknown as { writeToStream: WriteToStream & { sluiceWrapped?: boolean } };
-  if (!mp.writeToStream.sluiceWrapped) {
-    const original = mp.writeToStream;
-    const wrapped = ((packet, stream, opts) => {
-      const send = packet.cmd === 'publish' ? publishHooks.get(stream) : undefined;
-      return send ? send(packet as OutboundPublish, (p) => original(p as mqttPacket.Packet, stream, opts)) : original(packet, stream, opts);
-    }) as WriteToStream & { sluiceWrapped?: boolean };
-    Object.defineProperty(wrapped, 'cacheNumbers', { get: () => original.cacheNumbers, set: (v: boolean) => (original.cacheNumbers = v) });
-    wrapped.sluiceWrapped = true;
-    mp.writeToStream = wrapped;
-  }
   (c._parser as unknown as { on(event: 'packet', f: (p: InboundPacket & { protocolVersion?: number }) => void): void }).on('packet', (p) => {
     // Only MQTT 5 has a Receive Maximum: other clients' writes are not routed at all.
     if (p.cmd === 'connect' && p.protocolVersion === 5) publishHooks.set(conn, hooks.send);
@@ -354,5 +341,3 @@ export function interceptPublishes(
   });
   return { receiveMaximum: () => (c.version === 5 ? c.receiveMaximum : undefined) };
 }
-
-type WriteToStream = ((packet: mqttPacket.Packet, stream: object, opts?: object) => boolean) & { cacheNumbers: boolean };
