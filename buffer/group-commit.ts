@@ -6,12 +6,9 @@
  * the one in flight is durable. The batch size adapts to the load by itself: one event per commit
  * when it is quiet, hundreds when it is busy, and no timer stands between an append and its fsync.
  *
- * The one wait: fsyncs are bounded to `maxFsyncsPerSecond` on average, to spare SD cards (each
- * fsync writes at least a page, whatever it carries). The bound is a token bucket, not a least gap
- * between fsyncs: a commit waits only when the log has used up its burst (a twentieth of a second's
- * worth), so a load whose commits already stay within the bound is never held back, and PUBACKs do
- * not wait for a gap the disk did not need. `commitEvents` waiting events skip the wait. Writes
- * without an fsync (cursors only) do not wait.
+ * The one wait: an fsync starts at least 1/maxFsyncsPerSecond after the previous one started, to
+ * bound the fsyncs a second on SD cards (each is at least a page written, whatever it carries),
+ * unless `commitEvents` events are waiting. Writes without an fsync (cursors only) do not wait.
  *
  * This object decides only when; the log's `commit` does the work (one write batch) and says
  * whether that batch was fsynced.
@@ -31,19 +28,16 @@ export class GroupCommit {
   private writing = false;
   private queued = false;
   private timer: NodeJS.Timeout | null = null;
-  /** Fsyncs the bucket allows now (refilled at the bound's rate, up to `burst`). */
-  private tokens: number;
-  private filledAt = performance.now();
-  private readonly burst: number;
+  private lastSyncAt = Number.NEGATIVE_INFINITY;
+  private readonly gapMs: number;
   private draining = false;
 
   constructor(
-    private readonly maxFsyncsPerSecond: number,
+    maxFsyncsPerSecond: number,
     private readonly commitEvents: number,
     private readonly work: CommitWork,
   ) {
-    this.burst = Math.max(1, Math.ceil(maxFsyncsPerSecond / 20));
-    this.tokens = this.burst;
+    this.gapMs = 1000 / maxFsyncsPerSecond;
   }
 
   get busy(): boolean {
@@ -74,14 +68,7 @@ export class GroupCommit {
     const waiting = this.work.waiting();
     if (waiting === 0) return this.work.needsWrite() ? 0 : null;
     if (this.draining || waiting >= this.commitEvents) return 0;
-    this.refill();
-    return this.tokens >= 1 ? 0 : ((1 - this.tokens) * 1000) / this.maxFsyncsPerSecond;
-  }
-
-  private refill(): void {
-    const now = performance.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.filledAt) * this.maxFsyncsPerSecond) / 1000);
-    this.filledAt = now;
+    return Math.max(0, this.lastSyncAt + this.gapMs - performance.now());
   }
 
   /** The leader's loop: commit while something is due, one batch in flight at a time. */
@@ -92,8 +79,8 @@ export class GroupCommit {
     try {
       for (;;) {
         if (!this.work.canWrite() || this.wait() !== 0) break;
-        // A commit let through by `commitEvents` (or on close) borrows nothing it must pay back later.
-        if (await this.work.commit()) this.tokens = Math.max(0, this.tokens - 1);
+        const startedAt = performance.now();
+        if (await this.work.commit()) this.lastSyncAt = startedAt;
       }
     } finally {
       this.writing = false;

@@ -6,13 +6,13 @@ import { z } from 'zod';
 import { duration, size } from '../src/core/config-types.js';
 
 /**
- * fsyncs a second at most on average, unless the config says otherwise (buffer.maxFsyncsPerSecond).
- * A load that stays within it never waits for it; an SD card whose fsync takes longer than a
- * millisecond bounds itself, and a worn one is spared by setting it lower.
+ * fsyncs a second at most, unless the config says otherwise (buffer.maxFsyncsPerSecond). The gap it
+ * sets is waited by every PUBACK under load, so it stays under a millisecond; an SD card whose fsync
+ * takes longer bounds itself, and a worn one is spared by setting it lower.
  */
 export const DEFAULT_MAX_FSYNCS_PER_SECOND = 1000;
 
-/** The fsync bound of a buffer config: its own, else the older `commitInterval` read as 1000/commitInterval a second, else the default. */
+/** The fsync bound of a buffer config: its own, else the older `commitInterval` read as the least time between fsyncs, else the default. */
 export function fsyncBound(b: { maxFsyncsPerSecond?: number; commitInterval?: number }): number {
   if (b.maxFsyncsPerSecond !== undefined) return b.maxFsyncsPerSecond;
   if (b.commitInterval !== undefined) return b.commitInterval > 0 ? 1000 / b.commitInterval : 100_000;
@@ -28,11 +28,11 @@ export const bufferSchema = z
     /** Events older than this are evicted even when there is room. */
     retention: duration().default(30 * 86_400_000),
     /**
-     * Group commit: fsyncs a second at most, on average (SD-card wear). A commit starts as soon as
-     * the log is idle; it waits only when the log has used this bound's burst (1/20 s worth).
+     * Group commit: fsyncs a second at most (SD-card wear). A commit starts as soon as the log is
+     * idle; it waits only when the previous fsync began less than 1/this ago.
      */
     maxFsyncsPerSecond: z.number().int().min(1).max(100_000).optional(),
-    /** Older spelling of the fsync bound: `5ms` reads as 200 fsyncs a second. */
+    /** Older spelling of the fsync bound: the least time between two fsyncs (`5ms` = 200 a second). */
     commitInterval: duration().optional(),
     /** Group commit: a commit starts without waiting out the fsync bound once this many events wait. */
     commitEvents: z.number().int().min(1).max(100_000).default(2000),
