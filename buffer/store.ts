@@ -31,7 +31,7 @@ export class Store {
   /** False before the first open and after close. */
   isOpen = false;
   /** LevelDB's memtable size (scaled to small filesystems); the disk guard counts it as headroom. */
-  writeBufferSize = 8 * 1024 * 1024;
+  writeBufferSize = 4 * 1024 * 1024;
   readonly paths: ReturnType<typeof paths>;
 
   constructor(
@@ -46,10 +46,11 @@ export class Store {
     if (this.readOnly && !existsSync(join(this.paths.db, 'CURRENT')))
       throw new RingLogOpenError(`no ring log in ${this.dir} (expected ${this.paths.db})`);
     // Small write buffer and cache: RAM is scarce on a Pi, and chunks are written once, read rarely.
-    // An 8 MiB memtable: fewer flushes and write stalls under bursts of large commits; two of them
-    // (active + flushing) are the bulk of LevelDB's memory here.
+    // A 4 MiB memtable (LevelDB's own default, and what ran before the options reached LevelDB):
+    // two of them (active + flushing) are the bulk of LevelDB's memory here. 8 MiB put the
+    // gateway's RssAnon peak in the ingest benchmark at its 120 MB bound, for no throughput measured.
     // On a small filesystem the memtable (and so the write-ahead log) is scaled down to 1/32 of it.
-    let writeBufferSize = 8 * 1024 * 1024;
+    let writeBufferSize = 4 * 1024 * 1024;
     try {
       const s = await statfs(this.dir);
       writeBufferSize = Math.max(256 * 1024, Math.min(writeBufferSize, Math.floor((s.blocks * s.bsize) / 32)));
