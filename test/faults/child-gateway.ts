@@ -13,6 +13,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { deployedEnvironment } from '../helpers/deployed-env.js';
 import { freePort, tempDir } from '../helpers/peers.js';
 
@@ -185,15 +186,31 @@ export async function startChildGateway(
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}): ${stderr.trim()}`);
     try {
-      if ((await gw.healthz()) === 200) break;
+      // /healthz is up with the HTTP listener, which starts before the broker's: wait for those too.
+      if ((await gw.healthz()) === 200 && (await brokerListening(full.broker as Parameters<typeof brokerListening>[0]))) break;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
       await gw.stop();
-      throw new Error(`the gateway did not become healthy in 30 s: ${stderr.trim()}`);
+      throw new Error(`the gateway did not become healthy (and its broker listening) in 30 s: ${stderr.trim()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   return gw;
+}
+
+/** True when every TCP listener of the broker config accepts a connection (a disabled broker has none to wait for). */
+async function brokerListening(broker: { enabled?: boolean; listeners?: Array<{ host?: string; port?: number }> }): Promise<boolean> {
+  if (broker.enabled === false) return true;
+  const accepts = (host: string, port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = connect(port, host, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+  for (const l of broker.listeners ?? []) if (typeof l.port === 'number' && !(await accepts(l.host ?? '127.0.0.1', l.port))) return false;
+  return true;
 }
