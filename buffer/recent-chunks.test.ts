@@ -71,6 +71,31 @@ describe('recent chunks ring', () => {
     expect(spans(recent, 1)).toEqual([[11, 20]]);
   });
 
+  it('after many rounds of small chunks in both lanes, it keeps exactly the newest ones whose bytes are untouched', () => {
+    const recent = new RecentChunks(16 * 1024);
+    const built: Array<{ lane: 0 | 1; first: number; last: number }> = [];
+    let seq = 1;
+    for (let i = 0; i < 2000; i++) {
+      const lane = i % 7 === 0 ? 1 : 0;
+      const n = 1 + ((i * 13) % 17);
+      commit(recent, lane, seq, n);
+      built.push({ lane, first: seq, last: seq + n - 1 });
+      seq += n;
+    }
+    for (const lane of [0, 1] as const) {
+      const kept = recent.of(lane);
+      expect(kept.length).toBeGreaterThan(0);
+      // every kept chunk reads back whole: nothing kept was overwritten
+      for (const c of kept) expect(decodeChunk(c.buf).events.map((e) => e.seq)).toEqual(Array.from({ length: c.lastSeq - c.firstSeq + 1 }, (_, k) => c.firstSeq + k));
+      // and what is kept is the lane's newest chunks, contiguous
+      const ofLane = built.filter((b) => b.lane === lane).map((b) => [b.first, b.last]);
+      expect(spans(recent, lane)).toEqual(ofLane.slice(ofLane.length - kept.length));
+    }
+    // and it drops no more than it must: the kept chunks fill the ring but for about two chunks' room
+    const keptBytes = [...recent.of(0), ...recent.of(1)].reduce((n, c) => n + c.buf.length, 0);
+    expect(keptBytes).toBeGreaterThan(16 * 1024 - 2 * 2048);
+  });
+
   it('forget drops a lane up to a chunk; clear drops everything', () => {
     const recent = new RecentChunks(8192);
     commit(recent, 0, 1, 10);

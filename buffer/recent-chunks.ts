@@ -24,13 +24,23 @@ export interface RecentChunk {
   buf: Buffer;
   /** Turned into envelopes once, when a reader first asks for it. */
   served: WireChunk | null;
+  /** Where `buf` starts in the ring, counted from the ring's first use without ever wrapping. */
+  at: number;
 }
 
 export class RecentChunks {
   private readonly ring: Buffer;
   private readonly lanes: [RecentChunk[], RecentChunk[]] = [[], []];
-  /** Where the next region starts. */
+  /**
+   * Regions go round the ring in order, so positions that never wrap (round × ring size + offset)
+   * tell which chunks a new region overwrites without looking at every kept chunk: those starting
+   * less than one ring before its end, always the oldest, at the front of their lane.
+   */
+  private roundStart = 0;
+  /** Where the next region starts, in the ring. */
   private next = 0;
+  /** Where the regions handed out and not yet added start (never wrapping). */
+  private readonly handedOut = new WeakMap<Buffer, number>();
 
   constructor(bytes: number) {
     this.ring = Buffer.allocUnsafe(bytes);
@@ -42,21 +52,23 @@ export class RecentChunks {
    */
   region(bytes: number): Buffer | null {
     if (bytes > this.ring.length) return null;
-    if (this.next + bytes > this.ring.length) this.next = 0;
+    if (this.next + bytes > this.ring.length) {
+      this.roundStart += this.ring.length;
+      this.next = 0;
+    }
     const start = this.next;
-    const end = start + bytes;
-    this.next = end;
+    this.next = start + bytes;
+    const overwrittenBelow = this.roundStart + this.next - this.ring.length;
     for (const lane of LANES) {
       const list = this.lanes[lane];
-      // Everything older than an overlapped chunk goes with it, so what is kept stays contiguous.
+      // Also drops what a wrap skipped over: older than an overwritten chunk, so what is kept stays contiguous.
       let drop = 0;
-      for (let i = 0; i < list.length; i++) {
-        const at = list[i].buf.byteOffset - this.ring.byteOffset;
-        if (at < end && at + list[i].buf.length > start) drop = i + 1;
-      }
+      while (drop < list.length && list[drop].at < overwrittenBelow) drop++;
       if (drop > 0) list.splice(0, drop);
     }
-    return this.ring.subarray(start, end);
+    const region = this.ring.subarray(start, this.next);
+    this.handedOut.set(region, this.roundStart + start);
+    return region;
   }
 
   /**
@@ -64,11 +76,13 @@ export class RecentChunks {
    * anything before it in its lane: a reader past a lane's kept chunks has read all there is.
    */
   add(lane: Lane, firstSeq: number, lastSeq: number, buf: Buffer): void {
-    if (buf.buffer !== this.ring.buffer) {
+    const at = this.handedOut.get(buf);
+    if (at === undefined) {
       this.lanes[lane] = [];
       return;
     }
-    this.lanes[lane].push({ firstSeq, lastSeq, buf, served: null });
+    this.handedOut.delete(buf);
+    this.lanes[lane].push({ firstSeq, lastSeq, buf, served: null, at });
   }
 
   /** The kept chunks of a lane, oldest first. */
@@ -79,9 +93,11 @@ export class RecentChunks {
   /** Drops a lane's chunks up to and including the one ending at `lastSeq` (evicted or quarantined). */
   forget(lane: Lane, lastSeq: number): void {
     const list = this.lanes[lane];
-    const i = list.findIndex((c) => c.lastSeq === lastSeq);
-    // Chunks leave a list from its front only, so what is kept stays contiguous.
-    if (i >= 0) list.splice(0, i + 1);
+    // Chunks leave a list from its front only, so what is kept stays contiguous; an evicted chunk
+    // is usually older than all of them, so this looks at the front alone.
+    let drop = 0;
+    while (drop < list.length && list[drop].lastSeq <= lastSeq) drop++;
+    if (drop > 0 && list[drop - 1].lastSeq === lastSeq) list.splice(0, drop);
   }
 
   clear(): void {
