@@ -6,9 +6,10 @@
  * the one in flight is durable. The batch size adapts to the load by itself: one event per commit
  * when it is quiet, hundreds when it is busy, and no timer stands between an append and its fsync.
  *
- * The one wait: an fsync starts at least 1/maxFsyncsPerSecond after the previous one started, to
- * bound the fsyncs a second on SD cards (each is at least a page written, whatever it carries),
- * unless `commitEvents` events are waiting. Writes without an fsync (cursors only) do not wait.
+ * The one wait, when buffer.maxFsyncsPerSecond is set (it is not by default): an fsync starts at
+ * least 1/maxFsyncsPerSecond after the previous one started, to bound the fsyncs a second on a worn
+ * SD card (each is at least a page written, whatever it carries), unless `commitEvents` events are
+ * waiting. Writes without an fsync (cursors only) do not wait.
  *
  * This object decides only when; the log's `commit` does the work (one write batch) and says
  * whether that batch was fsynced.
@@ -33,11 +34,11 @@ export class GroupCommit {
   private draining = false;
 
   constructor(
-    maxFsyncsPerSecond: number,
+    maxFsyncsPerSecond: number | undefined,
     private readonly commitEvents: number,
     private readonly work: CommitWork,
   ) {
-    this.gapMs = 1000 / maxFsyncsPerSecond;
+    this.gapMs = maxFsyncsPerSecond ? 1000 / maxFsyncsPerSecond : 0;
   }
 
   get busy(): boolean {

@@ -6,17 +6,16 @@ import { z } from 'zod';
 import { duration, size } from '../src/core/config-types.js';
 
 /**
- * fsyncs a second at most, unless the config says otherwise (buffer.maxFsyncsPerSecond). The gap it
- * sets is waited by every PUBACK under load, so it stays under a millisecond; an SD card whose fsync
- * takes longer bounds itself, and a worn one is spared by setting it lower.
+ * The fsync bound of a buffer config: its own, else the older `commitInterval` read as the least
+ * time between fsyncs, else none. None by default: group commit paces itself (the next commit starts
+ * when the one in flight is durable, so a disk whose fsync takes 5 ms, as an SD card's does, sees
+ * 200 a second at most), and a bound that binds only on fast disks, where wear matters least, made
+ * every PUBACK under load wait out its gap (a timer, at least a millisecond).
  */
-export const DEFAULT_MAX_FSYNCS_PER_SECOND = 1000;
-
-/** The fsync bound of a buffer config: its own, else the older `commitInterval` read as the least time between fsyncs, else the default. */
-export function fsyncBound(b: { maxFsyncsPerSecond?: number; commitInterval?: number }): number {
+export function fsyncBound(b: { maxFsyncsPerSecond?: number; commitInterval?: number }): number | undefined {
   if (b.maxFsyncsPerSecond !== undefined) return b.maxFsyncsPerSecond;
-  if (b.commitInterval !== undefined) return b.commitInterval > 0 ? 1000 / b.commitInterval : 100_000;
-  return DEFAULT_MAX_FSYNCS_PER_SECOND;
+  if (b.commitInterval !== undefined) return b.commitInterval > 0 ? 1000 / b.commitInterval : undefined;
+  return undefined;
 }
 
 export const bufferSchema = z
@@ -28,8 +27,9 @@ export const bufferSchema = z
     /** Events older than this are evicted even when there is room. */
     retention: duration().default(30 * 86_400_000),
     /**
-     * Group commit: fsyncs a second at most (SD-card wear). A commit starts as soon as the log is
-     * idle; it waits only when the previous fsync began less than 1/this ago.
+     * Group commit: fsyncs a second at most, to spare a worn SD card (none by default). A commit
+     * starts as soon as the log is idle; with a bound it waits when the previous fsync began less
+     * than 1/this ago.
      */
     maxFsyncsPerSecond: z.number().int().min(1).max(100_000).optional(),
     /** Older spelling of the fsync bound: the least time between two fsyncs (`5ms` = 200 a second). */

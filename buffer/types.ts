@@ -39,7 +39,7 @@ export interface BufferStats {
   bytesWritten: number;
   /** Write batches since the process started (group commit: far fewer than appends). */
   commits?: number;
-  /** Write batches fsynced since the process started (bounded by buffer.maxFsyncsPerSecond). */
+  /** Write batches fsynced since the process started (bounded by buffer.maxFsyncsPerSecond when it is set). */
   fsyncs?: number;
   /**
    * Encoded bytes accepted but not yet durable. A producer that can pause (the broker: stop reading

@@ -42,5 +42,5 @@ it('validates a config whose values come from the environment and a secret file,
   expect(effective.stdout).not.toContain('from-a-file');
   const defaults = spawnSync('node', ['src/cli/bin.js', 'config', '--print-defaults'], { cwd: ROOT, encoding: 'utf8' });
   expect(defaults.status).toBe(0);
-  expect(defaults.stdout).toMatch(/maxFsyncsPerSecond: 1000/);
+  expect(defaults.stdout).toMatch(/commitEvents: 2000/);
 });
