@@ -12,7 +12,7 @@
  * of one subscription. aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
  * upgrade that changes one fails there, by name, instead of silently disabling a guard.
  */
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import mqttPacket from 'mqtt-packet';
 
@@ -265,6 +265,7 @@ export const ReasonCode = {
   topicNameInvalid: 0x90,
   quotaExceeded: 0x97,
   payloadFormatInvalid: 0x99,
+  receiveMaximumExceeded: 0x93,
 } as const;
 
 /**
@@ -296,6 +297,38 @@ export function dropUnacknowledged(client: Client, packet: object, done: () => v
   (packet as { _notAuthorized?: boolean })._notAuthorized = true;
   (client.conn as unknown as { destroy(): void }).destroy();
   setImmediate(done);
+}
+
+/**
+ * Closes a client's connection over this publish, neither acknowledged nor delivered: an MQTT 5
+ * client is sent DISCONNECT with `reasonCode` first; every publish it sends after is dropped the
+ * same way (`closingOver` is true). Calls `done` (aedes' callback, without an error).
+ *
+ * Not aedes' own `disconnect`: it destroys the socket, and a socket closed with the client's later
+ * packets unread makes the kernel answer with RST, which can discard the DISCONNECT before the
+ * client reads it. Here aedes stops reading, what the client still sends is read and discarded,
+ * and the connection closes once the client closes it (or after two seconds).
+ */
+export function disconnectOverPublish(client: Client, packet: object, reasonCode: number, done: () => void): void {
+  (packet as { _notAuthorized?: boolean })._notAuthorized = true;
+  const c = internals(client) as ClientInternals & { sluiceClosingOver?: boolean; close(cb?: () => void): void };
+  const conn = client.conn as unknown as Duplex;
+  if (!c.sluiceClosingOver && !isClosed(client)) {
+    c.sluiceClosingOver = true;
+    if (c.version === 5) mqttPacket.writeToStream({ cmd: 'disconnect', reasonCode } as mqttPacket.Packet, conn, { protocolVersion: 5 });
+    if (c._nextBatch) conn.removeListener('readable', c._nextBatch);
+    conn.on('data', () => undefined);
+    const close = () => c.close();
+    const force = setTimeout(close, 2000);
+    conn.once('close', () => clearTimeout(force));
+    conn.once('end', close);
+  }
+  setImmediate(done);
+}
+
+/** True once `disconnectOverPublish` began closing this client's connection. */
+export function closingOver(client: Client): boolean {
+  return (client as unknown as { sluiceClosingOver?: boolean }).sluiceClosingOver === true;
 }
 
 /** A PUBLISH aedes writes to a client (the fields flow control reads; the rest is passed on as is). */

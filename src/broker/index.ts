@@ -25,7 +25,9 @@ import { isLoopback } from '../auth/origin.js';
 import { filterSet } from '../core/topics.js';
 import {
   type BrokerPersistence,
+  closingOver,
   createAedes,
+  disconnectOverPublish,
   dropUnacknowledged,
   persistenceOf,
   protocolVersion,
@@ -36,6 +38,7 @@ import { Authenticator, userOf } from './authenticate.js';
 import { checkPublish, forwardHook, type PublishRefusal, storeGrantedOnly, subscribeHook } from './authorize.js';
 import { guardPacketSize, guardSlowConsumer } from './client-guards.js';
 import { enforceReceiveMaximum } from './flow-control.js';
+import { InboundWindow } from './inbound-window.js';
 import { Intake, type Mqtt5Fields } from './intake.js';
 import { Listeners } from './listeners.js';
 import { limitRetained, paceRetained } from './retained.js';
@@ -79,7 +82,7 @@ const RETAINED_LOW_WATER_BYTES = 512 * 1024;
 const CONNECT_TIMEOUT_MS = 10_000;
 /** MQTT 5: topic aliases a client may register (Mosquitto's default), each on one connection. */
 const TOPIC_ALIAS_MAXIMUM = 10;
-/** MQTT 5: QoS 1/2 publishes a client may have unacknowledged (advertised in CONNACK). */
+/** MQTT 5: QoS 1/2 publishes a client may have unacknowledged (advertised in CONNACK; enforced: inbound-window.ts). */
 const RECEIVE_MAXIMUM = 1000;
 /** MQTT 5: longest session expiry granted (the same month after which a session owner is forgotten). */
 const SESSION_EXPIRY_LIMIT_S = 30 * 86_400;
@@ -87,6 +90,7 @@ const SESSION_EXPIRY_LIMIT_S = 30 * 86_400;
 export class LocalBroker {
   private aedes?: Aedes;
   private intake?: Intake;
+  private inbound?: InboundWindow;
   private persistence?: BrokerPersistence;
   private shares?: SharedSubscriptions;
   private readonly listeners: Listeners;
@@ -164,6 +168,7 @@ export class LocalBroker {
     const persistence = persistenceOf(aedes);
     this.persistence = persistence;
     this.intake = new Intake(this.ctx, persistence);
+    this.inbound = new InboundWindow(persistence, RECEIVE_MAXIMUM);
     this.boundPersistence(persistence);
     storeGrantedOnly(persistence);
     aedes.authenticate = this.auth.hook;
@@ -263,6 +268,19 @@ export class LocalBroker {
       if (v5) refusePublishV5(client, packet, code, () => done(null));
       else done(new Error(message));
     };
+    if (client) {
+      if (closingOver(client)) return disconnectOverPublish(client, packet, ReasonCode.receiveMaximumExceeded, () => done(null));
+      const admitted = this.inbound!.admit(client, v5, packet, done);
+      if (!admitted) {
+        this.ctx.countRejected('receive_maximum');
+        this.ctx.logger.warn(
+          { client: client.id, receiveMaximum: RECEIVE_MAXIMUM },
+          'client has more publishes unacknowledged or unreleased (QoS 2 without PUBREL) than the Receive Maximum; connection closed',
+        );
+        return disconnectOverPublish(client, packet, ReasonCode.receiveMaximumExceeded, () => done(null));
+      }
+      done = admitted;
+    }
     const refusal = checkPublish(
       client,
       topic,

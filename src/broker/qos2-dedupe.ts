@@ -9,8 +9,8 @@
  * - within a connection, a packet id seen and not yet released (PUBREL) is a duplicate;
  * - after a reconnect of a persistent session, a packet id aedes still holds in its incoming store
  *   (the first copy arrived on the previous connection) is a duplicate;
- * - the ids tracked per client are those aedes itself tracks (at most its `maxInflightInbound`),
- *   released when aedes deletes the packet on PUBREL.
+ * - the ids tracked per client are those aedes itself holds (at most the broker's Receive Maximum
+ *   on one connection, inbound-window.ts), released when aedes deletes the packet on PUBREL.
  */
 
 export interface Qos2Client {
