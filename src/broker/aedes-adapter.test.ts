@@ -29,11 +29,14 @@ import {
   wrapDelivery,
 } from './aedes-adapter.js';
 import { interceptPublishes } from './aedes-adapter.js';
+import { type RawClient, rawConnect } from '../../test/faults/raw-client.js';
 
 let aedes: Aedes | undefined;
 let server: Server | undefined;
 const clients: mqtt.MqttClient[] = [];
+const raws: RawClient[] = [];
 afterEach(async () => {
+  for (const r of raws.splice(0)) r.sock.destroy();
   await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   await new Promise<void>((r) => (aedes ? aedes.close(() => r()) : r()));
@@ -186,6 +189,32 @@ describe('aedes adapter', () => {
     const disconnect = new Promise<number | undefined>((r) => pub.once('disconnect', (p) => r(p.reasonCode)));
     pub.publish('big', Buffer.alloc(5000), { qos: 0 });
     expect(await disconnect).toBe(0x95);
+  });
+
+  it('MQTT 5: a DISCONNECT with a reason code is sent also while a resumed session queue is still being sent after the CONNACK', async () => {
+    const { broker, port } = await start();
+    const sub = await connect(port, { protocolVersion: 5, clientId: 'early', properties: { sessionExpiryInterval: 60 } });
+    await sub.subscribeAsync('q/#', { qos: 1 });
+    await sub.endAsync();
+    const pub = await connect(port, { protocolVersion: 5 });
+    await pub.publishAsync('q/1', 'queued', { qos: 1 });
+    // Hold aedes' last connect step (sending the queue) open: it stores each queued packet first.
+    const persistence = persistenceOf(broker);
+    const update = persistence.outgoingUpdate.bind(persistence);
+    persistence.outgoingUpdate = async (client, packet) => {
+      await new Promise((r) => setTimeout(r, 500));
+      return update(client, packet);
+    };
+    const states: string[] = [];
+    broker.on('clientError', (client) => states.push(`connecting ${(client as unknown as { connecting: boolean }).connecting}`));
+    const raw = await rawConnect(port, { version: 5 });
+    raws.push(raw);
+    // Clean Start 0: the session is resumed, and aedes sends its queue after the CONNACK.
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: false, clientId: 'early', keepalive: 60, properties: {} });
+    expect((await raw.next('connack')) as { sessionPresent: boolean }).toMatchObject({ sessionPresent: true });
+    raw.send({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: 0 } });
+    expect(await raw.next('disconnect')).toMatchObject({ reasonCode: 0x94 }); // Topic Alias invalid
+    expect(states).toEqual(['connecting true']); // refused within the window, before the queue went out
   });
 
   it('MQTT 5: aedes itself refuses $share/ (SUBACK 0x9E) and says so in CONNACK (why shared-subscriptions.ts exists)', async () => {

@@ -9,7 +9,9 @@
  * its DISCONNECT for a packet too large; for shared subscriptions (shared-subscriptions.ts) the
  * packets a client sends before aedes handles them and the packets aedes writes to it before they
  * are encoded, where aedes registers each subscription's delivery function, and a client's record
- * of one subscription. aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
+ * of one subscription; and, to correct its connect sequence (completeConnects), a client's
+ * `connected`, `clean` and Clean Start flags between its CONNACK and the end of that sequence.
+ * aedes-adapter.test.ts asserts that each exists and behaves as used here, so an aedes
  * upgrade that changes one fails there, by name, instead of silently disabling a guard.
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
@@ -65,6 +67,8 @@ interface ClientInternals {
   id: string;
   closed?: boolean;
   clean?: boolean;
+  _cleanStart?: boolean;
+  sessionExpiryInterval?: number;
   version?: number;
   _will?: { topic: string; payload?: Buffer | string } | null;
   connected?: boolean;
@@ -84,8 +88,47 @@ interface ClientInternals {
 
 const internals = (client: unknown) => client as ClientInternals;
 
+/** An aedes whose connect sequence behaves as MQTT 5 requires (completeConnects). */
 export async function createAedes(options: AedesOptions): Promise<Aedes> {
-  return Aedes.createBroker(options);
+  const aedes = await Aedes.createBroker(options);
+  completeConnects(aedes);
+  return aedes;
+}
+
+/**
+ * Two corrections to what aedes does between a successful CONNACK and the end of its connect
+ * sequence, whose last step sends a resumed session's queue while it already reads the client's
+ * packets:
+ * - aedes marks the client `connected` only once that queue is sent, and until then skips the
+ *   DISCONNECT it means to send (Topic Alias invalid, packet too large, session taken over): the
+ *   connection just closes, with no reason code. A client that publishes at once after its
+ *   CONNACK met this by chance. The connection is established by the CONNACK (MQTT 5 §3.2), so
+ *   the client is marked `connected` when its CONNACK is written.
+ * - aedes drops the queue of a resumed session when the new connection's session ends with it
+ *   (`clean`: MQTT 5 Session Expiry 0), as if the client had asked for a clean start. MQTT 5
+ *   (§3.1.2.4, §3.1.2.11.2) resumes the session, queue included, whenever Clean Start is 0; the
+ *   Session Expiry only says when it ends. So while the queue is sent such a client is not
+ *   `clean`; afterwards `clean` is again what aedes derives from the Session Expiry, by which
+ *   aedes also ends the session when the connection closes.
+ */
+function completeConnects(aedes: Aedes): void {
+  const resuming = new WeakSet<object>();
+  aedes.on('connackSent', (packet, client) => {
+    const c = internals(client);
+    if ((packet.reasonCode ?? packet.returnCode ?? 0) !== 0 || c.closed) return;
+    c.connected = true;
+    if (c.version === 5 && c.clean === true && c._cleanStart === false) {
+      c.clean = false;
+      resuming.add(client);
+    }
+  });
+  const resumed = (client: Client) => {
+    if (!resuming.delete(client)) return;
+    const c = internals(client);
+    c.clean = c.sessionExpiryInterval === 0;
+  };
+  aedes.on('clientReady', resumed);
+  aedes.on('clientDisconnect', resumed);
 }
 
 /** aedes' persistence (its in-memory one): a public field, untyped in aedes' d.ts. */
