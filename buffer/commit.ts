@@ -11,6 +11,12 @@ import { chunkKey, encodeIndex, type IndexEntry, indexKey, LANES, type Lane, MET
 import type { Eviction, Meta } from './meta.js';
 import type { AppendResult } from './types.js';
 
+/** A region of the recent ring (RecentChunks.region) and where it starts there. */
+export interface Region {
+  buf: Buffer;
+  at: number;
+}
+
 /** Appends waiting for their commit, column-wise: `ok[i]` resolves a promise, `fail[i]` rejects it. */
 export interface Waiters {
   ok: Array<(r: AppendResult) => void>;
@@ -25,6 +31,8 @@ export interface NewChunk {
   lane: Lane;
   value: Buffer;
   entry: IndexEntry;
+  /** Where `value` sits in the recent ring (RecentChunks), when it was built there. */
+  at?: number;
 }
 
 /**
@@ -90,13 +98,19 @@ export class PendingAppends {
    * Takes everything waiting: the chunks (built into `region` when it gives one, so nothing is
    * allocated per commit) and their waiters. The builders take new appends at once.
    */
-  take(boot: number, region: (bytes: number) => Buffer | null): { chunks: NewChunk[]; waiters: Waiters; count: number } {
+  take(boot: number, region: (bytes: number) => Region | null): { chunks: NewChunk[]; waiters: Waiters; count: number } {
     const chunks: NewChunk[] = [];
+    // One region for the whole commit: two asked for apart could overlap, the second wrapping round
+    // the ring onto the first before either is written.
+    const into = region(this.lanes[0].bytes + this.lanes[1].bytes);
+    let offset = 0;
     for (const lane of LANES) {
       const p = this.lanes[lane];
       if (p.count === 0) continue;
+      const at = into ? into.at + offset : undefined;
+      const target = into?.buf.subarray(offset, (offset += p.bytes));
       // build() copies out of the arenas, so the builder takes new appends while this one is written.
-      const value = p.build(boot, region(p.bytes) ?? undefined);
+      const value = p.build(boot, target);
       const entry: IndexEntry = {
         lane,
         firstSeq: p.firstSeq,
@@ -108,7 +122,7 @@ export class PendingAppends {
         maxTs: p.unsynced ? Number.MAX_VALUE : p.maxTs,
       };
       p.reset();
-      chunks.push({ lane, value, entry });
+      chunks.push({ lane, value, entry, ...(at !== undefined ? { at } : {}) });
     }
     const taken = { chunks, waiters: this.waiters, count: this.count };
     this.waiters = newWaiters();

@@ -10,8 +10,9 @@ function commit(recent: RecentChunks, lane: 0 | 1, first: number, n: number, bod
   const b = new ChunkBuilder('gw');
   for (let i = 0; i < n; i++)
     b.add(first + i, 1_700_000_000_000, KIND_CODE.reading, { source: 's', topic: 't', payload: undefined, body: Buffer.alloc(bodyBytes, 0x31) });
-  const buf = b.build(1, recent.region(b.bytes) ?? undefined);
-  recent.add(lane, first, first + n - 1, buf);
+  const into = recent.region(b.bytes);
+  const buf = b.build(1, into?.buf);
+  recent.add(lane, first, first + n - 1, buf, into?.at);
   return buf;
 }
 
@@ -147,5 +148,30 @@ describe('ring log with its recent ring going round', () => {
     await writing;
     expect(log.stats().quarantined).toBe(0);
     expect(await reader.next(1, 1e9)).toEqual([]);
+  });
+
+  it('a commit with large chunks in both lanes near the end of the ring keeps both intact', async () => {
+    const d = tempDir('sluice-recent-');
+    cleanups.push(d.cleanup);
+    const log = await openRingLog({ dir: d.path, gatewayId: 'gw-t', config: { maxBytes: 1024 ** 3, onFull: 'drop-oldest', retention: 86_400_000, commitEvents: 100_000, diskReserve: 0 } });
+    cleanups.push(() => log.close());
+    const reader = log.reader('up');
+    const body = Buffer.alloc(1000, 0x33);
+    const events = (n: number, kind: 'reading' | 'anomaly', from: number) =>
+      Array.from({ length: n }, (_, i) => ({ source: 'mqtt', topic: `t/${from + i}`, payload: undefined, body, kind }));
+    // ~0.5 MiB, then one commit of ~2.5 MiB of readings and ~2 MiB of anomalies: together they
+    // pass the end of the 4 MiB ring, so built apart the second would wrap round onto the first.
+    await log.append(events(500, 'reading', 0));
+    await log.append([...events(2500, 'reading', 500), ...events(2000, 'anomaly', 3000)]);
+    const got = [];
+    for (;;) {
+      const batch = await reader.next(10_000, 1e9);
+      if (batch.length === 0) break;
+      got.push(...batch);
+      await reader.commit(batch.at(-1)!.seq);
+    }
+    expect(log.stats().quarantined).toBe(0);
+    expect(got).toHaveLength(5000);
+    expect(new Set(got.map((e) => e.topic)).size).toBe(5000);
   });
 });

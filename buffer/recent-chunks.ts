@@ -39,18 +39,17 @@ export class RecentChunks {
   private roundStart = 0;
   /** Where the next region starts, in the ring. */
   private next = 0;
-  /** Where the regions handed out and not yet added start (never wrapping). */
-  private readonly handedOut = new WeakMap<Buffer, number>();
 
   constructor(bytes: number) {
     this.ring = Buffer.allocUnsafe(bytes);
   }
 
   /**
-   * A region of `bytes` to build the next chunk in, or null when a chunk that large does not fit the
-   * ring (the caller allocates it). Chunks that were kept in the region are dropped first.
+   * A region of `bytes` to build the next commit's chunks in, and where it starts (for `add`), or
+   * null when that much does not fit the ring (the caller allocates). Chunks that were kept in the
+   * region are dropped first.
    */
-  region(bytes: number): Buffer | null {
+  region(bytes: number): { buf: Buffer; at: number } | null {
     if (bytes > this.ring.length) return null;
     if (this.next + bytes > this.ring.length) {
       this.roundStart += this.ring.length;
@@ -66,22 +65,19 @@ export class RecentChunks {
       while (drop < list.length && list[drop].at < overwrittenBelow) drop++;
       if (drop > 0) list.splice(0, drop);
     }
-    const region = this.ring.subarray(start, this.next);
-    this.handedOut.set(region, this.roundStart + start);
-    return region;
+    return { buf: this.ring.subarray(start, this.next), at: this.roundStart + start };
   }
 
   /**
-   * Keeps a committed chunk for readers. One built outside the ring is not kept, and neither is
-   * anything before it in its lane: a reader past a lane's kept chunks has read all there is.
+   * Keeps a committed chunk for readers; `at`: where it sits in the ring (from `region`). One built
+   * outside the ring is not kept, and neither is anything before it in its lane: a reader past a
+   * lane's kept chunks has read all there is.
    */
-  add(lane: Lane, firstSeq: number, lastSeq: number, buf: Buffer): void {
-    const at = this.handedOut.get(buf);
+  add(lane: Lane, firstSeq: number, lastSeq: number, buf: Buffer, at: number | undefined): void {
     if (at === undefined) {
       this.lanes[lane] = [];
       return;
     }
-    this.handedOut.delete(buf);
     this.lanes[lane].push({ firstSeq, lastSeq, buf, served: null, at });
   }
 

@@ -274,9 +274,9 @@ export class LevelRingLog implements RingLog, ReaderHost {
       this.oldest.removed(e);
       this.source.forget(e.lane, e.lastSeq);
     }
-    for (const { lane, value, entry } of chunks) {
+    for (const { lane, value, entry, at } of chunks) {
       this.oldest.added(entry);
-      this.source.recent.add(lane, entry.firstSeq, entry.lastSeq, value);
+      this.source.recent.add(lane, entry.firstSeq, entry.lastSeq, value, at);
     }
     this.source.setClockFixes(meta.clockFix);
     await this.oldest.topUp();
