@@ -84,10 +84,24 @@ export function readRssAnonKb(pid: number): number {
  * and HTTP on free ports. Keys in `config` replace the defaults' top-level sections except
  * `broker`, `gateway` and `http`, which are merged.
  */
-export async function startChildGateway(
-  config: Record<string, unknown> = {},
-  opts: { nofile?: number; dataDir?: string; env?: Record<string, string> } = {},
-): Promise<ChildGateway> {
+type ChildOptions = { nofile?: number; dataDir?: string; env?: Record<string, string> };
+
+/**
+ * Starts a gateway child on free ports. A port found free can be taken before the child binds it
+ * (the kernel also hands ports of that range to outgoing connections): then it starts again on
+ * other ports, up to three times.
+ */
+export async function startChildGateway(config: Record<string, unknown> = {}, opts: ChildOptions = {}): Promise<ChildGateway> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startChildGatewayOnce(config, opts);
+    } catch (err) {
+      if (attempt >= 3 || !/already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startChildGatewayOnce(config: Record<string, unknown>, opts: ChildOptions): Promise<ChildGateway> {
   if (!existsSync(join(ROOT, 'dist/src/cli/main.js')))
     throw new Error('the gateway is not built: run `npm run build` first');
   const mqttPort = await freePort();
@@ -184,7 +198,10 @@ export async function startChildGateway(
   // Ready when /healthz says so (or the child died, with its stderr as the reason).
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}): ${stderr.trim()}`);
+    if (child.exitCode !== null) {
+      dir.cleanup();
+      throw new Error(`the gateway exited (${child.exitCode}): ${stderr.trim()}`);
+    }
     try {
       // /healthz is up with the HTTP listener, which starts before the broker's: wait for those too.
       if ((await gw.healthz()) === 200 && (await brokerListening(full.broker as Parameters<typeof brokerListening>[0]))) break;
