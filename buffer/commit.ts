@@ -9,6 +9,7 @@ import type { ClockWatch } from './clock.js';
 import type { EventInput } from '../src/core/event.js';
 import { chunkKey, encodeIndex, type IndexEntry, indexKey, LANES, type Lane, META_KEY, readerKey } from './keys.js';
 import type { Eviction, Meta } from './meta.js';
+import type { WriteOp } from './store.js';
 import type { AppendResult } from './types.js';
 
 /** A region of the recent ring (RecentChunks.region) and where it starts there. */
@@ -140,7 +141,6 @@ export function fail(w: Waiters, err: Error): void {
   for (const f of w.fail) f(err);
 }
 
-type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 /** One commit's content, as planned by the parts of the log. */
 export interface CommitPlan {
@@ -154,8 +154,8 @@ export interface CommitPlan {
 }
 
 /** The one place a write batch is assembled: chunks, index entries, deletions, meta and cursors. */
-export function assembleBatch(plan: CommitPlan): { ops: Op[]; bytes: number } {
-  const ops: Op[] = [];
+export function assembleBatch(plan: CommitPlan): { ops: WriteOp[]; bytes: number } {
+  const ops: WriteOp[] = [];
   for (const { lane, entry } of plan.chunks) ops.push({ type: 'put', key: indexKey(lane, entry.lastSeq), value: encodeIndex(entry) });
   for (const e of [...plan.evict, ...plan.quarantine]) {
     ops.push({ type: 'del', key: chunkKey(e.lane, e.lastSeq) });

@@ -253,7 +253,7 @@ export class LevelRingLog implements RingLog, ReaderHost {
     try {
       // The chunks are views on the recent ring. It hands out its next region only in the next
       // commit, after this write resolved, so they stay as built for as long as LevelDB needs them.
-      await this.store.db.batch(ops, { sync });
+      await this.store.write(ops, sync);
     } catch (err) {
       cursorPlan.undo();
       this.failWrite(err as Error, count);

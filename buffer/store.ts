@@ -10,6 +10,15 @@ import { ClassicLevel } from 'classic-level';
 
 export type DB = ClassicLevel<Buffer, Buffer>;
 
+/** One record of a commit's batch: keys and values are bytes already. */
+export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+/** What `write` uses of classic-level beyond its typings (store.test.ts fails if it goes). */
+interface BatchImplementation {
+  status: string;
+  _batch(ops: WriteOp[], options: { sync: boolean }): Promise<void>;
+}
+
 export function paths(dir: string) {
   return {
     db: join(dir, 'ringlog'),
@@ -72,6 +81,20 @@ export class Store {
     this.db = db;
     this.isOpen = true;
     return db;
+  }
+
+  /**
+   * Writes one commit's records atomically (fsynced when `sync`). The open database takes them
+   * through classic-level's own `_batch`, the implementation that abstract-level's public `batch`
+   * ends in: `batch` first clones every record into new objects and re-encodes them, for hooks,
+   * events and sublevels this log does not use, and those clones live until the disk write returns.
+   * At 10k QoS 1 publishes a second they were ~60% of what survived young-generation collections
+   * (~18 MB in 8 s) and cost 2-3 extra full collections. A database that is not open goes through
+   * `batch`, which fails with abstract-level's own error.
+   */
+  write(ops: WriteOp[], sync: boolean): Promise<void> {
+    const impl = this.db as unknown as BatchImplementation;
+    return impl.status === 'open' ? impl._batch(ops, { sync }) : this.db.batch(ops, { sync });
   }
 
   async close(): Promise<void> {
