@@ -141,7 +141,6 @@ export function fail(w: Waiters, err: Error): void {
   for (const f of w.fail) f(err);
 }
 
-
 /** One commit's content, as planned by the parts of the log. */
 export interface CommitPlan {
   chunks: readonly NewChunk[];

@@ -79,17 +79,14 @@ export function readRssAnonKb(pid: number): number {
   }
 }
 
-/**
- * Starts the gateway with `config` merged over: id `gw-faults`, a temp data dir, loopback broker
- * and HTTP on free ports. Keys in `config` replace the defaults' top-level sections except
- * `broker`, `gateway` and `http`, which are merged.
- */
 type ChildOptions = { nofile?: number; dataDir?: string; env?: Record<string, string> };
 
 /**
- * Starts a gateway child on free ports. A port found free can be taken before the child binds it
- * (the kernel also hands ports of that range to outgoing connections): then it starts again on
- * other ports, up to three times.
+ * Starts the gateway with `config` merged over: id `gw-faults`, a temp data dir, loopback broker
+ * and HTTP on free ports. Keys in `config` replace the defaults' top-level sections except
+ * `broker`, `gateway` and `http`, which are merged. A port found free can be taken before the
+ * child binds it (the kernel also hands ports of that range to outgoing connections): then it
+ * starts again on other ports, up to three times.
  */
 export async function startChildGateway(config: Record<string, unknown> = {}, opts: ChildOptions = {}): Promise<ChildGateway> {
   for (let attempt = 1; ; attempt++) {
