@@ -17,6 +17,7 @@ import {
   isClosed,
   isPersistent,
   limitPacketLength,
+  maximumPacketSizeOf,
   pendingWill,
   persistenceOf,
   protocolVersion,
@@ -102,6 +103,14 @@ describe('aedes adapter', () => {
     expect(isPersistent(connectedClient(broker, 'dev-2')!)).toBe(false);
     await clean.endAsync();
     await expect.poll(() => connectedClient(broker, 'dev-2')).toBeUndefined();
+  });
+
+  it("MQTT 5: records the Maximum Packet Size a client declared (authorizeForward enforces it)", async () => {
+    const { broker, port } = await start();
+    await connect(port, { clientId: 'v5', protocolVersion: 5, properties: { maximumPacketSize: 512 } });
+    await connect(port, { clientId: 'v4' });
+    expect(maximumPacketSizeOf(connectedClient(broker, 'v5')!)).toBe(512);
+    expect(maximumPacketSizeOf(connectedClient(broker, 'v4')!)).toBeUndefined();
   });
 
   it('holds and wakes a client read loop', async () => {

@@ -70,6 +70,7 @@ interface ClientInternals {
   _cleanStart?: boolean;
   sessionExpiryInterval?: number;
   version?: number;
+  maximumPacketSize?: number;
   _will?: { topic: string; payload?: Buffer | string } | null;
   connected?: boolean;
   rejectPacketTooLarge?: (size: number) => void;
@@ -161,6 +162,11 @@ export function isClosed(client: Client): boolean {
 /** 3, 4 or 5 once connected. */
 export function protocolVersion(client: Client): number {
   return internals(client).version ?? 4;
+}
+
+/** The Maximum Packet Size an MQTT 5 client declared in its CONNECT (aedes records it, does not enforce it). */
+export function maximumPacketSizeOf(client: Client): number | undefined {
+  return internals(client).maximumPacketSize;
 }
 
 /** The client's subscriptions by filter (read only). */

@@ -21,7 +21,7 @@ import type { Client, Subscription } from 'aedes';
 import { isUtf8 } from 'node:buffer';
 import mqttPacket from 'mqtt-packet';
 import type { Logger } from 'pino';
-import { type BrokerPersistence, subscriptionsOf } from './aedes-adapter.js';
+import { type BrokerPersistence, maximumPacketSizeOf, subscriptionsOf } from './aedes-adapter.js';
 import { userOf } from './authenticate.js';
 import { sharedFilterOf, shownTopic } from './shared-subscriptions.js';
 import { admitSubscription, type SubscribingClient } from './subscription-limit.js';
@@ -124,7 +124,7 @@ export function forwardHook<P extends ForwardedPacket>(client: Client | null, pa
     const { willDelayInterval: _, ...properties } = packet.properties;
     out = Object.assign(Object.create(Object.getPrototypeOf(packet) as object) as P, packet, { properties });
   }
-  const max = (client as { maximumPacketSize?: number } | null)?.maximumPacketSize;
+  const max = client ? maximumPacketSizeOf(client) : undefined;
   return max !== undefined && packetSize(out) > max ? undefined : out;
 }
 
