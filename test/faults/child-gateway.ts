@@ -207,6 +207,7 @@ async function startChildGatewayOnce(config: Record<string, unknown>, opts: Chil
     }
     if (Date.now() > deadline) {
       await gw.stop();
+      dir.cleanup();
       throw new Error(`the gateway did not become healthy (and its broker listening) in 30 s: ${stderr.trim()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
