@@ -61,7 +61,7 @@ export interface QueuedPacket {
 }
 
 /** What the broker keeps on an aedes client (its own fields are prefixed `sluice`). */
-export type AedesClient = Client & { sluiceUser?: unknown; sluiceQos2?: Set<number>; sluiceGranted?: Map<string, number> };
+export type AedesClient = Client & { sluiceUser?: unknown; sluiceGranted?: Map<string, number> };
 
 interface ClientInternals {
   id: string;

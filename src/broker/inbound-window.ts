@@ -44,6 +44,11 @@ export class InboundWindow {
     };
   }
 
+  /** Whether a QoS 2 packet id is held for the client already: its publish is a copy re-sent before PUBREL. */
+  holds(client: object, id: number | undefined): boolean {
+    return id !== undefined && (client as Holder).sluiceInbound?.held.has(id) === true;
+  }
+
   /**
    * Takes this publish's place in the client's window: returns the callback to hand aedes instead
    * of `done` (it frees the place once the publish is acknowledged or refused), or null when the

@@ -268,8 +268,10 @@ export class LocalBroker {
       if (v5) refusePublishV5(client, packet, code, () => done(null));
       else done(new Error(message));
     };
+    let resent = false;
     if (client) {
       if (closingOver(client)) return disconnectOverPublish(client, packet, ReasonCode.receiveMaximumExceeded, () => done(null));
+      resent = packet.qos === 2 && this.inbound!.holds(client, packet.messageId);
       const admitted = this.inbound!.admit(client, v5, packet, done);
       if (!admitted) {
         this.ctx.countRejected('receive_maximum');
@@ -289,6 +291,8 @@ export class LocalBroker {
       packet.properties?.payloadFormatIndicator === true,
     );
     if (refusal) return refuse(refusal.reason, refusal.message, V5_CODE[refusal.reason], refusal.log);
+    // A QoS 2 copy re-sent before PUBREL is answered again by aedes (PUBREC), not stored or acted on again.
+    if (resent) return done(null);
     const user = userOf(client);
     if (this.ctx.intercept?.matches(topic)) {
       done(null);

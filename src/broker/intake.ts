@@ -11,15 +11,15 @@
  * - QoS 0 flow control: a QoS 0 publish is passed on at once and stored alongside while few bytes
  *   wait for the disk; past HOLD_QOS0_READS_BYTES its client is not read until the log catches up
  *   (read-gate.ts), past MAX_UNSTORED_QOS0_BYTES its publishes wait for the disk too.
- * - A QoS 2 publish re-sent before its PUBREL is stored once (qos2-dedupe.ts).
+ * - A QoS 2 publish re-sent before its PUBREL is stored once (qos2-dedupe.ts): the broker answers a
+ *   copy on the same connection without passing it here; a copy on a resumed session is found here.
  */
 import type { Client } from 'aedes';
 import type { Logger } from 'pino';
 import { BufferFullError } from '../../buffer/types.js';
 import { type EventInput, payloadFromBody } from '../core/event.js';
 import { isClosed, isPersistent } from './aedes-adapter.js';
-import { type Qos2Client, Qos2Dedupe } from './qos2-dedupe.js';
-import type { IncomingPersistence } from './qos2-dedupe.js';
+import { type IncomingPersistence, storedBefore } from './qos2-dedupe.js';
 import { ReadGate } from './read-gate.js';
 
 const RETRY_FULL_MS = 250;
@@ -53,14 +53,11 @@ export class Intake {
   private unstoredQos0Bytes = 0;
   private releaseQueued = false;
   private closing = false;
-  private readonly qos2: Qos2Dedupe;
 
   constructor(
     private readonly ctx: IntakeContext,
-    persistence: IncomingPersistence,
-  ) {
-    this.qos2 = new Qos2Dedupe(persistence);
-  }
+    private readonly persistence: IncomingPersistence,
+  ) {}
 
   stop(): void {
     this.closing = true;
@@ -77,9 +74,9 @@ export class Intake {
     v5?: Mqtt5Fields,
   ): void {
     if (qos === 2 && client) {
-      // A copy re-sent before PUBREL is answered again by aedes, not stored again.
-      this.qos2.isDuplicate(client as unknown as Qos2Client, isPersistent(client), messageId, (duplicate) => {
-        if (duplicate) done(null);
+      // A copy received before this connection is answered again by aedes, not stored again.
+      storedBefore(this.persistence, client, isPersistent(client), messageId, (stored) => {
+        if (stored) done(null);
         else this.enqueue(new IngestPublish(topic, payload, 2, client, done, v5));
       });
       return;

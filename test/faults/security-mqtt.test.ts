@@ -247,7 +247,7 @@ describe('broker and credential attacks', () => {
     expect(await rejected('max_subscriptions')).toBe(12);
   });
 
-  it('stores a QoS 2 publish once however often it is re-sent before PUBREL', async () => {
+  it('stores a QoS 2 publish once however often it is re-sent before PUBREL, also across a persistent session\'s reconnect', async () => {
     const before = (await gw.status()).ingest.received;
     const { c } = await rawLogin(mqttPort, 'q2-sender', 's1', 'pw-s1');
     const publish = (dup: boolean) => ({
@@ -267,9 +267,21 @@ describe('broker and credential attacks', () => {
     c.send({ cmd: 'pubrel', messageId: 42 });
     await c.next('pubcomp');
     c.sock.destroy();
-    cases += 3;
+    // A persistent session: the first copy before a reconnect, the second after it (no PUBREL between).
+    const first = await rawLogin(mqttPort, 'q2-resumer', 's1', 'pw-s1', { clean: false });
+    first.c.send({ ...publish(false), messageId: 43 });
+    await first.c.next('pubrec');
+    first.c.sock.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await rawLogin(mqttPort, 'q2-resumer', 's1', 'pw-s1', { clean: false });
+    again.c.send({ ...publish(true), messageId: 43 });
+    await again.c.next('pubrec');
+    again.c.send({ cmd: 'pubrel', messageId: 43 });
+    await again.c.next('pubcomp');
+    again.c.sock.destroy();
+    cases += 5;
     await new Promise((r) => setTimeout(r, 300));
-    expect((await gw.status()).ingest.received - before).toBe(1);
+    expect((await gw.status()).ingest.received - before).toBe(2);
   });
 
   it('refuses client ids past broker.maxClientIdLength and wills outside the ACL', async () => {
