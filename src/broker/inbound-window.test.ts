@@ -23,8 +23,11 @@ afterEach(async () => {
   await Promise.all(brokers.splice(0).map((b) => b.stop()));
 });
 
-/** `hold`: the log does not finish any append until `release` (QoS 1 acknowledgements wait). */
-async function start(hold = false) {
+/**
+ * `hold`: the log does not finish any append until `release` (QoS 1 acknowledgements wait);
+ * `fail`: every append fails, a moment after it was made.
+ */
+async function start(hold = false, fail = false) {
   const port = await freePort();
   const rejected: Record<string, number> = {};
   const stored: string[] = [];
@@ -35,6 +38,7 @@ async function start(hold = false) {
     ingest: async (events) => {
       for (const e of events) stored.push(String((e as { body?: Buffer }).body));
       if (hold) await held;
+      if (fail) await new Promise((r) => setTimeout(r, 100)).then(() => Promise.reject(new Error('disk gone')));
     },
     countRejected: (reason, n = 1) => {
       rejected[reason] = (rejected[reason] ?? 0) + n;
@@ -83,6 +87,26 @@ describe('Receive Maximum on what clients send (QoS 2 without PUBREL)', () => {
     expect(stored).not.toContain(`m${MAX + 1}`);
     await new Promise((r) => setTimeout(r, 300));
     expect(delivered).not.toContain(`m${MAX + 1}`);
+  });
+
+  it('answers a QoS 2 copy re-sent before PUBREL only once its first copy is stored, and not if that failed', async () => {
+    const { port, stored, release } = await start(true);
+    const c = await publisher(port, 4);
+    publish(c, 7);
+    publish(c, 7, true);
+    await new Promise((r) => setTimeout(r, 300));
+    // the PUBREC acknowledges the message: not for the copy while the first is not durable
+    expect(c.packets.filter((p) => p.cmd === 'pubrec')).toHaveLength(0);
+    release();
+    await pubrecs(c, 2);
+    expect(stored).toEqual(['m7']);
+
+    const failing = await start(false, true);
+    const f = await publisher(failing.port, 4);
+    publish(f, 8);
+    publish(f, 8, true);
+    expect(await f.closed).toBe('close');
+    expect(f.packets.filter((p) => p.cmd === 'pubrec')).toHaveLength(0);
   });
 
   it('a PUBREL makes room again', async () => {

@@ -24,8 +24,11 @@ type Packet = { qos?: number; messageId?: number; _notAuthorized?: boolean };
 interface InFlight {
   /** QoS 1 publishes admitted and not yet acknowledged. */
   acking: number;
-  /** Ids of QoS 2 publishes admitted and not yet released. */
-  held: Set<number>;
+  /**
+   * QoS 2 publishes admitted and not yet released, by packet id: the copies re-sent while the
+   * first is not answered yet wait in its array; undefined once it was answered (stored).
+   */
+  held: Map<number, Done[] | undefined>;
 }
 
 interface Holder {
@@ -50,6 +53,17 @@ export class InboundWindow {
   }
 
   /**
+   * Answers a copy re-sent before PUBREL, never before its first copy was answered: a PUBREC for
+   * the copy acknowledges the message, so it waits for the first one's durable append (and gets
+   * its error if that failed).
+   */
+  answerCopy(client: object, id: number, done: Done): void {
+    const waiting = (client as Holder).sluiceInbound?.held.get(id);
+    if (waiting) waiting.push(done);
+    else done(null);
+  }
+
+  /**
    * Takes this publish's place in the client's window: returns the callback to hand aedes instead
    * of `done` (it frees the place once the publish is acknowledged or refused), or null when the
    * publish is past the maximum.
@@ -57,15 +71,19 @@ export class InboundWindow {
   admit(client: object, v5: boolean, packet: Packet, done: Done): Done | null {
     const id = packet.messageId;
     if (!packet.qos || id === undefined) return done;
-    const w = ((client as Holder).sluiceInbound ??= { acking: 0, held: new Set() });
+    const w = ((client as Holder).sluiceInbound ??= { acking: 0, held: new Map() });
     if (packet.qos === 2 && w.held.has(id)) return done;
     if (w.held.size + (v5 ? w.acking : 0) >= this.maximum) return null;
     if (packet.qos === 2) {
-      w.held.add(id);
+      const copies: Done[] = [];
+      w.held.set(id, copies);
       // Released by PUBREL (above); a refused one is never stored, so it goes now.
       return (err) => {
-        if (err || packet._notAuthorized) w.held.delete(id);
+        const failed = err || packet._notAuthorized;
+        if (failed) w.held.delete(id);
+        else w.held.set(id, undefined);
         done(err);
+        for (const copy of copies) copy(failed ? new Error('the first copy of this QoS 2 publish was not stored') : null);
       };
     }
     w.acking++;

@@ -292,7 +292,7 @@ export class LocalBroker {
     );
     if (refusal) return refuse(refusal.reason, refusal.message, V5_CODE[refusal.reason], refusal.log);
     // A QoS 2 copy re-sent before PUBREL is answered again by aedes (PUBREC), not stored or acted on again.
-    if (resent) return done(null);
+    if (resent) return this.inbound!.answerCopy(client!, packet.messageId!, done);
     const user = userOf(client);
     if (this.ctx.intercept?.matches(topic)) {
       done(null);

@@ -6,7 +6,7 @@
  * sends the PUBREC), not stored again:
  * - within a connection, the broker's inbound window (inbound-window.ts) holds every QoS 2 packet
  *   id admitted and not yet released (PUBREL): a publish with one of those is a copy, and the
- *   broker answers it without storing it;
+ *   broker answers it without storing it, once the first copy was stored (answerCopy);
  * - after a reconnect of a persistent session, the window starts empty, and a packet id aedes still
  *   holds in its incoming store (the first copy arrived on the previous connection) is a copy:
  *   `storedBefore` asks aedes' store.
