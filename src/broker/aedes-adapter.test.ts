@@ -105,7 +105,7 @@ describe('aedes adapter', () => {
     await expect.poll(() => connectedClient(broker, 'dev-2')).toBeUndefined();
   });
 
-  it("MQTT 5: records the Maximum Packet Size a client declared (authorizeForward enforces it)", async () => {
+  it('MQTT 5: records the Maximum Packet Size a client declared (authorizeForward enforces it)', async () => {
     const { broker, port } = await start();
     await connect(port, { clientId: 'v5', protocolVersion: 5, properties: { maximumPacketSize: 512 } });
     await connect(port, { clientId: 'v4' });
