@@ -154,6 +154,8 @@ describe('1,000 clients, a dead uplink, SIGSTOP/SIGCONT', () => {
     expect(reconnects).toBeGreaterThanOrEqual(CLIENTS);
     expect(v.lost, `missing ${v.missing.join(', ')}`).toBe(0);
     expect(v.outOfOrder).toBe(0);
-    expect(await gw.healthz()).toBe(200);
+    // /healthz reports the 8 s stop as an event loop stall (the process cannot tell one from the
+    // other) until it has left the liveness window and the one before (10 s each): green after that.
+    await waitFor(async () => (await gw.healthz()) === 200, 30_000, '/healthz green again once the stall has left the liveness window');
   });
 });
