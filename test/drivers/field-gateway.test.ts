@@ -148,6 +148,7 @@ describe('field drivers in a running gateway, to the uplink', () => {
   });
 
   const latest = (topic: string) => received.filter((e) => e.topic === topic).at(-1);
+  const count = (topic: string) => received.filter((e) => e.topic === topic).length;
   const status = async () =>
     (await (await fetch(`${gw.url}/api/status`)).json()) as {
       drivers: { name: string; devices: { device: string; state: string }[] }[];
@@ -180,7 +181,6 @@ describe('field drivers in a running gateway, to the uplink', () => {
     expect(latest('plant/tank/temp')?.source).toBe('modbus-tcp:plc1');
 
     // Rates: over a 2 s window, the 250 ms TCP device polls about 8 times, the 500 ms RTU units about 4.
-    const count = (t: string) => received.filter((e) => e.topic === t).length;
     const [tcp0, rtu0] = [count('plant/tank/temp'), count('line/3/temp')];
     await new Promise((r) => setTimeout(r, 2000));
     const [tcp, rtu] = [count('plant/tank/temp') - tcp0, count('line/3/temp') - rtu0];
@@ -204,8 +204,8 @@ describe('field drivers in a running gateway, to the uplink', () => {
     // The other drivers are not affected: the RTU units' readings keep reaching the cloud while
     // the PLC is down (awaited, not counted across the restart: a quick restart can fall between
     // two of their 500 ms polls).
-    const rtuBefore = received.filter((e) => e.topic === 'line/3/temp').length;
-    await waitFor(() => received.filter((e) => e.topic === 'line/3/temp').length > rtuBefore, 5_000, 'RTU readings while the PLC is down');
+    const rtuBefore = count('line/3/temp');
+    await waitFor(() => count('line/3/temp') > rtuBefore, 5_000, 'RTU readings while the PLC is down');
     await plc.start();
     await waitFor(async () => (await deviceState('plc1', 'unit-1')) === 'up', 10_000, 'plc1 up again');
     await waitFor(
